@@ -1,0 +1,37 @@
+# The two commands a newcomer needs (README): `make demo` runs the app, `make test` the suite.
+# Each sets up what it needs first: the virtualenv, the packages, (for tests) Debian's chromium.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint browser install
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Runs the offline demo: migrate, demo data, fake providers, django-q2 cluster, web server.
+demo: $(STAMP)
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py demo
+
+## Runs the whole test suite (SQLite unless DATABASE_URL says otherwise).
+test: $(STAMP) browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+## Debian's chromium for the browser tests (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing: sudo apt-get install chromium (browser tests will be skipped)"; \
+	  fi; }

@@ -1,0 +1,1 @@
+"""CRM Bridge: the Django project, the mirror models, the admin, the outbox and the syncs."""

@@ -1,0 +1,9 @@
+"""The admin is the bridge's user interface; one module per area."""
+
+from django.contrib import admin
+
+from . import accounts, crm, djangoq, outbox  # noqa: F401  (registers the ModelAdmins)
+
+admin.site.site_header = "CRM Bridge"
+admin.site.site_title = "CRM Bridge"
+admin.site.index_title = "Contacts, leads and provider deliveries"

@@ -1,0 +1,82 @@
+"""Demo contacts, leads, orders, tags and tunnels for the offline demo (idempotent)."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Contact, Lead, Order, Tag, Tunnel
+
+FIRST = ["Ava", "Liam", "Mia", "Noah", "Emma", "Lucas", "Zoe", "Ethan", "Léa", "Hugo"]
+LAST = ["Martin", "Dubois", "Smith", "Garcia", "Müller", "Rossi", "Novak", "Silva", "Kim", "Lee"]
+PRODUCTS = [
+    ("10864675", "Renault Midlum 190.08 flatbed truck", Decimal("45000")),
+    ("20448812", "Iveco Daily 35S14 van", Decimal("27900")),
+    ("30991021", "Mercedes Actros 1845 tractor", Decimal("89000")),
+    ("41220087", "Volvo FH 500 tractor", Decimal("96500")),
+]
+SOURCES = ["website", "facebook", "google-ads", "walk-in", "referral"]
+
+
+@transaction.atomic
+def create_demo_data(contacts: int = 30, seed: int = 7) -> dict:
+    """Create demo records unless they are there already; returns what exists."""
+    if Contact.objects.filter(lead_source="demo-seed").exists():
+        return _counts()
+    rng = random.Random(seed)
+    tags = [Tag.objects.get_or_create(name=name)[0] for name in ("VIP", "Fleet", "Follow-up")]
+    Tunnel.objects.get_or_create(
+        name="Spring truck sale",
+        defaults={"stats": {"subscribers": 42, "orders": 7, "sales": 5, "totalSale": 210000}},
+    )
+    now = timezone.now()
+    for index in range(contacts):
+        first, last = FIRST[index % len(FIRST)], LAST[(index * 3) % len(LAST)]
+        contact = Contact(
+            first_name=first,
+            last_name=last,
+            email=f"{first.lower()}.{last.lower()}{index}@example.com".replace("é", "e").replace(
+                "ü", "u"
+            ),
+            phone=f"+1310555{1000 + index:04d}",
+            company=rng.choice(["", "Fleet Logistics", "Acme Haulage", "Blue Road"]),
+            city=rng.choice(["Los Angeles", "Luxembourg", "Lyon"]),
+            country=rng.choice(["US", "LU", "FR"]),
+            lead_source="demo-seed",
+        )
+        contact.full_clean()
+        contact.save()
+        contact.tags.set(rng.sample(tags, k=rng.randint(0, 2)))
+        reference, title, price = rng.choice(PRODUCTS)
+        Lead.objects.create(
+            contact=contact,
+            product_reference=reference,
+            product_title=title,
+            product_price=price,
+            message="Hello, is this vehicle still available?",
+            source=rng.choice(SOURCES),
+            received_at=now - timedelta(hours=rng.randint(0, 24 * 20)),
+        )
+        if index % 4 == 0:
+            Order.objects.create(
+                contact=contact,
+                title=title,
+                price=price,
+                currency="USD",
+                status=rng.choice([Order.Status.OPENED, Order.Status.SUCCESS]),
+            )
+    return _counts()
+
+
+def _counts() -> dict:
+    return {
+        "contacts": Contact.objects.count(),
+        "leads": Lead.objects.count(),
+        "orders": Order.objects.count(),
+        "tags": Tag.objects.count(),
+        "tunnels": Tunnel.objects.count(),
+    }

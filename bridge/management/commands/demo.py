@@ -1,0 +1,78 @@
+"""``python manage.py demo``: the whole bridge, offline, with one command.
+
+Migrates, creates the demo superuser and demo records, then runs the web server and a django-q2
+cluster side by side until Ctrl-C, printing the admin URL and login.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from bridge.demo_data import create_demo_data
+
+DEMO_USER, DEMO_PASSWORD = "admin", "admin"
+
+
+class Command(BaseCommand):
+    help = "Run the offline demo: migrate, demo data, web server and django-q2 cluster."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000, help="Web server port.")
+        parser.add_argument(
+            "--no-serve", action="store_true", help="Prepare the data and exit (no processes)."
+        )
+
+    def handle(self, *args, port, no_serve, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        self._ensure_superuser()
+        counts = create_demo_data()
+        self.stdout.write(
+            "Demo data: " + ", ".join(f"{count} {name}" for name, count in counts.items())
+        )
+        if no_serve:
+            return
+        processes = self._start(port)
+        url = f"http://127.0.0.1:{port}/admin/"
+        self.stdout.write(self.style.SUCCESS(f"\nCRM Bridge is running at {url}"))
+        self.stdout.write(self.style.SUCCESS(f"Log in as {DEMO_USER} / {DEMO_PASSWORD}"))
+        self.stdout.write("Press Ctrl-C to stop.\n")
+        self._wait(processes)
+
+    def _ensure_superuser(self):
+        users = get_user_model()
+        if not users.objects.filter(username=DEMO_USER).exists():
+            users.objects.create_superuser(DEMO_USER, "admin@example.com", DEMO_PASSWORD)
+
+    def _start(self, port):
+        manage = [sys.executable, "manage.py"]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        commands = {
+            "web": [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+            "worker": [*manage, "qcluster"],
+        }
+        return {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
+
+    def _wait(self, processes):
+        try:
+            while all(process.poll() is None for process in processes.values()):
+                time.sleep(0.5)
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    self.stderr.write(f"{name} stopped with exit code {process.returncode}")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for process in processes.values():
+                if process.poll() is None:
+                    process.send_signal(signal.SIGINT)
+            for process in processes.values():
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()

@@ -1,0 +1,83 @@
+"""The one rule that says whether an incoming person is a Contact the bridge already has.
+
+In order: a remote id already linked in that account; else the normalised (E.164) phone; else
+the lower-cased email. Every path that brings people in (admin forms, imports, pulls, the
+intake API) asks here, so none of them creates a duplicate the others would not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+
+from integrations.phones import InvalidPhoneNumber, normalize_phone
+
+from .models import Contact, ProviderAccount, RemoteLink
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What an incoming person offers to match on."""
+
+    remote_id: str = ""
+    phone: str = ""
+    email: str = ""
+
+
+def phone_key(raw: str) -> str:
+    """The phone as stored for matching, or "" when it is blank or not a number."""
+    try:
+        return normalize_phone(raw or "", settings.DEFAULT_PHONE_REGION)
+    except InvalidPhoneNumber:
+        return ""
+
+
+def email_key(raw: str) -> str:
+    """The email as stored for matching."""
+    return (raw or "").strip().lower()
+
+
+def match_contacts(
+    candidates: list[Candidate], account: ProviderAccount | None = None
+) -> list[int | None]:
+    """Contact ids (or None) for each candidate, in order, in at most three queries."""
+    result: list[int | None] = [None] * len(candidates)
+    remote_ids = {c.remote_id for c in candidates if c.remote_id}
+    if account is not None and remote_ids:
+        linked = dict(
+            RemoteLink.objects.filter(
+                account=account,
+                content_type=ContentType.objects.get_for_model(Contact),
+                remote_id__in=remote_ids,
+            ).values_list("remote_id", "object_id")
+        )
+        for index, candidate in enumerate(candidates):
+            result[index] = linked.get(candidate.remote_id)
+    _fill_by(result, candidates, "phone", phone_key)
+    _fill_by(result, candidates, "email", email_key)
+    return result
+
+
+def _fill_by(result, candidates, field: str, key) -> None:
+    wanted = {
+        index: key(getattr(candidate, field))
+        for index, candidate in enumerate(candidates)
+        if result[index] is None
+    }
+    values = {value for value in wanted.values() if value}
+    if not values:
+        return
+    found = dict(Contact.objects.filter(**{f"{field}__in": values}).values_list(field, "id"))
+    for index, value in wanted.items():
+        if value and value in found:
+            result[index] = found[value]
+
+
+def find_matching_contact(
+    *, remote_id: str = "", phone: str = "", email: str = "", account=None
+) -> Contact | None:
+    """The existing Contact this person is, or None when the bridge does not know them."""
+    (contact_id,) = match_contacts([Candidate(remote_id, phone, email)], account)
+    return Contact.objects.filter(pk=contact_id).first() if contact_id else None

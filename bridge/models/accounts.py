@@ -1,0 +1,110 @@
+"""Provider accounts: which service, where it lives, the credential, and its sending budget."""
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from bridge.crypto import EncryptedSecretField
+from integrations import registry
+from integrations.base import AccountConfig
+
+
+class ProviderAccount(models.Model):
+    """One account at one provider. Deliveries and syncs run against an account."""
+
+    class Environment(models.TextChoices):
+        PRODUCTION = "production", "Production"
+        SANDBOX = "sandbox", "Sandbox"
+
+    provider = models.CharField(max_length=32, choices=registry.as_choices, db_index=True)
+    name = models.SlugField(
+        max_length=64,
+        unique=True,
+        help_text="Short name used by the CLI (--account NAME). Accounts configured from the "
+        "environment are named after their provider.",
+    )
+    environment = models.CharField(
+        max_length=16, choices=Environment.choices, default=Environment.PRODUCTION
+    )
+    base_url = models.URLField(
+        "base URL",
+        blank=True,
+        help_text="Leave blank for the provider's documented URL for the environment; set it "
+        "to point the account at a sandbox or the local fake providers.",
+    )
+    credential = EncryptedSecretField(
+        blank=True,
+        help_text="API key or token. Stored encrypted; never shown again after saving.",
+    )
+    options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per-provider defaults (campaign id, ring group, lead-generation tool…).",
+    )
+    enabled = models.BooleanField(default=True, db_index=True)
+    paused = models.BooleanField(
+        default=False,
+        db_index=True,
+        help_text="Paused accounts keep their deliveries waiting; nothing is dropped.",
+    )
+    paused_reason = models.CharField(max_length=255, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    concurrency = models.PositiveSmallIntegerField(
+        default=4,
+        validators=[MinValueValidator(1), MaxValueValidator(64)],
+        help_text="How many requests may be in flight to this account at once.",
+    )
+    requests_per_second = models.FloatField(
+        default=10.0,
+        validators=[MinValueValidator(0.1), MaxValueValidator(1000)],
+        help_text="Upper bound on requests per second, shared by pushes, retries and syncs.",
+    )
+    connect_timeout = models.FloatField(
+        default=5.0, validators=[MinValueValidator(0.1), MaxValueValidator(60)]
+    )
+    read_timeout = models.FloatField(
+        default=30.0, validators=[MinValueValidator(0.1), MaxValueValidator(300)]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_provider_display()})"
+
+    @property
+    def provider_class(self):
+        return registry.get_provider_class(self.provider)
+
+    @property
+    def effective_base_url(self) -> str:
+        return self.base_url or self.provider_class.default_base_url(self.environment)
+
+    def config(self) -> AccountConfig:
+        """Plain-data view of this account for the integrations layer."""
+        return AccountConfig(
+            name=self.name,
+            provider=self.provider,
+            credential=self.credential,
+            base_url=self.base_url,
+            environment=self.environment,
+            options=dict(self.options or {}),
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            pool_size=max(self.concurrency, 1),
+        )
+
+    def client(self):
+        """A provider client for this account."""
+        return self.provider_class(self.config())
+
+    def pause(self, reason: str) -> None:
+        """Stop sending to this account until staff resume it (e.g. after a 401)."""
+        self.paused, self.paused_reason, self.paused_at = True, reason[:255], timezone.now()
+        self.save(update_fields=["paused", "paused_reason", "paused_at", "updated_at"])
+
+    def resume(self) -> None:
+        self.paused, self.paused_reason, self.paused_at = False, "", None
+        self.save(update_fields=["paused", "paused_reason", "paused_at", "updated_at"])

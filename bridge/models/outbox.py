@@ -1,0 +1,139 @@
+"""The bridge's bookkeeping: which record is which remote id, each push, each sync run."""
+
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+from .accounts import ProviderAccount
+
+
+class RemoteLink(models.Model):
+    """Local record ↔ remote id in one account, so later pushes update and syncs match."""
+
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="links")
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    object_id = models.PositiveBigIntegerField()
+    record = GenericForeignKey("content_type", "object_id")
+    remote_id = models.CharField(max_length=255)
+    last_pushed_at = models.DateTimeField(null=True, blank=True)
+    last_pulled_at = models.DateTimeField(null=True, blank=True)
+    pushed_hash = models.CharField(
+        max_length=64, blank=True, help_text="Fingerprint of the content last delivered."
+    )
+    remote_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "remote_id"], name="remotelink_account_remote_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["account", "content_type", "object_id"],
+                name="remotelink_account_record_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["content_type", "object_id"], name="remotelink_record_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.account.name}:{self.remote_id}"
+
+
+class Delivery(models.Model):
+    """One push of one record to one account: the outbox row the workers deliver."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed, will retry"
+        DEAD = "dead", "Dead"
+        SKIPPED = "skipped", "Skipped (unchanged)"
+        CANCELLED = "cancelled", "Cancelled"
+
+    account = models.ForeignKey(
+        ProviderAccount, on_delete=models.PROTECT, related_name="deliveries"
+    )
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    object_id = models.PositiveBigIntegerField()
+    record = GenericForeignKey("content_type", "object_id")
+    operation = models.CharField(
+        max_length=64, default="push", help_text="What to do at the provider (push, add_tag…)."
+    )
+    params = models.JSONField(default=dict, blank=True, help_text="Options chosen for this push.")
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.PENDING, db_index=True
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=8)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_code = models.CharField("provider error code", max_length=100, blank=True)
+    error_message = models.TextField("provider error message", blank=True)
+    remote_id = models.CharField(max_length=255, blank=True)
+    request_redacted = models.JSONField(null=True, blank=True, editable=False)
+    response_redacted = models.JSONField(null=True, blank=True, editable=False)
+    content_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        ordering = ["-created_at", "-id"]
+        permissions = [("push_to_providers", "Can push records to providers")]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="delivery_due_idx"),
+            models.Index(fields=["account", "state"], name="delivery_account_state_idx"),
+            models.Index(fields=["content_type", "object_id"], name="delivery_record_idx"),
+            models.Index(fields=["error_code"], name="delivery_error_code_idx"),
+        ]
+
+    def __str__(self):
+        return f"Delivery #{self.pk} {self.operation} → {self.account.name} ({self.state})"
+
+
+class SyncRun(models.Model):
+    """One pull of one resource from one account: its window, counts, duration and error."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="syncs")
+    resource = models.CharField(max_length=32, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True
+    )
+    full = models.BooleanField(default=False, help_text="Re-read everything, not a window.")
+    window_from = models.DateTimeField(null=True, blank=True)
+    window_to = models.DateTimeField(null=True, blank=True)
+    pages = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField("created", default=0)
+    updated_count = models.PositiveIntegerField("updated", default=0)
+    unchanged_count = models.PositiveIntegerField("unchanged", default=0)
+    failed_count = models.PositiveIntegerField("failed", default=0)
+    remote_total = models.PositiveIntegerField(null=True, blank=True)
+    linked_total = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["account", "resource", "-started_at"], name="syncrun_latest_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.account.name} {self.resource} at {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration(self):
+        if self.finished_at and self.started_at:
+            return self.finished_at - self.started_at
+        return None

@@ -1,0 +1,100 @@
+"""Local records as plain data: what the integrations layer receives.
+
+Provider modules never see a Django model; the outbox hands them these dicts. The keys are the
+bridge's own vocabulary (see docs/adding-a-provider.md), stable across providers.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from .models import Contact, Lead, Order, Tag
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _decimal(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def contact_data(contact: Contact) -> dict:
+    """A Contact as plain data (E.164 phone, lower-cased email, tag names)."""
+    return {
+        "id": contact.pk,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "full_name": contact.full_name,
+        "email": contact.email,
+        "phone": contact.phone,
+        "other_phones": list(contact.other_phones or []),
+        "company": contact.company,
+        "address": contact.address,
+        "city": contact.city,
+        "state": contact.state,
+        "zipcode": contact.zipcode,
+        "country": contact.country,
+        "timezone": contact.timezone,
+        "date_of_birth": _iso(contact.date_of_birth),
+        "website": contact.website,
+        "lead_source": contact.lead_source,
+        "notes": contact.notes,
+        "tags": [tag.name for tag in contact.tags.all()] if contact.pk else [],
+        "custom_fields": dict(contact.custom_fields or {}),
+    }
+
+
+def lead_data(lead: Lead) -> dict:
+    """A Lead with its contact and product as plain data."""
+    return {
+        "id": lead.pk,
+        "external_id": lead.external_id,
+        "contact": contact_data(lead.contact),
+        "product": {
+            "reference": lead.product_reference,
+            "title": lead.product_title,
+            "link": lead.product_link,
+            "image": lead.product_image,
+            "price": _decimal(lead.product_price),
+        },
+        "message": lead.message,
+        "source": lead.source,
+        "status": lead.status,
+        "received_at": _iso(lead.received_at),
+    }
+
+
+def order_data(order: Order) -> dict:
+    """An Order (and its contact, when it has one) as plain data."""
+    return {
+        "id": order.pk,
+        "title": order.title,
+        "description": order.description,
+        "price": _decimal(order.price),
+        "currency": order.currency,
+        "status": order.status,
+        "payment_method": order.payment_method,
+        "offer_id": order.offer_id,
+        "payment_credits_id": order.payment_credits_id,
+        "manager_id": order.manager_id,
+        "transaction_date": _iso(order.transaction_date),
+        "payment_date": _iso(order.payment_date),
+        "user_comments": order.user_comments,
+        "contact": contact_data(order.contact) if order.contact_id else None,
+    }
+
+
+def tag_data(tag: Tag) -> dict:
+    return {"id": tag.pk, "name": tag.name}
+
+
+SERIALIZERS = {Contact: contact_data, Lead: lead_data, Order: order_data, Tag: tag_data}
+
+#: The record kind names providers declare in ``Provider.pushes``.
+KINDS = {Contact: "contact", Lead: "lead", Order: "order", Tag: "tag"}
+
+
+def record_data(record) -> dict:
+    """Plain data for any pushable record."""
+    return SERIALIZERS[type(record)](record)

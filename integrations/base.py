@@ -1,0 +1,333 @@
+"""The shared core every provider module stands on: session, auth, errors, redaction, logging.
+
+A provider module subclasses :class:`Provider` and says only what differs: its id and name,
+its documented base URLs, how it authenticates (:meth:`Provider.authenticate`), how it reads
+an error body (:meth:`Provider.parse_error`) and, with small named functions, how records become
+its payloads. All outbound HTTP goes through :meth:`Provider.request`, the one place that
+times out, maps responses to :mod:`integrations.errors`, redacts and logs.
+
+Provider modules receive and return plain data (dicts); they know nothing of Django models,
+the outbox or the admin.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InvalidResponse,
+    PermanentError,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnreachable,
+    RateLimitedError,
+    TransientError,
+)
+from .secrets import Secret, redact, redact_text
+
+logger = logging.getLogger("integrations")
+
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """What a provider needs to talk to one account: plain data, no Django model."""
+
+    name: str
+    provider: str
+    credential: Secret
+    base_url: str = ""
+    environment: str = "production"
+    options: dict = field(default_factory=dict)
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    pool_size: int = 10
+
+
+@dataclass
+class ApiResponse:
+    """A successful answer: status, decoded body (None when empty) and the headers."""
+
+    status: int
+    data: Any
+    headers: dict
+    elapsed_ms: float
+
+
+@dataclass
+class PushResult:
+    """What a write operation achieved at the provider, as plain data for the outbox."""
+
+    remote_id: str = ""
+    #: True when the provider created a record, False when it updated one, None when unknown.
+    created: bool | None = None
+    #: The provider's own word for the outcome ("accepted", "created", "updated"…).
+    status: str = ""
+    data: Any = None
+
+
+@dataclass
+class CallRecord:
+    """A redacted copy of one exchange, for delivery records and the logs."""
+
+    method: str
+    url: str
+    request: dict
+    status: int | None = None
+    response: Any = None
+    elapsed_ms: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "url": self.url,
+            "request": self.request,
+            "status": self.status,
+            "response": self.response,
+            "elapsed_ms": round(self.elapsed_ms, 1),
+        }
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def decode_body(response: requests.Response) -> Any:
+    """JSON body as Python data, ``None`` when empty, the raw text when it is not JSON."""
+    text = response.text
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class Provider:
+    """Base of every provider module. Subclasses set the class attributes and a few hooks."""
+
+    id: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    #: Documented base URLs by environment ("production", and "sandbox" where there is one).
+    base_urls: ClassVar[dict[str, str]] = {}
+    #: Option names this provider reads from an account's options, with help for the admin.
+    account_options: ClassVar[dict[str, str]] = {}
+    #: Which record kinds the outbox can push to this provider ("lead", "contact", …).
+    pushes: ClassVar[tuple[str, ...]] = ()
+    #: Write operations the outbox may ask for: operation name -> method name. Each method
+    #: takes ``(record: dict, params: dict, remote_id: str)`` and returns a PushResult.
+    operations: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, account: AccountConfig, session: requests.Session | None = None):
+        self.account = account
+        self.session = session or self._new_session(account.pool_size)
+        self.last_call: CallRecord | None = None
+
+    # --- hooks a provider overrides -----------------------------------------------------
+
+    def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:
+        """Put the credential where this provider wants it (header, body…). Mutates in place."""
+        raise NotImplementedError
+
+    def parse_error(self, status: int, body: Any) -> tuple[str, str, dict]:
+        """(code, message, field errors) from an error body; the default reads common shapes."""
+        if isinstance(body, dict):
+            message = str(body.get("error") or body.get("message") or "")
+            return str(body.get("code") or ""), message, body.get("errors") or {}
+        return "", (str(body)[:300] if body else ""), {}
+
+    def check_success(self, response: ApiResponse) -> None:
+        """Raise when a 2xx answer still means failure (Leeloo's ``status: 0``)."""
+
+    # --- shared machinery --------------------------------------------------------------
+
+    def perform(
+        self, operation: str, record: dict, params: dict, remote_id: str = ""
+    ) -> PushResult:
+        """Run one write operation by name: the single entry point the outbox calls."""
+        try:
+            method_name = self.operations[operation]
+        except KeyError:
+            raise ConfigurationError(
+                f"{self.name} has no operation '{operation}' "
+                f"(it has: {', '.join(self.operations) or 'none'})."
+            ) from None
+        return getattr(self, method_name)(record, params or {}, remote_id or "")
+
+    @classmethod
+    def default_base_url(cls, environment: str = "production") -> str:
+        return cls.base_urls.get(environment) or cls.base_urls.get("production", "")
+
+    @property
+    def base_url(self) -> str:
+        return (self.account.base_url or self.default_base_url(self.account.environment)).rstrip(
+            "/"
+        )
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """An account option, ``default`` when unset or blank."""
+        value = self.account.options.get(name)
+        return default if value in (None, "") else value
+
+    def require_credential(self) -> str:
+        if not self.account.credential:
+            raise ConfigurationError(
+                f"Account '{self.account.name}' has no credential: set it in the admin "
+                f"(Provider accounts) or in the environment."
+            )
+        return self.account.credential.reveal()
+
+    @staticmethod
+    def _new_session(pool_size: int) -> requests.Session:
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        form: dict | None = None,
+        params: dict | list | None = None,
+    ) -> ApiResponse:
+        """Send one call; return the decoded answer or raise a :class:`ProviderError`."""
+        headers = {"Accept": "application/json"}
+        params = dict(params) if isinstance(params, dict) else params
+        auth_params: dict = {}
+        if json_body is not None and isinstance(json_body, dict):
+            json_body = dict(json_body)
+        self.authenticate(headers, json_body if json_body is not None else form, auth_params)
+        if auth_params:
+            params = (
+                {**(params or {}), **auth_params}
+                if not isinstance(params, list)
+                else [
+                    *params,
+                    *auth_params.items(),
+                ]
+            )
+        url = self.base_url + path
+        record = CallRecord(
+            method=method,
+            url=url,
+            request=redact({"params": params, "json": json_body, "form": form}),
+        )
+        self.last_call = record
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                method,
+                url,
+                headers=headers,
+                json=json_body,
+                data=form,
+                params=params,
+                timeout=(self.account.connect_timeout, self.account.read_timeout),
+            )
+        except requests.Timeout as exc:
+            record.elapsed_ms = (time.monotonic() - started) * 1000
+            self._log(record, "timeout")
+            raise _network_error(
+                ProviderTimeout, exc, f"{self.name} did not answer in time"
+            ) from exc
+        except requests.RequestException as exc:
+            record.elapsed_ms = (time.monotonic() - started) * 1000
+            self._log(record, "unreachable")
+            raise _network_error(
+                ProviderUnreachable, exc, f"{self.name} could not be reached"
+            ) from exc
+        record.elapsed_ms = (time.monotonic() - started) * 1000
+        record.status = response.status_code
+        body = decode_body(response)
+        record.response = redact(body)
+        self._log(record, "ok" if response.ok else "error")
+        if not response.ok:
+            raise self.error_for(response, body)
+        if isinstance(body, str):
+            raise InvalidResponse(
+                f"{self.name} answered {response.status_code} with a body that is not JSON",
+                status=response.status_code,
+                body=body,
+            )
+        result = ApiResponse(response.status_code, body, dict(response.headers), record.elapsed_ms)
+        self.check_success(result)
+        return result
+
+    def error_for(self, response: requests.Response, body: Any) -> ProviderError:
+        """The error class for a non-2xx answer, carrying the provider's code and message."""
+        status = response.status_code
+        code, message, field_errors = self.parse_error(status, body)
+        summary = f"{self.name} answered {status}" + (f": {message}" if message else "")
+        if code:
+            summary += f" [{code}]"
+        kwargs = dict(
+            status=status,
+            code=code,
+            provider_message=message,
+            field_errors=field_errors,
+            body=body if isinstance(body, str) else json.dumps(body) if body else "",
+        )
+        if status == 429:
+            return RateLimitedError(
+                summary,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                **kwargs,
+            )
+        if status in (401, 403):
+            return AuthenticationError(summary, **kwargs)
+        if status >= 500 or status in (408, 425):
+            return TransientError(summary, **kwargs)
+        return PermanentError(summary, **kwargs)
+
+    def _log(self, record: CallRecord, outcome: str) -> None:
+        logger.info(
+            "provider call account=%s provider=%s method=%s path=%s status=%s outcome=%s "
+            "duration_ms=%.1f",
+            self.account.name,
+            self.id,
+            record.method,
+            redact_text(record.url[len(self.base_url) :] or "/"),
+            record.status if record.status is not None else "-",
+            outcome,
+            record.elapsed_ms,
+        )
+
+
+def _network_error(cls: type[ProviderError], exc: Exception, message: str) -> ProviderError:
+    """Re-raise a requests failure as our class *and* its original type, like anymail does."""
+    combined = type(cls.__name__, (cls, type(exc)), {})
+    error = combined.__new__(combined)
+    ProviderError.__init__(error, f"{message}: {type(exc).__name__}")
+    error.args = (str(error),)
+    return error

@@ -1,0 +1,81 @@
+"""Settings come from the environment; production refuses to start without its secrets."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PRINT = (
+    "import json; from bridge import settings as s; "
+    "print(json.dumps({'engine': s.DATABASES['default']['ENGINE'], "
+    "'name': str(s.DATABASES['default']['NAME']), 'debug': s.DEBUG, 'hosts': s.ALLOWED_HOSTS, "
+    "'region': s.DEFAULT_PHONE_REGION, 'tz': s.TIME_ZONE, 'q': s.Q_CLUSTER, "
+    "'csrf': s.CSRF_TRUSTED_ORIGINS}))"
+)
+
+
+def load_settings(**env):
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "DATABASE_URL",
+            "SECRET_KEY",
+            "DEBUG",
+            "REDIS_URL",
+            "FIELD_ENCRYPTION_KEY",
+            "DJANGO_SETTINGS_MODULE",
+        }
+    }
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", PRINT], cwd=ROOT, env=clean, capture_output=True, text=True
+    )
+
+
+def test_defaults_are_sqlite_and_the_orm_broker_in_debug():
+    result = load_settings(DEBUG="true")
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values["engine"] == "django.db.backends.sqlite3"
+    assert values["name"].endswith("db.sqlite3")
+    assert values["q"]["orm"] == "default" and "redis" not in values["q"]
+    assert values["q"]["max_attempts"] == 1 and values["q"]["ack_failures"] is True
+    assert values["q"]["retry"] > values["q"]["timeout"]
+
+
+def test_production_values_come_from_the_environment():
+    result = load_settings(
+        SECRET_KEY="x" * 50,
+        FIELD_ENCRYPTION_KEY="aGVsbG8tdGVzdC1rZXktMzItYnl0ZXMtbG9uZy0hISE=",
+        DATABASE_URL="postgres://app:pw@db.internal:5432/crm",
+        REDIS_URL="redis://cache:6379/0",
+        ALLOWED_HOSTS="crm.example.com,www.example.com",
+        CSRF_TRUSTED_ORIGINS="https://crm.example.com",
+        DEFAULT_PHONE_REGION="gb",
+        TIME_ZONE="Europe/London",
+    )
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values["engine"] == "django.db.backends.postgresql"
+    assert values["debug"] is False
+    assert values["hosts"] == ["crm.example.com", "www.example.com"]
+    assert values["csrf"] == ["https://crm.example.com"]
+    assert values["region"] == "GB" and values["tz"] == "Europe/London"
+    assert values["q"]["redis"] == "redis://cache:6379/0" and "orm" not in values["q"]
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = load_settings()
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_production_refuses_to_start_without_an_encryption_key():
+    result = load_settings(SECRET_KEY="x" * 50)
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEY is not set" in result.stderr
