@@ -144,6 +144,8 @@ class Provider:
     #: Write operations the outbox may ask for: operation name -> method name. Each method
     #: takes ``(record: dict, params: dict, remote_id: str)`` and returns a PushResult.
     operations: ClassVar[dict[str, str]] = {}
+    #: Dotted path of this provider's local fake (integrations/fakes/), for demos and tests.
+    fake: ClassVar[str] = ""
 
     def __init__(self, account: AccountConfig, session: requests.Session | None = None):
         self.account = account
