@@ -15,6 +15,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -144,11 +145,22 @@ class Provider:
     #: Write operations the outbox may ask for: operation name -> method name. Each method
     #: takes ``(record: dict, params: dict, remote_id: str)`` and returns a PushResult.
     operations: ClassVar[dict[str, str]] = {}
+    #: Dotted path of this provider's local fake (integrations/fakes/), for demos and tests.
+    fake: ClassVar[str] = ""
 
     def __init__(self, account: AccountConfig, session: requests.Session | None = None):
         self.account = account
         self.session = session or self._new_session(account.pool_size)
-        self.last_call: CallRecord | None = None
+        self._local = threading.local()
+
+    @property
+    def last_call(self) -> CallRecord | None:
+        """The redacted record of this thread's latest call (one client serves many threads)."""
+        return getattr(self._local, "last_call", None)
+
+    @last_call.setter
+    def last_call(self, record: CallRecord | None) -> None:
+        self._local.last_call = record
 
     # --- hooks a provider overrides -----------------------------------------------------
 

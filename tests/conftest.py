@@ -60,3 +60,43 @@ def make_account(db):
         return account
 
     return make
+
+
+@pytest.fixture(scope="session")
+def fake_server():
+    """The local fake providers, served over real HTTP for the whole test session."""
+    from integrations.fakes.core import FakeServer
+
+    server = FakeServer(port=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fakes(fake_server):
+    """The fake server with every fake's state, recorded requests and faults cleared."""
+    fake_server.reset()
+    yield fake_server
+    fake_server.reset()
+
+
+@pytest.fixture
+def fake_account(db, fakes):
+    """A ProviderAccount pointed at the fake of ``provider``, with the credential it accepts."""
+
+    def make(provider, name=None, **fields):
+        fake = fakes.fakes[provider]
+        fields.setdefault("read_timeout", 2.0)
+        fields.setdefault("connect_timeout", 1.0)
+        account = ProviderAccount(
+            provider=provider,
+            name=name or provider,
+            base_url=fakes.base_url(provider),
+            credential=fake.credential,
+            **fields,
+        )
+        account.full_clean()
+        account.save()
+        return account
+
+    return make

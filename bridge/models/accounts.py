@@ -49,6 +49,11 @@ class ProviderAccount(models.Model):
     )
     paused_reason = models.CharField(max_length=255, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
+    throttled_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The provider asked us to slow down (429 Retry-After): nothing is sent before.",
+    )
     concurrency = models.PositiveSmallIntegerField(
         default=4,
         validators=[MinValueValidator(1), MaxValueValidator(64)],
@@ -108,3 +113,32 @@ class ProviderAccount(models.Model):
     def resume(self) -> None:
         self.paused, self.paused_reason, self.paused_at = False, "", None
         self.save(update_fields=["paused", "paused_reason", "paused_at", "updated_at"])
+
+    @property
+    def sendable(self) -> bool:
+        """Whether deliveries to this account may go out now."""
+        return self.enabled and not self.paused
+
+
+class AccountSlot(models.Model):
+    """One of an account's ``concurrency`` sending slots, leased by a worker thread.
+
+    Holding a slot is the right to have one request in flight to the account; each slot is
+    paced to ``concurrency / requests_per_second`` seconds per request, so the account's budget
+    holds across every worker process and cluster without a shared counter. Pushes, retries and
+    syncs all draw on the same slots. A lease that is not renewed expires, so a killed worker
+    gives its slots back by itself.
+    """
+
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="slots")
+    number = models.PositiveSmallIntegerField()
+    holder = models.CharField(max_length=100, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "number"], name="accountslot_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.account.name} slot {self.number}"

@@ -1,5 +1,6 @@
 """The bridge's bookkeeping: which record is which remote id, each push, each sync run."""
 
+from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
@@ -41,6 +42,28 @@ class RemoteLink(models.Model):
         return f"{self.account.name}:{self.remote_id}"
 
 
+class PushBatch(models.Model):
+    """One "Push to…" from the admin or the CLI: the deliveries it created, for its progress page."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    description = models.CharField(max_length=255)
+    total = models.PositiveIntegerField(default=0)
+    skipped = models.JSONField(
+        default=dict, blank=True, help_text="Records not sent, counted by reason."
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = "push batch"
+        verbose_name_plural = "push batches"
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Batch #{self.pk}: {self.description}"
+
+
 class Delivery(models.Model):
     """One push of one record to one account: the outbox row the workers deliver."""
 
@@ -55,6 +78,9 @@ class Delivery(models.Model):
 
     account = models.ForeignKey(
         ProviderAccount, on_delete=models.PROTECT, related_name="deliveries"
+    )
+    batch = models.ForeignKey(
+        PushBatch, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
     )
     content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
     object_id = models.PositiveBigIntegerField()
@@ -90,6 +116,8 @@ class Delivery(models.Model):
             models.Index(fields=["account", "state"], name="delivery_account_state_idx"),
             models.Index(fields=["content_type", "object_id"], name="delivery_record_idx"),
             models.Index(fields=["error_code"], name="delivery_error_code_idx"),
+            models.Index(fields=["batch", "state"], name="delivery_batch_state_idx"),
+            models.Index(fields=["state", "claimed_at"], name="delivery_claimed_idx"),
         ]
 
     def __str__(self):

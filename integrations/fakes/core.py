@@ -1,0 +1,434 @@
+"""The local fake providers' server: real HTTP on 127.0.0.1, one prefix per provider.
+
+Each provider's fake (``integrations/fakes/<provider>.py``) only says how that service behaves:
+its auth check, its routes and its state. This module owns what is the same for all of them:
+serving ``http://127.0.0.1:PORT/<provider-id>/...``, recording every request for tests to
+inspect, and injecting faults per path (latency, 500s, 429 with ``Retry-After``, hanging past the
+client's timeout, dropping the connection).
+
+Tests start it in-process (``FakeServer(port=0).start()``); demos and benchmarks run
+``python manage.py fakeproviders``, and other processes steer it through ``/_control/…``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import import_module
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+logger = logging.getLogger("integrations.fakes")
+
+
+@dataclass
+class FakeRequest:
+    """One request as the fake received it (the path is without the provider prefix)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    json: Any | None
+    form: dict[str, list[str]] | None
+    content_type: str
+    provider: str = ""
+    received_at: float = 0.0
+
+    def header(self, name: str, default: str = "") -> str:
+        """A header's value, looked up case-insensitively."""
+        wanted = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == wanted:
+                return value
+        return default
+
+    def arg(self, name: str, default: str = "") -> str:
+        """The first value of a query parameter."""
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def field(self, name: str, default: Any = "") -> Any:
+        """A top-level value from the form-data or JSON body."""
+        if self.form is not None and name in self.form:
+            return self.form[name][0]
+        if isinstance(self.json, dict) and name in self.json:
+            return self.json[name]
+        return default
+
+    def as_dict(self) -> dict:
+        """A JSON-able copy, for the control API."""
+        data = asdict(self)
+        data["body"] = self.body.decode("utf-8", "replace")
+        return data
+
+
+@dataclass
+class FakeResponse:
+    """What a fake answers: dict/list become JSON, str plain text, bytes as they are."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict = field(default_factory=dict)
+
+    def encode(self) -> tuple[bytes, str]:
+        if self.body is None:
+            return b"", ""
+        if isinstance(self.body, bytes):
+            return self.body, self.headers.get("Content-Type", "application/octet-stream")
+        if isinstance(self.body, str):
+            return self.body.encode(), self.headers.get("Content-Type", "text/plain; charset=utf-8")
+        return json.dumps(self.body, default=str).encode(), "application/json"
+
+
+def route(method: str, pattern: str) -> Callable:
+    """Mark a FakeProvider method as the handler for ``method`` and a path regex."""
+
+    def mark(function: Callable) -> Callable:
+        function._fake_route = (method.upper(), re.compile(pattern))
+        return function
+
+    return mark
+
+
+class FakeProvider:
+    """Base of each provider's fake: its routes, auth check and in-memory state."""
+
+    id: str = ""
+    credential: str = ""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self._routes = [
+            (member._fake_route[0], member._fake_route[1], member)
+            for _, member in inspect.getmembers(self, predicate=inspect.ismethod)
+            if hasattr(member, "_fake_route")
+        ]
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all state; subclasses extend this and call it."""
+
+    def check_auth(self, request: FakeRequest) -> FakeResponse | None:
+        """None when the request is authorised, else the provider's refusal."""
+        return None
+
+    def handle(self, request: FakeRequest) -> FakeResponse:
+        """Route the request to its handler after the auth check."""
+        allowed = []
+        for method, pattern, handler in self._routes:
+            match = pattern.fullmatch(request.path)
+            if not match:
+                continue
+            if method != request.method:
+                allowed.append(method)
+                continue
+            refusal = self.check_auth(request)
+            if refusal is not None:
+                return refusal
+            with self.lock:
+                return handler(request, **match.groupdict())
+        if allowed:
+            return FakeResponse(405, {"error": "Method not allowed"}, {"Allow": ",".join(allowed)})
+        return FakeResponse(404, {"error": f"No route for {request.method} {request.path}"})
+
+
+@dataclass
+class Fault:
+    """A misbehaviour injected for requests to one provider whose path matches a regex.
+
+    kind: ``latency`` (delay ``seconds`` then answer), ``error`` (answer ``status`` with
+    ``body``), ``rate_limit`` (429 with ``Retry-After: retry_after``), ``hang`` (sleep
+    ``seconds`` before answering, past the client's timeout), ``drop`` (close the connection
+    without answering). ``times`` limits how many requests it hits (0 = until cleared).
+    """
+
+    provider: str
+    kind: str
+    path: str = ".*"
+    method: str = ""
+    seconds: float = 0.0
+    status: int = 500
+    body: Any = None
+    retry_after: float = 1.0
+    times: int = 0
+    hits: int = 0
+
+    KINDS = ("latency", "error", "rate_limit", "hang", "drop")
+
+    def __post_init__(self):
+        if self.kind not in self.KINDS:
+            raise ValueError(f"Unknown fault kind '{self.kind}' (one of {', '.join(self.KINDS)})")
+        self._pattern = re.compile(self.path)
+
+    def matches(self, request: FakeRequest) -> bool:
+        if self.provider not in ("*", request.provider):
+            return False
+        if self.method and self.method.upper() != request.method:
+            return False
+        if self.times and self.hits >= self.times:
+            return False
+        return bool(self._pattern.fullmatch(request.path) or self._pattern.match(request.path))
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+
+class _Dropped(Exception):
+    """Raised to close the connection without an answer."""
+
+
+def parse_body(content_type: str, body: bytes) -> tuple[Any, dict | None]:
+    """(JSON value, form dict) from a request body; the other is None."""
+    if not body:
+        return None, None
+    kind = content_type.split(";")[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        return None, parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    if kind == "multipart/form-data":
+        return None, _parse_multipart(content_type, body)
+    try:
+        return json.loads(body), None
+    except ValueError:
+        return None, None
+
+
+def _parse_multipart(content_type: str, body: bytes) -> dict[str, list[str]]:
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    form: dict[str, list[str]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name:
+            form.setdefault(name, []).append(part.get_content().strip())
+    return form
+
+
+class FakeServer:
+    """All fake providers behind one threaded HTTP server on 127.0.0.1."""
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", fakes=None, record: bool = True):
+        self.fakes: dict[str, FakeProvider] = {
+            fake.id: fake for fake in (fakes if fakes is not None else default_fakes())
+        }
+        self.requests: list[FakeRequest] = []
+        self.faults: list[Fault] = []
+        self.record = record
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._httpd.request_queue_size = 256
+        self._thread: threading.Thread | None = None
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def base_url(self, provider_id: str) -> str:
+        """What an account's base URL is set to, to talk to this fake."""
+        return f"{self.url}/{provider_id}"
+
+    def start(self) -> FakeServer:
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="fake-providers", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    # --- what tests use -----------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget recorded requests, faults and every fake's state."""
+        with self._lock:
+            self.requests.clear()
+            self.faults.clear()
+        for fake in self.fakes.values():
+            with fake.lock:
+                fake.reset()
+
+    def add_fault(self, provider: str, kind: str, **options) -> Fault:
+        fault = Fault(provider=provider, kind=kind, **options)
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def requests_for(self, provider: str, method: str = "", path: str = "") -> list[FakeRequest]:
+        """Recorded requests to one provider, optionally one method and exact path."""
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if r.provider == provider
+                and (not method or r.method == method.upper())
+                and (not path or r.path == path)
+            ]
+
+    # --- serving ------------------------------------------------------------------------
+
+    def _fault_for(self, request: FakeRequest) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.matches(request):
+                    fault.hits += 1
+                    return fault
+        return None
+
+    def dispatch(self, request: FakeRequest) -> FakeResponse:
+        """Answer one request: control API, injected fault, or the provider's fake."""
+        if request.provider == "_control":
+            return self._control(request)
+        fake = self.fakes.get(request.provider)
+        if fake is None:
+            return FakeResponse(404, {"error": f"No fake provider '{request.provider}'"})
+        if self.record:
+            with self._lock:
+                self.requests.append(request)
+        fault = self._fault_for(request)
+        if fault is not None:
+            if fault.kind == "drop":
+                raise _Dropped
+            if fault.kind in ("latency", "hang"):
+                time.sleep(fault.seconds)
+            elif fault.kind == "error":
+                body = fault.body if fault.body is not None else {"error": "Internal Server Error"}
+                return FakeResponse(fault.status, body)
+            elif fault.kind == "rate_limit":
+                return FakeResponse(
+                    429,
+                    fault.body or "Too many requests, please try again later.",
+                    {"Retry-After": f"{fault.retry_after:g}"},
+                )
+        return fake.handle(request)
+
+    def _control(self, request: FakeRequest) -> FakeResponse:
+        """``/_control/faults`` (GET, POST, DELETE), ``/_control/requests``, ``/_control/reset``."""
+        if request.path == "/faults" and request.method == "POST":
+            try:
+                fault = self.add_fault(**(request.json or {}))
+            except (TypeError, ValueError) as exc:
+                return FakeResponse(400, {"error": str(exc)})
+            return FakeResponse(201, fault.as_dict())
+        if request.path == "/faults" and request.method == "DELETE":
+            self.clear_faults()
+            return FakeResponse(204)
+        if request.path == "/faults":
+            return FakeResponse(200, [fault.as_dict() for fault in self.faults])
+        if request.path == "/requests":
+            found = self.requests_for(request.arg("provider"), request.arg("method"))
+            return FakeResponse(
+                200,
+                {
+                    "count": len(found),
+                    "requests": [r.as_dict() for r in found[-int(request.arg("limit", "100")) :]],
+                },
+            )
+        if request.path == "/reset" and request.method == "POST":
+            self.reset()
+            return FakeResponse(204)
+        return FakeResponse(404, {"error": "Unknown control path"})
+
+    def _handler_class(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "CRMBridgeFake/1.0"
+
+            def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
+                logger.debug("fake %s", format % args)
+
+            def _serve(self):
+                parts = urlsplit(self.path)
+                provider, _, rest = parts.path.lstrip("/").partition("/")
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                content_type = self.headers.get("Content-Type", "")
+                json_value, form = parse_body(content_type, body)
+                request = FakeRequest(
+                    method=self.command,
+                    path="/" + rest,
+                    query=parse_qs(parts.query, keep_blank_values=True),
+                    headers=dict(self.headers.items()),
+                    body=body,
+                    json=json_value,
+                    form=form,
+                    content_type=content_type,
+                    provider=provider,
+                    received_at=time.time(),
+                )
+                try:
+                    response = server.dispatch(request)
+                except _Dropped:
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return
+                except Exception:  # a bug in a fake answers 500, as a real server would
+                    logger.exception("fake provider failed on %s %s", self.command, self.path)
+                    response = FakeResponse(
+                        500,
+                        "<html><body>Internal error</body></html>",
+                        {"Content-Type": "text/html"},
+                    )
+                payload, content_type = response.encode()
+                try:
+                    self.send_response(response.status)
+                    if content_type:
+                        self.send_header("Content-Type", content_type)
+                    for name, value in response.headers.items():
+                        if name.lower() != "content-type":
+                            self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    if payload and self.command != "HEAD":
+                        self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+        return Handler
+
+
+def default_fakes() -> list[FakeProvider]:
+    """A fresh fake for every registered provider that declares one."""
+    from integrations.registry import providers
+
+    fakes = []
+    for provider in providers().values():
+        if getattr(provider, "fake", ""):
+            module_name, class_name = provider.fake.rsplit(".", 1)
+            fakes.append(getattr(import_module(module_name), class_name)())
+    return fakes
