@@ -164,6 +164,17 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# --- the outbox: the bridge's own attempts and backoff --------------------------------------
+# A transient failure is retried after base·2^(attempt-1) seconds (with jitter, capped) until
+# BRIDGE_MAX_ATTEMPTS; a delivery left "sending" longer than its account's timeouts plus the
+# margin belonged to a worker that died, and is sent again.
+BRIDGE_MAX_ATTEMPTS = env.int("BRIDGE_MAX_ATTEMPTS", default=8)
+BRIDGE_RETRY_BASE_SECONDS = env.float("BRIDGE_RETRY_BASE_SECONDS", default=5.0)
+BRIDGE_RETRY_CAP_SECONDS = env.float("BRIDGE_RETRY_CAP_SECONDS", default=900.0)
+BRIDGE_STRANDED_MARGIN_SECONDS = env.float("BRIDGE_STRANDED_MARGIN_SECONDS", default=60.0)
+# Wake the django-q2 cluster when deliveries are queued (off only in unit tests).
+BRIDGE_KICK_WORKERS = env.bool("BRIDGE_KICK_WORKERS", default=True)
+
 # --- security: sensible in production, relaxed only by DEBUG ------------------------------
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)

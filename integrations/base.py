@@ -68,6 +68,31 @@ class ApiResponse:
     elapsed_ms: float
 
 
+@dataclass(frozen=True)
+class Option:
+    """One option staff may set for an operation (the admin builds its form from these)."""
+
+    name: str
+    label: str
+    kind: str = "text"  # text | int | bool | choice | list
+    help: str = ""
+    choices: tuple[tuple[str, str], ...] = ()
+    required: bool = False
+    #: Account option used when staff leave it blank (ProviderAccount.options[name]).
+    account_default: bool = True
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A write the outbox can perform: its method, the record kinds it takes, its options."""
+
+    name: str
+    method: str
+    label: str = ""
+    kinds: tuple[str, ...] = ()
+    options: tuple[Option, ...] = ()
+
+
 @dataclass
 class PushResult:
     """What a write operation achieved at the provider, as plain data for the outbox."""
@@ -142,9 +167,15 @@ class Provider:
     account_options: ClassVar[dict[str, str]] = {}
     #: Which record kinds the outbox can push to this provider ("lead", "contact", …).
     pushes: ClassVar[tuple[str, ...]] = ()
-    #: Write operations the outbox may ask for: operation name -> method name. Each method
-    #: takes ``(record: dict, params: dict, remote_id: str)`` and returns a PushResult.
-    operations: ClassVar[dict[str, str]] = {}
+    #: Write operations the outbox may ask for: operation name -> method name (or an
+    #: :class:`Operation` with its label, kinds and options). Each method takes
+    #: ``(record: dict, params: dict, remote_id: str)`` and returns a PushResult.
+    operations: ClassVar[dict[str, str | Operation]] = {}
+    #: Options staff can set when pushing ("push" operation) to this provider.
+    push_options: ClassVar[tuple[Option, ...]] = ()
+    #: Contact fields a record needs to be sent: every group needs one of its fields filled
+    #: (e.g. ``(("email", "phone"),)`` = an email or a phone). Checked before enqueueing.
+    contact_requirements: ClassVar[tuple[tuple[str, ...], ...]] = ()
     #: Dotted path of this provider's local fake (integrations/fakes/), for demos and tests.
     fake: ClassVar[str] = ""
 
@@ -180,18 +211,33 @@ class Provider:
 
     # --- shared machinery --------------------------------------------------------------
 
+    @classmethod
+    def operation_specs(cls) -> dict[str, Operation]:
+        """Every operation as an :class:`Operation` (plain method names filled in)."""
+        specs = {}
+        for name, spec in cls.operations.items():
+            if isinstance(spec, str):
+                spec = Operation(
+                    name=name,
+                    method=spec,
+                    label="Push" if name == "push" else name.replace("_", " ").capitalize(),
+                    kinds=cls.pushes,
+                    options=cls.push_options if name == "push" else (),
+                )
+            specs[name] = spec
+        return specs
+
     def perform(
         self, operation: str, record: dict, params: dict, remote_id: str = ""
     ) -> PushResult:
         """Run one write operation by name: the single entry point the outbox calls."""
-        try:
-            method_name = self.operations[operation]
-        except KeyError:
+        spec = self.operation_specs().get(operation)
+        if spec is None:
             raise ConfigurationError(
                 f"{self.name} has no operation '{operation}' "
                 f"(it has: {', '.join(self.operations) or 'none'})."
-            ) from None
-        return getattr(self, method_name)(record, params or {}, remote_id or "")
+            )
+        return getattr(self, spec.method)(record, params or {}, remote_id or "")
 
     @classmethod
     def default_base_url(cls, environment: str = "production") -> str:

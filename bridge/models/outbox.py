@@ -43,7 +43,7 @@ class RemoteLink(models.Model):
 
 
 class PushBatch(models.Model):
-    """One "Push to…" from the admin or the CLI: the deliveries it created, for its progress page."""
+    """One "Push to…" from the admin or the CLI: its deliveries, for its progress page."""
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
