@@ -120,6 +120,27 @@ DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="US").upper()
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
 
+# --- provider accounts from the environment -------------------------------------------------
+# Each provider whose credential variable is set gets an account named after it ("aello",
+# "leeloo", "aiployees", "aloware"), created or updated after every `migrate` and by
+# `python manage.py env_accounts` (bridge/env_accounts.py, which validates the values and names
+# the variable at fault). Keyed by variable name, so Django's error pages mask the credentials.
+PROVIDER_ENV_ACCOUNTS = {
+    name: env.str(name, default="")
+    for name in (
+        "AELLO_API_KEY",
+        "AELLO_ENVIRONMENT",
+        "AELLO_BASE_URL",
+        "LEELOO_AUTH_TOKEN",
+        "LEELOO_BASE_URL",
+        "AIPLOYEES_TOKEN",
+        "AIPLOYEES_BASE_URL",
+        "AIPLOYEES_CAMPAIGN_ID",
+        "ALOWARE_API_TOKEN",
+        "ALOWARE_BASE_URL",
+    )
+}
+
 # --- django-q2: the transport under the bridge's own outbox -------------------------------
 # The bridge keeps its own attempts and backoff on Delivery rows, so django-q2 must never
 # re-run a task by itself: max_attempts 1, failures acknowledged, and `retry` well above
