@@ -150,6 +150,8 @@ class AelloProvider(Provider):
     account_options: dict[str, str] = {}
     pushes = ("lead",)
     operations = {"push": "push_lead"}
+    # Aéllo needs a way to reach the person: an email or a phone.
+    contact_requirements = (("email", "phone"),)
     fake = "integrations.fakes.aello.FakeAello"
 
     def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:

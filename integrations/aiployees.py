@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from .base import Provider, PushResult
+from .base import Option, Provider, PushResult
 from .errors import ConfigurationError, InvalidResponse, PayloadError
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -135,6 +135,24 @@ class AiployeesProvider(Provider):
     }
     pushes = ("lead", "contact")
     operations = {"push": "push_lead"}
+    push_options = (
+        Option(
+            "campaign_id",
+            "Campaign id",
+            kind="int",
+            required=True,
+            help="The Aiployees call campaign the leads are put into.",
+        ),
+        Option(
+            "allow_dupplicate",
+            "Allow duplicates",
+            kind="bool",
+            help="Yes lets Aiployees add a lead whose phone is already in the campaign; "
+            "No (the default) keeps one lead per phone per campaign.",
+        ),
+    )
+    # Aiployees calls phones: a contact without one cannot be put into a campaign.
+    contact_requirements = (("phone",),)
     fake = "integrations.fakes.aiployees.FakeAiployees"
 
     def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:

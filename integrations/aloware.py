@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from .base import Provider, PushResult
+from .base import Option, Provider, PushResult
 from .errors import AuthenticationError, ConfigurationError, PayloadError, ProviderError
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -194,31 +194,58 @@ def build_contact_payload(record: dict, options: dict, params: dict) -> dict:
     return payload
 
 
+#: Routing options: account defaults, overridable per push; what Aloware does with each.
+ROUTING_OPTIONS = {
+    "user_id": "Owner (Aloware user id) given to new contacts.",
+    "distribute_to_ring_group": "true to hand new contacts to a ring group (ring_group_id).",
+    "ring_group_id": "Ring group contacts are distributed to.",
+    "check_available_users": "true to assign only to users who are available now.",
+    "check_available_users_with_fallback": "true to fall back to any user when none is available.",
+    "add_to_powerdialer": "true to add pushed contacts to the PowerDialer.",
+    "powerdialer_position": "top or bottom: where in the PowerDialer list they go.",
+    "sequence_id": "Sequence contacts are enrolled in.",
+    "force_update_sequence": "true to move contacts already in a sequence to this one.",
+    "force_update": "true to overwrite fields Aloware already has (otherwise a re-push of an "
+    "existing contact only fills empty fields, or is refused).",
+    "line_id": "Line (phone number) the contact is attached to.",
+    "tag_id": "Tag added to pushed contacts.",
+    "disposition_status_id": "Disposition status set on pushed contacts.",
+}
+
+
 class AlowareProvider(Provider):
     """Creates or updates Aloware contacts from the bridge's contacts and leads."""
 
     id = "aloware"
     name = "Aloware"
     base_urls = {"production": "https://app.aloware.com"}
-    account_options = {
-        "user_id": "Owner (Aloware user id) given to new contacts.",
-        "distribute_to_ring_group": "true to hand new contacts to a ring group (ring_group_id).",
-        "ring_group_id": "Ring group contacts are distributed to.",
-        "check_available_users": "true to assign only to users who are available now.",
-        "check_available_users_with_fallback": "true to fall back to any user when none is "
-        "available.",
-        "add_to_powerdialer": "true to add pushed contacts to the PowerDialer.",
-        "powerdialer_position": "top or bottom: where in the PowerDialer list they go.",
-        "sequence_id": "Sequence contacts are enrolled in.",
-        "force_update_sequence": "true to move contacts already in a sequence to this one.",
-        "force_update": "true to overwrite fields Aloware already has (otherwise a re-push of an "
-        "existing contact only fills empty fields, or is refused).",
-        "line_id": "Line (phone number) the contact is attached to.",
-        "tag_id": "Tag added to pushed contacts.",
-        "disposition_status_id": "Disposition status set on pushed contacts.",
-    }
+    account_options = ROUTING_OPTIONS
     pushes = ("lead", "contact")
     operations = {"push": "push_contact"}
+    push_options = tuple(
+        Option(name, label, kind=kind, help=ROUTING_OPTIONS[name], choices=choices)
+        for name, label, kind, choices in (
+            ("force_update", "Force update", "bool", ()),
+            ("add_to_powerdialer", "Add to PowerDialer", "bool", ()),
+            (
+                "powerdialer_position",
+                "PowerDialer position",
+                "choice",
+                (("top", "Top"), ("bottom", "Bottom")),
+            ),
+            ("sequence_id", "Sequence id", "text", ()),
+            ("force_update_sequence", "Force update sequence", "bool", ()),
+            ("distribute_to_ring_group", "Distribute to ring group", "bool", ()),
+            ("ring_group_id", "Ring group id", "text", ()),
+            ("check_available_users", "Only available users", "bool", ()),
+            ("line_id", "Line id", "text", ()),
+            ("tag_id", "Tag id", "text", ()),
+            ("disposition_status_id", "Disposition status id", "text", ()),
+            ("user_id", "Owner (user id)", "text", ()),
+        )
+    )
+    # Aloware keys contacts by phone number: one is required.
+    contact_requirements = (("phone",),)
     fake = "integrations.fakes.aloware.FakeAloware"
 
     def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:
