@@ -67,6 +67,8 @@ class Command(BaseCommand):
         return {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
 
     def _wait(self, processes):
+        # `kill` (SIGTERM) stops the demo as cleanly as Ctrl-C does: children included.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             while all(process.poll() is None for process in processes.values()):
                 time.sleep(0.5)
