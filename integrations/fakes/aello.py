@@ -41,6 +41,21 @@ class FakeAello(FakeProvider):
         self.leads: list[dict] = []
         self.contacts: list[dict] = []
         self.products: dict[str, dict] = {}
+        # Look-ups by key, so a 10,000-lead benchmark does not scan every lead per request.
+        self._by_external_id: dict[str, dict] = {}
+        self._by_contact_product: dict[tuple[int, str], list[dict]] = {}
+        self._contacts_by_key: dict[str, list[dict]] = {}
+
+    def summary(self) -> dict:
+        """Leads, distinct externalIds and messages: a re-sent lead is a message, not a lead."""
+        external_ids = [lead["externalId"] for lead in self.leads if lead["externalId"]]
+        return {
+            "leads": len(self.leads),
+            "contacts": len(self.contacts),
+            "messages": sum(len(lead["messages"]) for lead in self.leads),
+            "external_ids": external_ids,
+            "distinct_external_ids": len(set(external_ids)),
+        }
 
     def check_auth(self, request: FakeRequest) -> FakeResponse | None:
         key = request.header("Aello-Api-Key")
@@ -113,31 +128,46 @@ class FakeAello(FakeProvider):
                 "payload": body,
             }
             self.leads.append(lead)
+            if lead["externalId"]:
+                self._by_external_id.setdefault(lead["externalId"], lead)
+            self._by_contact_product.setdefault((contact["id"], reference), []).append(lead)
         lead["messages"].append(message)
 
     def _existing_lead(
         self, external_id: Any, contact_id: int, reference: str, now: float
     ) -> dict | None:
-        for lead in self.leads:
-            if external_id and lead["externalId"] == external_id:
-                return lead
-            if (
-                lead["contact_id"] == contact_id
-                and lead["product_reference"] == reference
-                and now - lead["created_at"] <= THIRTY_DAYS
-            ):
-                return lead
-        return None
+        """The first lead (in filing order) with this externalId, or this contact and product
+        within 30 days."""
+        found = []
+        if external_id and external_id in self._by_external_id:
+            found.append(self._by_external_id[external_id])
+        for lead in self._by_contact_product.get((contact_id, reference), []):
+            if now - lead["created_at"] <= THIRTY_DAYS:
+                found.append(lead)
+                break
+        return min(found, key=lambda lead: lead["id"]) if found else None
 
     def _contact(self, given: dict) -> dict:
         email = (given.get("email") or "").lower()
         phone = (given.get("phoneCountryCode") or "") + (given.get("phoneNumber") or "")
-        for contact in self.contacts:
-            if (email and contact["email"] == email) or (phone and contact["phone"] == phone):
-                contact.update({k: v for k, v in given.items() if v and k != "email"})
-                contact["email"] = email or contact["email"]
-                contact["phone"] = phone or contact["phone"]
-                return contact
-        contact = {**given, "id": len(self.contacts) + 1, "email": email, "phone": phone}
-        self.contacts.append(contact)
+        candidates = [
+            contact
+            for key, value in (("email", email), ("phone", phone))
+            if value
+            for contact in self._contacts_by_key.get(f"{key}:{value}", [])
+            if contact[key] == value
+        ]
+        if candidates:
+            contact = min(candidates, key=lambda contact: contact["id"])
+            contact.update({k: v for k, v in given.items() if v and k != "email"})
+            contact["email"] = email or contact["email"]
+            contact["phone"] = phone or contact["phone"]
+        else:
+            contact = {**given, "id": len(self.contacts) + 1, "email": email, "phone": phone}
+            self.contacts.append(contact)
+        for key in ("email", "phone"):
+            if contact[key]:
+                entries = self._contacts_by_key.setdefault(f"{key}:{contact[key]}", [])
+                if contact not in entries:
+                    entries.append(contact)
         return contact

@@ -122,6 +122,10 @@ class FakeProvider:
         """None when the request is authorised, else the provider's refusal."""
         return None
 
+    def summary(self) -> dict:
+        """What the fake holds, counted, for benchmarks that check nothing was lost or doubled."""
+        return {}
+
     def handle(self, request: FakeRequest) -> FakeResponse:
         """Route the request to its handler after the auth check."""
         allowed = []
@@ -331,7 +335,8 @@ class FakeServer:
         return fake.handle(request)
 
     def _control(self, request: FakeRequest) -> FakeResponse:
-        """``/_control/faults`` (GET, POST, DELETE), ``/_control/requests``, ``/_control/reset``."""
+        """``/_control/faults`` (GET, POST, DELETE), ``/_control/requests``, ``/_control/times``,
+        ``/_control/state?provider=…`` and ``/_control/reset``."""
         if request.path == "/faults" and request.method == "POST":
             try:
                 fault = self.add_fault(**(request.json or {}))
@@ -352,6 +357,16 @@ class FakeServer:
                     "requests": [r.as_dict() for r in found[-int(request.arg("limit", "100")) :]],
                 },
             )
+        if request.path == "/times":
+            # Only the arrival times: a 429-storm benchmark checks the rate over 10,000 requests.
+            found = self.requests_for(request.arg("provider"), request.arg("method"))
+            return FakeResponse(200, {"count": len(found), "times": [r.received_at for r in found]})
+        if request.path == "/state":
+            fake = self.fakes.get(request.arg("provider"))
+            if fake is None:
+                return FakeResponse(404, {"error": "Unknown provider"})
+            with fake.lock:
+                return FakeResponse(200, fake.summary())
         if request.path == "/reset" and request.method == "POST":
             self.reset()
             return FakeResponse(204)
