@@ -42,7 +42,7 @@ from integrations.errors import (
 
 from . import budget
 from .models import Delivery, ProviderAccount, PushBatch, RemoteLink
-from .records import record_data
+from .records import record_data, records_queryset
 
 logger = logging.getLogger("bridge.outbox")
 
@@ -125,26 +125,79 @@ def claim_due(account_id: int, limit: int = 1) -> list[Delivery]:
     """Take up to ``limit`` due deliveries of an account for this worker.
 
     On PostgreSQL rows other workers are claiming are skipped (``SKIP LOCKED``); everywhere,
-    the state change is a compare-and-set, so two workers never send the same delivery.
+    the state change is a compare-and-set, so two workers never send the same delivery. Each
+    returned delivery remembers the state it was claimed from (``claimed_from``), so a claim
+    that is not sent can be given back as it was (:func:`release_claims`).
     """
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        return _claim_due_postgresql(account_id, limit, now)
     with transaction.atomic():
-        ids = list(
+        found = dict(
             Delivery.objects.filter(_due(now), account_id=account_id)
             .order_by("next_attempt_at", "id")
             .select_for_update(skip_locked=True)
-            .values_list("id", flat=True)[:limit]
+            .values_list("id", "state")[:limit]
         )
-        if not ids:
+        if not found:
             return []
-        Delivery.objects.filter(_due(now), id__in=ids).update(
+        Delivery.objects.filter(_due(now), id__in=found).update(
             state=State.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
         )
-    return list(
-        Delivery.objects.filter(id__in=ids, state=State.SENDING, claimed_at=now).select_related(
-            "content_type"
-        )
+    claimed = list(
+        Delivery.objects.filter(id__in=found, state=State.SENDING, claimed_at=now)
+        .select_related("content_type")
+        .order_by("next_attempt_at", "id")
     )
+    for delivery in claimed:
+        delivery.claimed_from = found[delivery.pk]
+    return claimed
+
+
+def _claim_due_postgresql(account_id: int, limit: int, now) -> list[Delivery]:
+    """The same claim as one statement: lock, compare-and-set and read back in a round trip."""
+    table = Delivery._meta.db_table
+    due_states = [str(state) for state in DUE_STATES]
+    sql = f"""
+        WITH due AS (
+            SELECT id, state FROM {table}
+            WHERE account_id = %s AND state IN (%s, %s)
+              AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
+            ORDER BY next_attempt_at, id
+            LIMIT %s
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE {table} AS d
+        SET state = %s, claimed_at = %s, attempts = d.attempts + 1, updated_at = %s
+        FROM due
+        WHERE d.id = due.id AND d.state IN (%s, %s)
+          AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= %s)
+        RETURNING d.*, due.state AS claimed_from
+    """
+    params = [account_id, *due_states, now, limit, str(State.SENDING), now, now, *due_states, now]
+    claimed = list(Delivery.objects.raw(sql, params))
+    claimed.sort(key=lambda d: (d.next_attempt_at is None, d.next_attempt_at or now, d.pk))
+    return claimed
+
+
+def release_claims(deliveries: Iterable[Delivery]) -> int:
+    """Give claimed deliveries that were not sent back to the state they were claimed from.
+
+    Compare-and-set on the claim, and the attempt the claim counted is taken back.
+    """
+    released = 0
+    by_state: dict[str, list[Delivery]] = {}
+    for delivery in deliveries:
+        by_state.setdefault(getattr(delivery, "claimed_from", State.PENDING), []).append(delivery)
+    now = timezone.now()
+    for state, group in by_state.items():
+        claims = Q()
+        for delivery in group:
+            claims |= Q(pk=delivery.pk, claimed_at=delivery.claimed_at)
+        released += Delivery.objects.filter(claims, state=State.SENDING).update(
+            state=state, attempts=F("attempts") - 1, updated_at=now
+        )
+    return released
 
 
 def seconds_until_next_due(account_id: int) -> float | None:
@@ -197,20 +250,50 @@ def _call_fields(client) -> dict:
     }
 
 
-def deliver(delivery: Delivery, client) -> str:
+class Prefetched:
+    """The records and remote links of a claimed batch of deliveries, read in a few queries.
+
+    ``deliver`` reads them from here instead of two or three queries per delivery, and writes
+    back the links it creates, so a record pushed twice in one batch is still skipped the
+    second time.
+    """
+
+    def __init__(self, account_id: int, deliveries: list[Delivery]):
+        wanted: dict[int, set[int]] = {}
+        for delivery in deliveries:
+            wanted.setdefault(delivery.content_type_id, set()).add(delivery.object_id)
+        self.records: dict[tuple[int, int], object] = {}
+        links = Q()
+        for content_type_id, object_ids in wanted.items():
+            model = ContentType.objects.get_for_id(content_type_id).model_class()
+            if model is not None:
+                for record in records_queryset(model).filter(pk__in=object_ids):
+                    self.records[(content_type_id, record.pk)] = record
+            links |= Q(content_type_id=content_type_id, object_id__in=object_ids)
+        self.links: dict[tuple[int, int], RemoteLink] = {
+            (link.content_type_id, link.object_id): link
+            for link in (RemoteLink.objects.filter(links, account_id=account_id) if wanted else [])
+        }
+
+
+def deliver(delivery: Delivery, client, prefetched: Prefetched | None = None) -> str:
     """Send one claimed delivery and record the outcome; returns the new state."""
     client.last_call = None
-    record = delivery.record
+    key = (delivery.content_type_id, delivery.object_id)
+    if prefetched is None:
+        record = delivery.record
+        link = RemoteLink.objects.filter(
+            account_id=delivery.account_id,
+            content_type_id=delivery.content_type_id,
+            object_id=delivery.object_id,
+        ).first()
+    else:
+        record, link = prefetched.records.get(key), prefetched.links.get(key)
     if record is None:
         _finish(delivery, state=State.DEAD, error_message="The record no longer exists.")
         return State.DEAD
     data = record_data(record)
     content_hash = fingerprint(delivery.operation, delivery.params, data)
-    link = RemoteLink.objects.filter(
-        account_id=delivery.account_id,
-        content_type_id=delivery.content_type_id,
-        object_id=delivery.object_id,
-    ).first()
     if (
         delivery.operation == "push"
         and link is not None
@@ -238,26 +321,51 @@ def deliver(delivery: Delivery, client) -> str:
         **_call_fields(client),
     )
     if delivery.operation == "push" and result.remote_id:
-        _link(delivery, result.remote_id, content_hash, now)
+        new_link = _link(delivery, result.remote_id, content_hash, now)
+        if prefetched is not None and new_link is not None:
+            prefetched.links[key] = new_link
     return State.DELIVERED
 
 
-def _link(delivery: Delivery, remote_id: str, content_hash: str, now) -> None:
-    """Remember which remote id this record is, so later pushes update and syncs match."""
-    taken = (
-        RemoteLink.objects.filter(account_id=delivery.account_id, remote_id=remote_id)
-        .exclude(content_type_id=delivery.content_type_id, object_id=delivery.object_id)
-        .exists()
-    )
-    if taken:
-        # Another local record already maps to this remote one (a lead and its contact can be
-        # the same Leeloo person or Aloware phone); the first link stands.
-        return
-    RemoteLink.objects.update_or_create(
+def _link(
+    delivery: Delivery, remote_id: str, content_hash: str, now, current: RemoteLink | None = None
+) -> RemoteLink | None:
+    """Remember which remote id this record is, so later pushes update and syncs match.
+
+    One statement: insert or update the record's link unless another local record already
+    maps to this remote one (a lead and its contact can be the same Leeloo person or Aloware
+    phone; the first link stands). Returns the link, or None when it was taken.
+    """
+    table = RemoteLink._meta.db_table
+    key = [delivery.account_id, delivery.content_type_id, delivery.object_id]
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (account_id, content_type_id, object_id, remote_id,
+                                 pushed_hash, last_pushed_at, created_at)
+            SELECT %s, %s, %s, %s, %s, %s, %s
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {table}
+                WHERE account_id = %s AND remote_id = %s
+                  AND NOT (content_type_id = %s AND object_id = %s)
+            )
+            ON CONFLICT (account_id, content_type_id, object_id) DO UPDATE
+            SET remote_id = excluded.remote_id, pushed_hash = excluded.pushed_hash,
+                last_pushed_at = excluded.last_pushed_at
+            """,
+            [*key, remote_id, content_hash, stamp, stamp, delivery.account_id, remote_id, *key[1:]],
+        )
+        linked = cursor.rowcount > 0
+    if not linked:
+        return None
+    return RemoteLink(
         account_id=delivery.account_id,
         content_type_id=delivery.content_type_id,
         object_id=delivery.object_id,
-        defaults={"remote_id": remote_id, "pushed_hash": content_hash, "last_pushed_at": now},
+        remote_id=remote_id,
+        pushed_hash=content_hash,
+        last_pushed_at=now,
     )
 
 
@@ -320,18 +428,15 @@ def drain_account(account_id: int, max_seconds: float | None = None) -> dict:
         return {"slots": 0, "states": {}}
     if max_seconds is None:
         max_seconds = settings.Q_CLUSTER.get("timeout", 120) * 0.75
-    deadline = time.monotonic() + max_seconds
-    outcomes: Counter = Counter()
-    lock = threading.Lock()
     lease = budget.Lease(account, account.concurrency)
     with lease as slots:
         if not slots:
             return {"slots": 0, "states": {}}
-        client = account.client()
+        drain = _Drain(account, time.monotonic() + max_seconds, lease.keep_alive)
         threads = [
             threading.Thread(
                 target=_slot_loop,
-                args=(account, client, deadline, outcomes, lock, lease.keep_alive),
+                args=(drain,),
                 name=f"outbox-{account.name}-{n}",
                 daemon=True,
             )
@@ -341,30 +446,67 @@ def drain_account(account_id: int, max_seconds: float | None = None) -> dict:
             thread.start()
         for thread in threads:
             thread.join()
-    if time.monotonic() >= deadline and seconds_until_next_due(account_id) == 0.0:
+    if time.monotonic() >= drain.deadline and seconds_until_next_due(account_id) == 0.0:
         kick_accounts([account_id])
-    return {"slots": len(slots), "states": dict(outcomes)}
+    return {"slots": len(slots), "states": dict(drain.outcomes)}
 
 
 IDLE_WAIT_SECONDS = 30.0
 
 
-def _slot_loop(account, client, deadline, outcomes, lock, keep_alive) -> None:
-    """One slot's work: claim, pace, send, record; until nothing is due soon."""
+class _Drain:
+    """What the slot threads of one drain share: the account, the deadline, the outcomes and
+    the throttle, so one slot's 429 stops its sibling slots before their next request."""
+
+    def __init__(self, account: ProviderAccount, deadline: float, keep_alive):
+        self.account = account
+        self.client = account.client()
+        self.deadline = deadline
+        self.keep_alive = keep_alive
+        self.outcomes: Counter = Counter()
+        self.lock = threading.Lock()
+        self.paused_until = 0.0  # monotonic; set from the account's throttled_until
+        # A claim is sent only while fresh: well inside the time after which recover_stranded
+        # would hand it to another worker (the account's timeouts plus this margin).
+        self.fresh_seconds = _setting("BRIDGE_STRANDED_MARGIN_SECONDS", 60.0) / 2
+        self.claim_size = max(1, _setting("BRIDGE_CLAIM_BATCH", 4))
+
+    def count(self, state: str) -> None:
+        with self.lock:
+            self.outcomes[state] += 1
+
+    def note_throttle(self, throttled_until) -> float:
+        """Share the account's throttle with every slot; returns the seconds left."""
+        if not throttled_until:
+            return 0.0
+        wait = (throttled_until - timezone.now()).total_seconds()
+        if wait > 0:
+            with self.lock:
+                self.paused_until = max(self.paused_until, time.monotonic() + wait)
+        return max(wait, 0.0)
+
+    def pause_left(self) -> float:
+        return max(0.0, self.paused_until - time.monotonic())
+
+
+def _slot_loop(drain: _Drain) -> None:
+    """One slot's work: claim a few, pace, send, record; until nothing is due soon."""
+    account = drain.account
     pacer = budget.Pacer(account)
     checked = 0.0
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() < drain.deadline:
             if time.monotonic() - checked > 1.0:
                 account.refresh_from_db(fields=["paused", "enabled", "throttled_until"])
                 checked = time.monotonic()
                 if not account.sendable:
                     return
-                if account.throttled_until and account.throttled_until > timezone.now():
-                    wait = (account.throttled_until - timezone.now()).total_seconds()
-                    time.sleep(min(wait, max(deadline - time.monotonic(), 0), 5.0))
-                    continue
-            claimed = claim_due(account.pk, 1)
+                drain.note_throttle(account.throttled_until)
+            if wait := drain.pause_left():
+                time.sleep(min(wait, max(drain.deadline - time.monotonic(), 0), 5.0))
+                checked = 0.0
+                continue
+            claimed = claim_due(account.pk, drain.claim_size)
             if not claimed:
                 wait = seconds_until_next_due(account.pk)
                 if wait is None or wait > IDLE_WAIT_SECONDS:
@@ -372,17 +514,38 @@ def _slot_loop(account, client, deadline, outcomes, lock, keep_alive) -> None:
                 time.sleep(min(max(wait, 0.05), 1.0))
                 checked = 0.0
                 continue
-            for delivery in claimed:
-                pacer.wait()
-                state = deliver(delivery, client)
-                with lock:
-                    outcomes[state] += 1
-            keep_alive()
+            if _send_claimed(drain, pacer, claimed):
+                checked = 0.0  # a failure: look at the account (paused? throttled?) at once
     except Exception:
         logger.exception("outbox slot for account %s stopped on an error", account.name)
         raise
     finally:
         connection.close()
+
+
+def _send_claimed(drain: _Drain, pacer: budget.Pacer, claimed: list[Delivery]) -> bool:
+    """Send a slot's claimed deliveries one at a time; give back what must not go now.
+
+    Returns True when a delivery failed, so the caller re-reads the account first.
+    """
+    claimed_at = time.monotonic()
+    prefetched = Prefetched(drain.account.pk, claimed)
+    for index, delivery in enumerate(claimed):
+        pacer.wait()
+        stale = time.monotonic() - claimed_at > drain.fresh_seconds
+        if stale or drain.pause_left() or time.monotonic() >= drain.deadline:
+            release_claims(claimed[index:])
+            return False
+        state = deliver(delivery, drain.client, prefetched)
+        drain.count(state)
+        drain.keep_alive()
+        if state in (State.FAILED, State.PENDING):
+            account = drain.account
+            account.refresh_from_db(fields=["paused", "enabled", "throttled_until"])
+            drain.note_throttle(account.throttled_until)
+            release_claims(claimed[index + 1 :])
+            return True
+    return False
 
 
 # --- scheduled upkeep --------------------------------------------------------------------

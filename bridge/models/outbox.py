@@ -118,6 +118,13 @@ class Delivery(models.Model):
             models.Index(fields=["error_code"], name="delivery_error_code_idx"),
             models.Index(fields=["batch", "state"], name="delivery_batch_state_idx"),
             models.Index(fields=["state", "claimed_at"], name="delivery_claimed_idx"),
+            # The claim's "next due of this account" read in order, without sorting every
+            # waiting delivery of the account on each claim (a 10,000-delivery batch).
+            models.Index(
+                fields=["account", "next_attempt_at", "id"],
+                condition=models.Q(state__in=["pending", "failed"]),
+                name="delivery_claim_order_idx",
+            ),
         ]
 
     def __str__(self):
