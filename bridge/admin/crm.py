@@ -1,23 +1,47 @@
 """Admin for the mirror models: contacts, leads, orders, tags and tunnels."""
 
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.urls import reverse
 from django.utils.html import format_html
 
 from bridge.models import Contact, Lead, Order, Tag, Tunnel
 
+from .filters import IndexedValuesFilter
 from .outbox import DeliveryInline, RemoteLinkInline
 from .pagination import EstimatedCountPaginator
 from .push import PushActionsMixin
 from .search import PersonSearchMixin
 
 
+class LargeTableChangeList(ChangeList):
+    """Removes the duplicates a to-many filter (a tag) may bring with ``pk IN (…)`` rather
+    than Django's ``SELECT DISTINCT`` over every column, which sorts the whole filtered set."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        if not queryset.query.distinct or queryset.query.distinct_fields:
+            return queryset
+        matching = queryset.order_by()
+        matching.query.distinct = False
+        deduplicated = self.root_queryset.filter(pk__in=matching.values("pk"))
+        return self.apply_select_related(deduplicated).order_by(*queryset.query.order_by)
+
+
 class LargeTableAdmin(admin.ModelAdmin):
-    """Changelists that stay fast at millions of rows: no full count, estimated pages."""
+    """Changelists that stay fast at millions of rows: no full count, estimated pages.
+
+    No ``date_hierarchy`` on the million-row lists (contacts, leads): its year links are a
+    ``SELECT DISTINCT date_trunc(…)`` over every row on every page (~400 ms at a million
+    leads, docs/benchmarks.md); the date list filter covers the same need from an index.
+    """
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
+
+    def get_changelist(self, request, **kwargs):
+        return LargeTableChangeList
 
 
 class ContactTagInline(admin.TabularInline):
@@ -61,9 +85,15 @@ class TunnelAdmin(admin.ModelAdmin):
 class ContactAdmin(PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
     contact_path = ""
     list_display = ["__str__", "email", "phone", "company", "city", "lead_source", "created_at"]
-    list_filter = ["lead_source", "country", "tags", "created_at"]
+    list_filter = [
+        ("lead_source", IndexedValuesFilter),
+        ("country", IndexedValuesFilter),
+        "tags",
+        "created_at",
+    ]
+    # Searched as phone, email or name/company prefixes (PersonSearchMixin), from indexes.
     search_fields = ["first_name", "last_name", "company"]
-    date_hierarchy = "created_at"
+    prefix_search_fields = ("company",)
     inlines = [ContactTagInline, RemoteLinkInline, DeliveryInline]
     readonly_fields = [
         "gender",
@@ -120,9 +150,10 @@ class LeadAdmin(PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
         "source",
         "status",
     ]
-    list_filter = ["status", "source", "received_at"]
+    list_filter = ["status", ("source", IndexedValuesFilter), "received_at"]
+    # Searched as phone, email, or contact name / product reference prefixes (PersonSearchMixin).
     search_fields = ["product_reference", "contact__last_name", "contact__first_name"]
-    date_hierarchy = "received_at"
+    prefix_search_fields = ("product_reference",)
     list_select_related = ["contact"]
     autocomplete_fields = ["contact"]
     readonly_fields = ["external_id", "created_at", "updated_at"]
@@ -165,6 +196,7 @@ class OrderAdmin(PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
     ]
     list_filter = ["status", "payment_method", "currency", "created_at"]
     search_fields = ["title", "contact__last_name"]
+    prefix_search_fields = ("title",)
     date_hierarchy = "created_at"
     list_select_related = ["contact"]
     autocomplete_fields = ["contact"]
