@@ -1,0 +1,226 @@
+"""The admin at a million leads: ``python bench/admin_scale.py``.
+
+Seeds 1,000,000 leads and 500,000 contacts (with tags) into their own PostgreSQL database,
+``crm_bench_admin``, with ``generate_series`` in a few statements (not the ORM row by row;
+kept between runs, ``--reseed`` to rebuild), then requests each changelist view through
+Django's test Client as a logged-in superuser: the Lead list's first page, a search by phone,
+by email and by name, the status filter, the Contact list filtered by tag, the last page, a
+date-hierarchy year. Median and p95 over repeated runs, next to the same page's SQL (every
+query the view ran, captured once) replayed with plain psycopg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from statistics import median
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common  # noqa: E402
+
+DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crm_bench_admin"
+FIRST_NAMES = [
+    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
+    "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah",
+    "Charles", "Karen", "Chloé", "Zoë", "José", "Renée", "Łukasz", "Søren", "Ana", "Hiroshi",
+    "Fatima", "Olga",
+]  # fmt: skip
+TAGS = 20
+
+
+def _insert_sql(model, count: int, values: dict[str, str]) -> str:
+    """``INSERT … SELECT`` over ``generate_series(1, count) AS g``: the given SQL expressions,
+    and every other column its Django default (blank, empty JSON, NULL)."""
+    import json
+
+    from django.db.models import JSONField
+
+    columns, expressions = [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(f'"{field.column}"')
+        if field.column in values:
+            expressions.append(values[field.column])
+        elif isinstance(field, JSONField):
+            expressions.append(f"'{json.dumps(field.get_default())}'::jsonb")
+        elif field.get_default() is None:
+            expressions.append("NULL")
+        elif isinstance(field.get_default(), str):
+            expressions.append("'" + field.get_default().replace("'", "''") + "'")
+        else:
+            raise ValueError(f"no value for {model.__name__}.{field.name}")
+    return (
+        f'INSERT INTO "{model._meta.db_table}" ({", ".join(columns)}) '
+        f"SELECT {', '.join(expressions)} FROM generate_series(1, {count}) AS g"
+    )
+
+
+def seed(leads: int, contacts: int) -> None:
+    """Replace the CRM tables' rows with ``contacts`` contacts and ``leads`` leads."""
+    from django.db import connection
+
+    from bridge.models import Contact, Lead, Tag
+
+    names = "ARRAY[" + ",".join(f"'{name}'" for name in FIRST_NAMES) + "]"
+    when = "now() - (g::bigint * 7919 % 94608000) * interval '1 second'"  # spread over three years
+    statements = [
+        f'TRUNCATE "{Lead._meta.db_table}", "{Contact.tags.through._meta.db_table}", '
+        f'"{Contact._meta.db_table}", "{Tag._meta.db_table}" RESTART IDENTITY CASCADE',
+        _insert_sql(
+            Tag, TAGS, {"name": "'Tag ' || g", "created_at": "now()", "updated_at": "now()"}
+        ),
+        _insert_sql(
+            Contact,
+            contacts,
+            {
+                "first_name": f"({names})[1 + g % {len(FIRST_NAMES)}]",
+                "last_name": "'Surname' || (g % 20000)",
+                "email": "'person' || g || '@example.com'",
+                "phone": "'+1212' || lpad((2000000 + g)::text, 7, '0')",
+                "company": "'Company ' || (g % 3000)",
+                "city": "'City ' || (g % 500)",
+                "country": "'US'",
+                "lead_source": "(ARRAY['web','phone','walk-in','partner','ads'])[1 + g % 5]",
+                "created_at": when,
+                "updated_at": when,
+            },
+        ),
+        f'INSERT INTO "{Contact.tags.through._meta.db_table}" (contact_id, tag_id) '
+        f"SELECT g, 1 + g % {TAGS} FROM generate_series(1, {contacts}) AS g",
+        _insert_sql(
+            Lead,
+            leads,
+            {
+                "contact_id": f"1 + g % {contacts}",
+                "external_id": "'crmb-' || md5(g::text)",
+                "product_reference": "'REF' || (g % 50000)",
+                "product_title": "'Renault Midlum ' || (g % 300)",
+                "product_price": "(g % 90000) + 1000",
+                "message": "'Is it still available?'",
+                "source": "(ARRAY['website','aello','phone','walk-in','partner','ads'])[1 + g % 6]",
+                "status": "(ARRAY['new','contacted','qualified','won','lost'])[1 + g % 5]",
+                "received_at": when,
+                "created_at": when,
+                "updated_at": when,
+            },
+        ),
+        f'ANALYZE "{Tag._meta.db_table}"',
+        f'ANALYZE "{Contact._meta.db_table}"',
+        f'ANALYZE "{Contact.tags.through._meta.db_table}"',
+        f'ANALYZE "{Lead._meta.db_table}"',
+    ]
+    with connection.cursor() as cursor:
+        for statement in statements:
+            started = time.perf_counter()
+            cursor.execute(statement)
+            common.say(f"  {statement[:60]}… {time.perf_counter() - started:.1f} s")
+
+
+def scenarios() -> dict[str, str]:
+    """Each measured page: a name and its URL."""
+    from bridge.models import Lead
+
+    total_pages = -(-Lead.objects.count() // 50)
+    return {
+        "lead_page_1": "/admin/bridge/lead/",
+        "lead_search_phone": "/admin/bridge/lead/?q=(212)%20212-3456",
+        "lead_search_email": "/admin/bridge/lead/?q=person123456@example.com",
+        "lead_search_name": "/admin/bridge/lead/?q=Surname1234",
+        "lead_filter_status": "/admin/bridge/lead/?status__exact=won",
+        "contact_filter_tag": "/admin/bridge/contact/?tags__id__exact=7",
+        "contact_search_name": "/admin/bridge/contact/?q=Surname1234",
+        "lead_last_page": f"/admin/bridge/lead/?p={total_pages}",
+        "lead_date_year": "/admin/bridge/lead/?received_at__year=2025",
+    }
+
+
+def measure(client, url: str, repeats: int, raw) -> dict:
+    """Median and p95 of the page, and of its SQL replayed over psycopg."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    if response.status_code != 200:
+        raise RuntimeError(f"{url} answered {response.status_code}")
+    page_sql = [q["sql"] for q in captured.captured_queries]
+    rows = response.context["cl"].result_count if response.context else None
+    client.get(url)  # warm
+    page_ms, raw_ms = [], []
+    per_query = [0.0] * len(page_sql)
+    for _ in range(repeats):
+        started = time.perf_counter()
+        client.get(url)
+        page_ms.append((time.perf_counter() - started) * 1000)
+        total = 0.0
+        for index, sql in enumerate(page_sql):
+            started = time.perf_counter()
+            cursor = raw.execute(sql)
+            if cursor.description:
+                cursor.fetchall()
+            spent = (time.perf_counter() - started) * 1000
+            per_query[index] += spent / repeats
+            total += spent
+        raw_ms.append(total)
+    slowest = max(range(len(page_sql)), key=lambda i: per_query[i]) if page_sql else None
+    return {
+        "url": url,
+        "rows": rows,
+        "queries": len(page_sql),
+        "median_ms": round(median(page_ms), 1),
+        "p95_ms": round(common.percentile(page_ms, 0.95), 1),
+        "raw_median_ms": round(median(raw_ms), 1),
+        "raw_p95_ms": round(common.percentile(raw_ms, 0.95), 1),
+        "slowest_sql_ms": round(per_query[slowest], 1) if page_sql else None,
+        "slowest_sql": page_sql[slowest][:400] if page_sql else "",
+    }
+
+
+def main(argv=None) -> dict:
+    """Seed when needed, then measure every scenario and record the worst p95."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--contacts", type=int, default=500_000)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--reseed", action="store_true", help="Rebuild the rows.")
+    parser.add_argument("--only", nargs="*", help="Scenario names to run.")
+    args = parser.parse_args(argv)
+    common.setup_django(DATABASE_URL)
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from bridge.models import Lead
+
+    if args.reseed or Lead.objects.count() != args.leads:
+        common.say(f"admin: seeding {args.leads} leads and {args.contacts} contacts")
+        seed(args.leads, args.contacts)
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client()
+    client.force_login(user)
+    results = {}
+    with common.raw_connection() as raw:
+        for name, url in scenarios().items():
+            if args.only and name not in args.only:
+                continue
+            results[name] = measure(client, url, args.repeats, raw)
+            common.say(f"  {name}: {results[name]}")
+    worst = max(results.values(), key=lambda r: r["p95_ms"])
+    figures = {}
+    if not args.only and args.leads == 1_000_000:
+        figures = {
+            "admin_p95_ms_1m": worst["p95_ms"],
+            "admin_raw_p95_ms_1m": max(r["raw_p95_ms"] for r in results.values()),
+        }
+    common.write_results(figures, {"admin": {"leads": args.leads, "scenarios": results}})
+    print({name: (r["median_ms"], r["p95_ms"], r["raw_p95_ms"]) for name, r in results.items()})
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,308 @@
+"""What every benchmark shares: Django on its own database, the fake providers in their own
+process, seeded leads, and ``bench/results.json`` (merged, so one script never erases another's
+figures).
+
+Everything here talks to 127.0.0.1 only: PostgreSQL, Redis and the fake providers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
+DETAILS = ROOT / "bench" / "details.json"
+PYTHON = sys.executable
+PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+RESULT_KEYS = (
+    "push_ratio_c1",
+    "push_ratio_c8",
+    "push_ratio_c32",
+    "push_sequential_ratio",
+    "enqueue_10k_s",
+    "sync_ratio_vs_raw",
+    "sync_peak_rss_mb_10k",
+    "sync_peak_rss_mb_100k",
+    "admin_p95_ms_1m",
+    "admin_raw_p95_ms_1m",
+    "faults_lost",
+    "faults_duplicates",
+    "bad_inputs_refused",
+    "bad_inputs_total",
+)
+
+
+# --- Django ------------------------------------------------------------------------------
+
+
+def setup_django(database_url: str | None = None, migrate: bool = True) -> None:
+    """Configure Django with ``bench.settings`` (creating and migrating the database)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/crm_bench")
+    if url.startswith("postgres"):
+        ensure_database(url.rsplit("/", 1)[1])
+    else:
+        (ROOT / "var").mkdir(exist_ok=True)
+    import django
+
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+
+
+def ensure_database(name: str) -> None:
+    """Create the PostgreSQL database ``name`` when it does not exist yet."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def raw_connection():
+    """A plain psycopg connection to the benchmark database (for the raw-SQL baselines)."""
+    import psycopg
+    from django.db import connection
+
+    params = connection.settings_dict
+    return psycopg.connect(
+        host=params.get("HOST") or "127.0.0.1",
+        port=params.get("PORT") or 5432,
+        user=params.get("USER") or "postgres",
+        dbname=params["NAME"],
+        autocommit=True,
+    )
+
+
+def reset_push_tables() -> None:
+    """Empty the CRM and outbox tables (TRUNCATE on PostgreSQL, DELETE elsewhere)."""
+    from django.db import connection
+
+    from bridge.models import (
+        AccountSlot,
+        Contact,
+        Delivery,
+        Lead,
+        ProviderAccount,
+        PushBatch,
+        RemoteLink,
+    )
+
+    models = [Delivery, PushBatch, RemoteLink, AccountSlot, Lead, Contact.tags.through, Contact]
+    if connection.vendor == "postgresql":
+        tables = ", ".join(f'"{m._meta.db_table}"' for m in models)
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    else:
+        for model in models:
+            model.objects.all().delete()
+    ProviderAccount.objects.all().delete()
+
+
+def seed_leads(count: int, start: int = 0) -> list[int]:
+    """Create ``count`` contacts, each with one lead Aéllo accepts; returns the lead ids."""
+    from bridge.models import Contact, Lead
+
+    contacts = Contact.objects.bulk_create(
+        [
+            Contact(
+                first_name=f"Bench{n}",
+                last_name="Lead",
+                email=f"bench{n}@example.com",
+                phone=f"+1212{5000000 + n:07d}",
+            )
+            for n in range(start, start + count)
+        ],
+        batch_size=5000,
+    )
+    leads = Lead.objects.bulk_create(
+        [
+            Lead(
+                contact=contact,
+                product_reference=f"REF{n}",
+                product_title="Renault Midlum 190.08",
+                product_price="45000",
+                message="Is it still available?",
+                source="bench",
+            )
+            for n, contact in enumerate(contacts, start=start)
+        ],
+        batch_size=5000,
+    )
+    return [lead.pk for lead in leads]
+
+
+def make_account(fakes: FakeProviders, name: str = "aello", **fields):
+    """An Aéllo account pointed at the fake providers' process."""
+    from bridge.models import ProviderAccount
+
+    fields.setdefault("connect_timeout", 1.0)
+    fields.setdefault("read_timeout", 5.0)
+    account = ProviderAccount(
+        provider="aello",
+        name=name,
+        base_url=f"{fakes.url}/aello",
+        credential="fake-aello-token",
+        **fields,
+    )
+    account.full_clean()
+    account.save()
+    return account
+
+
+# --- the fake providers, in their own process --------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class FakeProviders:
+    """``manage.py fakeproviders`` in its own process, steered through ``/_control``."""
+
+    def __init__(self, record: bool = False, port: int | None = None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.record = record
+        self.process: subprocess.Popen | None = None
+        self.session = requests.Session()
+
+    def start(self) -> FakeProviders:
+        command = [PYTHON, "manage.py", "fakeproviders", "--port", str(self.port)]
+        if not self.record:
+            command.append("--no-record")
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "LOG_LEVEL": "WARNING"}
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(requests.ConnectionError):
+                self.session.get(f"{self.url}/_control/faults", timeout=1)
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("the fake providers did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def __enter__(self) -> FakeProviders:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def control(self, method: str, path: str, **kwargs):
+        response = self.session.request(method, f"{self.url}/_control{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def reset(self) -> None:
+        self.control("POST", "/reset")
+
+    def add_fault(self, kind: str, provider: str = "aello", **options) -> dict:
+        return self.control("POST", "/faults", json={"provider": provider, "kind": kind, **options})
+
+    def clear_faults(self) -> None:
+        self.control("DELETE", "/faults")
+
+    def state(self, provider: str = "aello") -> dict:
+        return self.control("GET", "/state", params={"provider": provider})
+
+    def times(self, provider: str = "aello") -> list[float]:
+        return self.control("GET", "/times", params={"provider": provider})["times"]
+
+
+# --- results -----------------------------------------------------------------------------
+
+
+def _first_line(command: list[str]) -> str:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine() -> dict:
+    """The machine the figures come from: cores, memory, CPU model, PostgreSQL version."""
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory_gb = None
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    pg = ""
+    with contextlib.suppress(Exception):
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as conn:
+            pg = conn.execute("SHOW server_version").fetchone()[0]
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "cpu_model": cpu or platform.processor(),
+        "postgresql": pg,
+        "python": platform.python_version(),
+    }
+
+
+def write_results(figures: dict, details: dict | None = None) -> dict:
+    """Merge ``figures`` into bench/results.json (with the machine and the date), and the
+    per-benchmark ``details`` (every run's numbers) into bench/details.json."""
+    unknown = set(figures) - set(RESULT_KEYS)
+    if unknown:
+        raise ValueError(f"not a results key: {', '.join(sorted(unknown))}")
+    current = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    current.update(figures)
+    for key in RESULT_KEYS:
+        current.setdefault(key, None)
+    current["machine"] = machine()
+    current["date"] = datetime.now(UTC).isoformat(timespec="seconds")
+    RESULTS.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    if details:
+        known = json.loads(DETAILS.read_text()) if DETAILS.exists() else {}
+        known.update(details)
+        DETAILS.write_text(json.dumps(known, indent=2, sort_keys=True, default=str) + "\n")
+    return current
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The ``fraction`` percentile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def say(message: str) -> None:
+    """Progress on stderr, so stdout stays the figures."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
