@@ -68,7 +68,7 @@ def enqueue(
     description: str = "",
     skipped: dict | None = None,
 ) -> PushBatch:
-    """Create one delivery per record per account, in one transaction and one bulk insert.
+    """Create one delivery per record per account, in one transaction and one insert per account.
 
     ``targets`` maps each account to the ids of the records going to it; ``params`` maps an
     account id to the options chosen for it. The workers are woken once the transaction
@@ -77,31 +77,68 @@ def enqueue(
     params = params or {}
     content_type = ContentType.objects.get_for_model(model)
     max_attempts = _setting("BRIDGE_MAX_ATTEMPTS", 8)
-    rows = [
-        Delivery(
-            account=account,
-            content_type=content_type,
-            object_id=object_id,
-            operation=operation,
-            params=params.get(account.pk, {}),
-            max_attempts=max_attempts,
-        )
-        for account, ids in targets.items()
-        for object_id in ids
-    ]
+    targets = {account: list(ids) for account, ids in targets.items()}
     with transaction.atomic():
         batch = PushBatch.objects.create(
             created_by=user if getattr(user, "pk", None) else None,
             description=description[:255] or f"{operation} {model._meta.verbose_name_plural}",
-            total=len(rows),
+            total=sum(len(ids) for ids in targets.values()),
             skipped=skipped or {},
         )
-        for row in rows:
-            row.batch = batch
-        Delivery.objects.bulk_create(rows, batch_size=2000)
+        for account, ids in targets.items():
+            template = Delivery(
+                account=account,
+                batch=batch,
+                content_type=content_type,
+                object_id=0,
+                operation=operation,
+                params=params.get(account.pk, {}),
+                max_attempts=max_attempts,
+            )
+            _insert_deliveries(template, ids)
         account_ids = [account.pk for account in targets]
         transaction.on_commit(lambda: kick_accounts(account_ids))
     return batch
+
+
+def _insert_deliveries(template: Delivery, object_ids: list[int]) -> None:
+    """Insert a copy of ``template`` for each object id.
+
+    On PostgreSQL one ``INSERT … SELECT … FROM unnest(ids)``: every column but the object id
+    is the same, so 10,000 deliveries are one short statement instead of 10,000 rows of
+    parameters. Elsewhere a plain ``bulk_create``.
+    """
+    if not object_ids:
+        return
+    if connection.vendor != "postgresql":
+        rows = []
+        for object_id in object_ids:
+            row = Delivery(**{f.attname: getattr(template, f.attname) for f in _copied_fields()})
+            row.object_id = object_id
+            rows.append(row)
+        Delivery.objects.bulk_create(rows, batch_size=2000)
+        return
+    columns, values, sql_params = [], [], []
+    for field in _copied_fields():
+        columns.append(connection.ops.quote_name(field.column))
+        if field.attname == "object_id":
+            values.append("ids.id")
+        else:
+            values.append("%s")
+            value = field.pre_save(template, add=True)
+            sql_params.append(field.get_db_prep_save(value, connection))
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"SELECT {', '.join(values)} FROM unnest(%s::bigint[]) WITH ORDINALITY AS ids(id, n) "
+            "ORDER BY ids.n",
+            [*sql_params, list(object_ids)],
+        )
+
+
+def _copied_fields():
+    return [field for field in Delivery._meta.concrete_fields if not field.primary_key]
 
 
 def kick_accounts(account_ids: Iterable[int]) -> None:
