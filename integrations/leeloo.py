@@ -29,12 +29,21 @@ from .errors import ConfigurationError, InvalidResponse, PayloadError, Permanent
 
 API = "/api/v2"
 
-#: The widest "last message" window, for lookups that must see every person (GET /people
-#: refuses to answer without one). Leeloo was founded long after 2000.
+#: Where the widest "last message" window starts, for lookups that must see every person
+#: (GET /people refuses to answer without a window).
 EVERYONE_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 
-CALL_FIELDS = ("user_id", "from", "to", "date", "account_id", "record_link", "status")
-CALL_FIELDS += ("duration", "type")
+CALL_FIELDS = (
+    "user_id",
+    "from",
+    "to",
+    "date",
+    "account_id",
+    "record_link",
+    "status",
+    "duration",
+    "type",
+)
 CALL_STATUSES = ("TALKING", "SUCCESS", "NO_ANSWER", "CLOSED_BY_SYSTEM")
 CALL_TYPES = ("INBOUND", "OUTBOUND")
 #: The document's own value for "this call has no recording".
@@ -624,6 +633,7 @@ class LeelooProvider(Provider):
     # --- hooks -----------------------------------------------------------------------------
 
     def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:
+        """The API token goes in the ``X-Leeloo-AuthToken`` header of every call."""
         headers["X-Leeloo-AuthToken"] = self.require_credential()
 
     def parse_error(self, status: int, body: Any) -> tuple[str, str, dict]:
@@ -712,11 +722,16 @@ class LeelooProvider(Provider):
         """
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
-        offset = 0
+        offset, previous = 0, None
         while True:
             page = self.list_page(path, params, limit=page_size, offset=offset, parse=parse)
             if not page.items:
                 return
+            if page.items == previous:  # offset ignored: stop rather than loop forever
+                raise InvalidResponse(
+                    f"{self.name} answered offset {offset} of {path} with the previous page"
+                )
+            previous = page.items
             yield page
             offset += len(page.items)
             served_limit = _int(page.meta.get("limit")) or page_size

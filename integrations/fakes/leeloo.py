@@ -28,8 +28,17 @@ from .core import FakeProvider, FakeRequest, FakeResponse, route
 ID = r"(?P<{}>[^/]+)"
 COMPANY_ID = "5b9f63e3d244d2000e27692f"
 API_USER_ID = "5b9f63e3d244d2000e276957"  # the user the API token belongs to
-CALL_FIELDS = ("user_id", "from", "to", "date", "account_id", "record_link", "status")
-CALL_FIELDS += ("duration", "type")
+CALL_FIELDS = (
+    "user_id",
+    "from",
+    "to",
+    "date",
+    "account_id",
+    "record_link",
+    "status",
+    "duration",
+    "type",
+)
 CALL_STATUSES = ("TALKING", "SUCCESS", "NO_ANSWER", "CLOSED_BY_SYSTEM")
 CALL_TYPES = ("INBOUND", "OUTBOUND")
 CUSTOM_FIELD_TYPES = ("EMAIL", "PHONE", "DATE", "KEYWORD", "NUMBER")
