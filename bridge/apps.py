@@ -1,6 +1,7 @@
 """App configuration for the bridge."""
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class BridgeConfig(AppConfig):
@@ -9,3 +10,15 @@ class BridgeConfig(AppConfig):
     name = "bridge"
     verbose_name = "CRM Bridge"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        """After every migrate: the environment's default accounts and the schedules exist."""
+        from bridge.env_accounts import apply_after_migrate
+        from bridge.schedules import ensure_after_migrate
+
+        post_migrate.connect(
+            apply_after_migrate, sender=self, dispatch_uid="bridge.env_accounts.apply"
+        )
+        post_migrate.connect(
+            ensure_after_migrate, sender=self, dispatch_uid="bridge.schedules.ensure"
+        )

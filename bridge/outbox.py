@@ -60,8 +60,7 @@ def _setting(name: str, default):
 
 def enqueue(
     model,
-    ids: Iterable[int],
-    accounts: Iterable[ProviderAccount],
+    targets: dict[ProviderAccount, Iterable[int]],
     *,
     operation: str = "push",
     params: dict[int, dict] | None = None,
@@ -71,36 +70,36 @@ def enqueue(
 ) -> PushBatch:
     """Create one delivery per record per account, in one transaction and one bulk insert.
 
-    ``params`` maps an account id to the options chosen for it. The workers are woken once the
-    transaction commits.
+    ``targets`` maps each account to the ids of the records going to it; ``params`` maps an
+    account id to the options chosen for it. The workers are woken once the transaction
+    commits.
     """
-    accounts = list(accounts)
-    ids = list(ids)
     params = params or {}
     content_type = ContentType.objects.get_for_model(model)
     max_attempts = _setting("BRIDGE_MAX_ATTEMPTS", 8)
+    rows = [
+        Delivery(
+            account=account,
+            content_type=content_type,
+            object_id=object_id,
+            operation=operation,
+            params=params.get(account.pk, {}),
+            max_attempts=max_attempts,
+        )
+        for account, ids in targets.items()
+        for object_id in ids
+    ]
     with transaction.atomic():
         batch = PushBatch.objects.create(
             created_by=user if getattr(user, "pk", None) else None,
-            description=description[:255] or f"{operation} {len(ids)} {model._meta.verbose_name}",
-            total=len(ids) * len(accounts),
+            description=description[:255] or f"{operation} {model._meta.verbose_name_plural}",
+            total=len(rows),
             skipped=skipped or {},
         )
-        rows = [
-            Delivery(
-                account=account,
-                batch=batch,
-                content_type=content_type,
-                object_id=object_id,
-                operation=operation,
-                params=params.get(account.pk, {}),
-                max_attempts=max_attempts,
-            )
-            for account in accounts
-            for object_id in ids
-        ]
+        for row in rows:
+            row.batch = batch
         Delivery.objects.bulk_create(rows, batch_size=2000)
-        account_ids = [account.pk for account in accounts]
+        account_ids = [account.pk for account in targets]
         transaction.on_commit(lambda: kick_accounts(account_ids))
     return batch
 

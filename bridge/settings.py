@@ -120,6 +120,27 @@ DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="US").upper()
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
 
+# --- provider accounts from the environment -------------------------------------------------
+# Each provider whose credential variable is set gets an account named after it ("aello",
+# "leeloo", "aiployees", "aloware"), created or updated after every `migrate` and by
+# `python manage.py env_accounts` (bridge/env_accounts.py, which validates the values and names
+# the variable at fault). Keyed by variable name, so Django's error pages mask the credentials.
+PROVIDER_ENV_ACCOUNTS = {
+    name: env.str(name, default="")
+    for name in (
+        "AELLO_API_KEY",
+        "AELLO_ENVIRONMENT",
+        "AELLO_BASE_URL",
+        "LEELOO_AUTH_TOKEN",
+        "LEELOO_BASE_URL",
+        "AIPLOYEES_TOKEN",
+        "AIPLOYEES_BASE_URL",
+        "AIPLOYEES_CAMPAIGN_ID",
+        "ALOWARE_API_TOKEN",
+        "ALOWARE_BASE_URL",
+    )
+}
+
 # --- django-q2: the transport under the bridge's own outbox -------------------------------
 # The bridge keeps its own attempts and backoff on Delivery rows, so django-q2 must never
 # re-run a task by itself: max_attempts 1, failures acknowledged, and `retry` well above
@@ -142,6 +163,17 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+
+# --- the outbox: the bridge's own attempts and backoff --------------------------------------
+# A transient failure is retried after base·2^(attempt-1) seconds (with jitter, capped) until
+# BRIDGE_MAX_ATTEMPTS; a delivery left "sending" longer than its account's timeouts plus the
+# margin belonged to a worker that died, and is sent again.
+BRIDGE_MAX_ATTEMPTS = env.int("BRIDGE_MAX_ATTEMPTS", default=8)
+BRIDGE_RETRY_BASE_SECONDS = env.float("BRIDGE_RETRY_BASE_SECONDS", default=5.0)
+BRIDGE_RETRY_CAP_SECONDS = env.float("BRIDGE_RETRY_CAP_SECONDS", default=900.0)
+BRIDGE_STRANDED_MARGIN_SECONDS = env.float("BRIDGE_STRANDED_MARGIN_SECONDS", default=60.0)
+# Wake the django-q2 cluster when deliveries are queued (off only in unit tests).
+BRIDGE_KICK_WORKERS = env.bool("BRIDGE_KICK_WORKERS", default=True)
 
 # --- security: sensible in production, relaxed only by DEBUG ------------------------------
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)

@@ -1,18 +1,302 @@
-"""Aloware (dialer CRM): ``POST /api/v1/webhook/forms`` with ``api_token`` in the JSON body."""
+"""Aloware (dialer CRM): ``POST /api/v1/webhook/forms`` with ``api_token`` in the JSON body.
+
+One operation, ``push``, creates or updates a contact (a lead's contact, with the lead's message
+as its notes). Aloware matches contacts by phone number: 201 means it created one, 200 that it
+updated one (only filled fields are overwritten, and only with ``force_update``). It returns no
+contact id, so the E.164 phone is kept as the remote id.
+
+Routing (owner, ring group, PowerDialer, sequence, line, tag, disposition) comes from the
+account's options and can be overridden per push through params. The payload is built by the
+small functions below, one per concern.
+"""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from .base import Provider
+from .base import Option, Provider, PushResult
+from .errors import AuthenticationError, ConfigurationError, PayloadError, ProviderError
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+#: Routing options: account defaults, overridable per push. Values are sent as the document
+#: shows them: booleans as JSON booleans, ids as strings.
+BOOLEAN_OPTIONS = (
+    "distribute_to_ring_group",
+    "check_available_users",
+    "check_available_users_with_fallback",
+    "add_to_powerdialer",
+    "force_update_sequence",
+    "force_update",
+)
+ID_OPTIONS = (
+    "user_id",
+    "ring_group_id",
+    "sequence_id",
+    "line_id",
+    "tag_id",
+    "disposition_status_id",
+)
+POWERDIALER_POSITIONS = ("top", "bottom")
+
+#: Contact fields sent as they are: Aloware's name -> the bridge's contact key.
+CONTACT_FIELDS = {
+    "first_name": "first_name",
+    "last_name": "last_name",
+    "company_name": "company",
+    "email": "email",
+    "timezone": "timezone",
+    "address": "address",
+    "city": "city",
+    "state": "state",
+    "zipcode": "zipcode",
+    "country": "country",
+    "website": "website",
+}
+
+
+def contact_of(record: dict) -> dict:
+    """The person in a record: a lead carries it under ``contact``, a contact is itself."""
+    return record["contact"] if isinstance(record.get("contact"), dict) else record
+
+
+def phone_number(contact: dict) -> str:
+    """``phone_number``, sent as E.164 (``+18181234567``).
+
+    The document's example sends ten US digits ("8181234567"), which only works for US numbers;
+    E.164 is unambiguous for every country and is what the bridge stores. Assumed: Aloware
+    reads a leading "+" and country code (its dialer stores E.164).
+    """
+    phone = (contact.get("phone") or "").strip()
+    if not phone:
+        raise PayloadError("Aloware requires phone_number: the contact has no phone.")
+    return phone
+
+
+def other_phone_numbers(contact: dict) -> list[dict]:
+    """``other_phone_numbers``: [{label, phone_number}], the main phone left out."""
+    seen, numbers = {contact.get("phone")}, []
+    for entry in contact.get("other_phones") or []:
+        if isinstance(entry, str):
+            entry = {"label": "", "phone_number": entry}
+        number = (entry.get("phone_number") or "").strip()
+        if number and number not in seen:
+            seen.add(number)
+            numbers.append({"label": entry.get("label") or "other", "phone_number": number})
+    return numbers
+
+
+def name(contact: dict) -> str:
+    """``name``: the full name, beside ``first_name``/``last_name`` as the document sends it."""
+    full = contact.get("full_name") or " ".join(
+        part for part in (contact.get("first_name"), contact.get("last_name")) if part
+    )
+    return (full or "").strip()
+
+
+def date_of_birth(value: Any) -> str:
+    """``date_of_birth`` as MM/DD/YYYY (the bridge keeps ISO dates)."""
+    if not value:
+        return ""
+    try:
+        return date.fromisoformat(str(value)[:10]).strftime("%m/%d/%Y")
+    except ValueError:
+        raise PayloadError(f"date_of_birth '{value}' is not a date (YYYY-MM-DD).") from None
+
+
+def lead_source(record: dict, contact: dict) -> str:
+    """``lead_source``: the lead's own source, else where the contact came from."""
+    source = record.get("source") if record is not contact else ""
+    return (source or contact.get("lead_source") or "").strip()
+
+
+def notes(record: dict, contact: dict) -> str:
+    """``notes``: for a lead, its message and product; for a contact, the contact's notes."""
+    if record is contact:
+        return (contact.get("notes") or "").strip()
+    lines = []
+    product = record.get("product") or {}
+    if product.get("title") or product.get("reference"):
+        label = product.get("title") or ""
+        if product.get("reference"):
+            label = f"{label} (ref. {product['reference']})".strip()
+        lines.append(f"Product: {label}")
+    if record.get("message"):
+        lines.append(str(record["message"]).strip())
+    return "\n".join(lines)
+
+
+def custom_fields(contact: dict) -> dict:
+    """``csf1``/``csf2``: Aloware's two custom fields, from the same keys in custom_fields."""
+    custom = contact.get("custom_fields") or {}
+    return {key: str(custom[key]) for key in ("csf1", "csf2") if custom.get(key) not in (None, "")}
+
+
+def _problems(problems: Any) -> str:
+    """One field's messages from a Laravel ``errors`` entry (a list, or a lone string)."""
+    return " ".join(map(str, problems)) if isinstance(problems, list) else str(problems)
+
+
+def as_bool(option: str, value: Any) -> bool:
+    """A routing flag as a JSON boolean; options typed in the admin may be "true"/"false"."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise ConfigurationError(f"Aloware option '{option}' must be true or false, not '{value}'.")
+
+
+def routing(options: dict, params: dict) -> dict:
+    """Routing fields: account defaults overridden by the push's params; unset ones left out."""
+    chosen = {**options, **{k: v for k, v in params.items() if v is not None}}
+    payload: dict[str, Any] = {}
+    for option in BOOLEAN_OPTIONS:
+        if chosen.get(option) not in (None, ""):
+            payload[option] = as_bool(option, chosen[option])
+    for option in ID_OPTIONS:
+        if chosen.get(option) not in (None, ""):
+            payload[option] = str(chosen[option]).strip()
+    position = chosen.get("powerdialer_position")
+    if position not in (None, ""):
+        position = str(position).strip().lower()
+        if position not in POWERDIALER_POSITIONS:
+            raise ConfigurationError(
+                f"Aloware option 'powerdialer_position' must be top or bottom, not '{position}'."
+            )
+        payload["powerdialer_position"] = position
+    return payload
+
+
+def build_contact_payload(record: dict, options: dict, params: dict) -> dict:
+    """The whole ``POST /api/v1/webhook/forms`` body (without ``api_token``, added by auth).
+
+    Blank fields are left out: with ``force_update`` an empty string could blank a field
+    Aloware already has.
+    """
+    contact = contact_of(record)
+    payload: dict[str, Any] = {"phone_number": phone_number(contact)}
+    fields = {
+        "other_phone_numbers": other_phone_numbers(contact),
+        "name": name(contact),
+        **{theirs: (contact.get(ours) or "").strip() for theirs, ours in CONTACT_FIELDS.items()},
+        "lead_source": lead_source(record, contact),
+        "date_of_birth": date_of_birth(contact.get("date_of_birth")),
+        "notes": notes(record, contact),
+        **custom_fields(contact),
+    }
+    payload.update({key: value for key, value in fields.items() if value not in ("", [], None)})
+    payload.update(routing(options, params))
+    return payload
+
+
+#: Routing options: account defaults, overridable per push; what Aloware does with each.
+ROUTING_OPTIONS = {
+    "user_id": "Owner (Aloware user id) given to new contacts.",
+    "distribute_to_ring_group": "true to hand new contacts to a ring group (ring_group_id).",
+    "ring_group_id": "Ring group contacts are distributed to.",
+    "check_available_users": "true to assign only to users who are available now.",
+    "check_available_users_with_fallback": "true to fall back to any user when none is available.",
+    "add_to_powerdialer": "true to add pushed contacts to the PowerDialer.",
+    "powerdialer_position": "top or bottom: where in the PowerDialer list they go.",
+    "sequence_id": "Sequence contacts are enrolled in.",
+    "force_update_sequence": "true to move contacts already in a sequence to this one.",
+    "force_update": "true to overwrite fields Aloware already has (otherwise a re-push of an "
+    "existing contact only fills empty fields, or is refused).",
+    "line_id": "Line (phone number) the contact is attached to.",
+    "tag_id": "Tag added to pushed contacts.",
+    "disposition_status_id": "Disposition status set on pushed contacts.",
+}
 
 
 class AlowareProvider(Provider):
+    """Creates or updates Aloware contacts from the bridge's contacts and leads."""
+
     id = "aloware"
     name = "Aloware"
     base_urls = {"production": "https://app.aloware.com"}
+    account_options = ROUTING_OPTIONS
     pushes = ("lead", "contact")
+    operations = {"push": "push_contact"}
+    push_options = tuple(
+        Option(name, label, kind=kind, help=ROUTING_OPTIONS[name], choices=choices)
+        for name, label, kind, choices in (
+            ("force_update", "Force update", "bool", ()),
+            ("add_to_powerdialer", "Add to PowerDialer", "bool", ()),
+            (
+                "powerdialer_position",
+                "PowerDialer position",
+                "choice",
+                (("top", "Top"), ("bottom", "Bottom")),
+            ),
+            ("sequence_id", "Sequence id", "text", ()),
+            ("force_update_sequence", "Force update sequence", "bool", ()),
+            ("distribute_to_ring_group", "Distribute to ring group", "bool", ()),
+            ("ring_group_id", "Ring group id", "text", ()),
+            ("check_available_users", "Only available users", "bool", ()),
+            ("line_id", "Line id", "text", ()),
+            ("tag_id", "Tag id", "text", ()),
+            ("disposition_status_id", "Disposition status id", "text", ()),
+            ("user_id", "Owner (user id)", "text", ()),
+        )
+    )
+    # Aloware keys contacts by phone number: one is required.
+    contact_requirements = (("phone",),)
+    fake = "integrations.fakes.aloware.FakeAloware"
 
     def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:
+        # Aloware reads its token from the JSON body, not a header; base.redact masks it.
+        headers["Content-Type"] = "application/json"
         if isinstance(json_body, dict):
             json_body["api_token"] = self.require_credential()
+
+    def parse_error(self, status: int, body: Any) -> tuple[str, str, dict]:
+        """Laravel's ``{"message", "errors": {field: [..]}}``, with the fields named."""
+        code, message, field_errors = super().parse_error(status, body)
+        field_errors = field_errors if isinstance(field_errors, dict) else {}
+        if field_errors:
+            details = "; ".join(
+                f"{field}: {_problems(problems)}" for field, problems in field_errors.items()
+            )
+            message = f"{message} ({details})" if message else details
+        # Undocumented: an existing contact pushed without force_update has been answered 409,
+        # and also 400 with an "already exists" / "already been taken" message.
+        lowered = message.lower()
+        if status == 409 or (status == 400 and ("exist" in lowered or "already" in lowered)):
+            code = code or "contact_exists"
+            message = f"Contact exists; use force_update to update it. Aloware said: {message}"
+        return code, message, field_errors
+
+    def error_for(self, response, body: Any) -> ProviderError:
+        """A 400 about ``api_token`` is a credential problem: pause the account, do not retry."""
+        error = super().error_for(response, body)
+        if response.status_code == 400 and "api_token" in error.field_errors:
+            return AuthenticationError(
+                str(error),
+                status=error.status,
+                code=error.code,
+                provider_message=error.provider_message,
+                field_errors=error.field_errors,
+                body=error.body,
+            )
+        return error
+
+    def push_contact(self, record: dict, params: dict, remote_id: str) -> PushResult:
+        """Create or update the contact; 201 created, 200 updated (Aloware upserts by phone).
+
+        Aloware allows 5,000 requests a minute per account and answers 429 beyond it; the base
+        turns that into RateLimitedError, honouring Retry-After when it is sent.
+        """
+        payload = build_contact_payload(record, dict(self.account.options), params)
+        response = self.request("POST", "/api/v1/webhook/forms", json_body=payload)
+        created = response.status == 201
+        return PushResult(
+            remote_id=payload["phone_number"],
+            created=created,
+            status="created" if created else "updated",
+            data=response.data,
+        )

@@ -214,18 +214,33 @@ class Provider:
 
     # --- shared machinery --------------------------------------------------------------
 
+    @classmethod
+    def operation_specs(cls) -> dict[str, Operation]:
+        """Every operation as an :class:`Operation` (plain method names filled in)."""
+        specs = {}
+        for name, spec in cls.operations.items():
+            if isinstance(spec, str):
+                spec = Operation(
+                    name=name,
+                    method=spec,
+                    label="Push" if name == "push" else name.replace("_", " ").capitalize(),
+                    kinds=cls.pushes,
+                    options=cls.push_options if name == "push" else (),
+                )
+            specs[name] = spec
+        return specs
+
     def perform(
         self, operation: str, record: dict, params: dict, remote_id: str = ""
     ) -> PushResult:
         """Run one write operation by name: the single entry point the outbox calls."""
-        try:
-            method_name = self.operations[operation]
-        except KeyError:
+        spec = self.operation_specs().get(operation)
+        if spec is None:
             raise ConfigurationError(
                 f"{self.name} has no operation '{operation}' "
                 f"(it has: {', '.join(self.operations) or 'none'})."
-            ) from None
-        return getattr(self, method_name)(record, params or {}, remote_id or "")
+            )
+        return getattr(self, spec.method)(record, params or {}, remote_id or "")
 
     @classmethod
     def default_base_url(cls, environment: str = "production") -> str:

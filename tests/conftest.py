@@ -100,3 +100,94 @@ def fake_account(db, fakes):
         return account
 
     return make
+
+
+def database_url_for_subprocess() -> str:
+    """The test database as a DATABASE_URL, for a worker process started by a test."""
+    from django.db import connection
+
+    params = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{params['NAME']}"
+    user = params.get("USER") or "postgres"
+    password = f":{params['PASSWORD']}" if params.get("PASSWORD") else ""
+    host = params.get("HOST") or "127.0.0.1"
+    port = params.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{params['NAME']}"
+
+
+class Cluster:
+    """A real ``manage.py qcluster`` in its own process group, on the test database."""
+
+    def __init__(self, workers: int = 2):
+        import os
+        import sys
+        from pathlib import Path
+
+        self.root = Path(__file__).resolve().parent.parent
+        self.command = [sys.executable, "manage.py", "qcluster"]
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": database_url_for_subprocess(),
+            "Q_WORKERS": str(workers),
+            "BRIDGE_KICK_WORKERS": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.process = None
+
+    def start(self):
+        import subprocess
+
+        self.log = open(self.root / "var" / "qcluster-test.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=self.root,
+            env=self.env,
+            stdout=self.log,
+            stderr=self.log,
+            start_new_session=True,
+        )
+        return self
+
+    def kill(self, sig=None):
+        """Stop the whole cluster (its workers too); SIGKILL by default, as a crash would."""
+        import os
+        import signal
+
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, sig or signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        self.process.wait(timeout=30)
+
+    def stop(self):
+        """Ask the cluster to stop; kill it if it has not within a few seconds."""
+        import signal
+        import subprocess
+
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def qcluster(transactional_db):
+    """Start a real django-q2 cluster on the test database; stopped after the test."""
+    clusters = []
+
+    def start(workers: int = 2):
+        cluster = Cluster(workers).start()
+        clusters.append(cluster)
+        return cluster
+
+    yield start
+    for cluster in clusters:
+        cluster.stop()

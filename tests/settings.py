@@ -10,7 +10,18 @@ os.environ.setdefault("FIELD_ENCRYPTION_KEY", "aGVsbG8tdGVzdC1rZXktMzItYnl0ZXMtb
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
+# Retries in milliseconds, not minutes, so retry paths run within a test.
+os.environ.setdefault("BRIDGE_RETRY_BASE_SECONDS", "0.05")
+os.environ.setdefault("BRIDGE_RETRY_CAP_SECONDS", "0.5")
+os.environ.setdefault("BRIDGE_STRANDED_MARGIN_SECONDS", "1")
+os.environ.setdefault("BRIDGE_KICK_WORKERS", "false")
 
 from bridge.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
+
+# A file, not memory, for SQLite's test database: a django-q2 cluster started by a test runs in
+# another process and must see the same database.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    (BASE_DIR / "var").mkdir(exist_ok=True)  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}  # noqa: F405

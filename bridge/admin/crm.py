@@ -6,7 +6,9 @@ from django.utils.html import format_html
 
 from bridge.models import Contact, Lead, Order, Tag, Tunnel
 
+from .outbox import DeliveryInline, RemoteLinkInline
 from .pagination import EstimatedCountPaginator
+from .push import PushActionsMixin
 from .search import PersonSearchMixin
 
 
@@ -56,12 +58,13 @@ class TunnelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(PersonSearchMixin, LargeTableAdmin):
+class ContactAdmin(PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
+    contact_path = ""
     list_display = ["__str__", "email", "phone", "company", "city", "lead_source", "created_at"]
     list_filter = ["lead_source", "country", "tags", "created_at"]
     search_fields = ["first_name", "last_name", "company"]
     date_hierarchy = "created_at"
-    inlines = [ContactTagInline]
+    inlines = [ContactTagInline, RemoteLinkInline, DeliveryInline]
     readonly_fields = [
         "gender",
         "locale",
@@ -107,7 +110,7 @@ class ContactAdmin(PersonSearchMixin, LargeTableAdmin):
 
 
 @admin.register(Lead)
-class LeadAdmin(PersonSearchMixin, LargeTableAdmin):
+class LeadAdmin(PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
     person_lookup = "contact"
     list_display = [
         "received_at",
@@ -123,6 +126,7 @@ class LeadAdmin(PersonSearchMixin, LargeTableAdmin):
     list_select_related = ["contact"]
     autocomplete_fields = ["contact"]
     readonly_fields = ["external_id", "created_at", "updated_at"]
+    inlines = [RemoteLinkInline, DeliveryInline]
     fieldsets = [
         (None, {"fields": ["contact", "status", "source", "received_at", "message"]}),
         (
@@ -148,7 +152,7 @@ class LeadAdmin(PersonSearchMixin, LargeTableAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(PersonSearchMixin, LargeTableAdmin):
+class OrderAdmin(PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
     person_lookup = "contact"
     list_display = [
         "title",
@@ -165,3 +169,4 @@ class OrderAdmin(PersonSearchMixin, LargeTableAdmin):
     list_select_related = ["contact"]
     autocomplete_fields = ["contact"]
     readonly_fields = ["remote_created_at", "remote_updated_at", "created_at", "updated_at"]
+    inlines = [RemoteLinkInline, DeliveryInline]

@@ -1,0 +1,248 @@
+"""The "Push to…" admin actions: an intermediate page, then one bulk enqueue and a batch page.
+
+Everything here is built from the provider registry — which providers take which record kinds,
+their operations and their options — so a new provider needs no change in this file.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from bridge import outbox
+from bridge.models import ProviderAccount
+from bridge.records import KINDS
+from integrations import registry
+from integrations.base import Operation, Option
+
+PUSH_PERMISSION = "bridge.push_to_providers"
+
+
+def providers_for(kind: str, operation: str) -> list:
+    """Provider classes that can run ``operation`` on records of ``kind``."""
+    found = []
+    for provider in registry.providers().values():
+        spec = provider.operation_specs().get(operation)
+        if spec is not None and kind in spec.kinds:
+            found.append(provider)
+    return found
+
+
+def option_field(option: Option, default) -> forms.Field:
+    """A form field for one provider option; blank means "use the account's default"."""
+    help_text = option.help
+    if default not in (None, "", [], {}):
+        help_text = f"{help_text} Account default: {default}.".strip()
+    common = {"label": option.label, "help_text": help_text, "required": False}
+    if option.kind == "bool":
+        return forms.NullBooleanField(
+            widget=forms.Select(
+                choices=[("unknown", "Account default"), ("true", "Yes"), ("false", "No")]
+            ),
+            **common,
+        )
+    if option.kind == "int":
+        return forms.IntegerField(min_value=0, **common)
+    if option.kind == "choice":
+        return forms.ChoiceField(choices=[("", "Account default"), *option.choices], **common)
+    if option.kind == "list":
+        return forms.CharField(**{**common, "help_text": f"{help_text} Comma-separated."})
+    return forms.CharField(max_length=500, **common)
+
+
+class PushForm(forms.Form):
+    """Which accounts, and each provider's options for this operation."""
+
+    accounts = forms.ModelMultipleChoiceField(
+        queryset=ProviderAccount.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Paused accounts are listed: their deliveries wait until they are resumed.",
+    )
+
+    def __init__(self, *args, kind: str, operation: str, provider_id: str | None = None, **kw):
+        super().__init__(*args, **kw)
+        self.kind, self.operation = kind, operation
+        self.providers = [p for p in providers_for(kind, operation) if provider_id in (None, p.id)]
+        accounts = ProviderAccount.objects.filter(
+            enabled=True, provider__in=[p.id for p in self.providers]
+        )
+        self.fields["accounts"].queryset = accounts
+        self.specs: dict[str, Operation] = {}
+        for provider in self.providers:
+            spec = provider.operation_specs()[operation]
+            self.specs[provider.id] = spec
+            defaults = {}
+            for account in accounts:
+                if account.provider == provider.id:
+                    defaults.update(account.options or {})
+            for option in spec.options:
+                self.fields[f"{provider.id}__{option.name}"] = option_field(
+                    option, defaults.get(option.name)
+                )
+
+    def clean(self):
+        cleaned = super().clean()
+        for account in cleaned.get("accounts") or []:
+            spec = self.specs[account.provider]
+            for option in spec.options:
+                value = cleaned.get(f"{account.provider}__{option.name}")
+                blank = value in (None, "")
+                if option.required and blank and not (account.options or {}).get(option.name):
+                    self.add_error(
+                        f"{account.provider}__{option.name}",
+                        f"{option.label} is required for {account.name} "
+                        "(it has no default in its options).",
+                    )
+        return cleaned
+
+    def params_for(self, account: ProviderAccount) -> dict:
+        """The options chosen for this account's provider, blanks left to account defaults."""
+        params = {}
+        for option in self.specs[account.provider].options:
+            value = self.cleaned_data.get(f"{account.provider}__{option.name}")
+            if value in (None, ""):
+                continue
+            if option.kind == "list":
+                value = [item.strip() for item in value.split(",") if item.strip()]
+            params[option.name] = value
+        return params
+
+    def provider_sections(self):
+        """(provider, its bound option fields) for the template."""
+        return [
+            (provider, [self[f"{provider.id}__{o.name}"] for o in self.specs[provider.id].options])
+            for provider in self.providers
+        ]
+
+
+def requirement_filter(provider, contact_path: str) -> Q | None:
+    """A Q matching the records this provider can take (its contact requirements)."""
+    condition = Q()
+    for group in provider.contact_requirements:
+        alternatives = Q()
+        for field in group:
+            alternatives |= ~Q(**{f"{contact_path}{field}": ""})
+        condition &= alternatives
+    return condition if provider.contact_requirements else None
+
+
+def describe_requirement(provider) -> str:
+    groups = [" or ".join(group) for group in provider.contact_requirements]
+    return "no " + " and no ".join(groups) if groups else ""
+
+
+def plan(queryset, providers, contact_path: str) -> list[dict]:
+    """For each provider: how many of the selected records go, how many are skipped and why."""
+    total = queryset.count()
+    rows = []
+    for provider in providers:
+        condition = requirement_filter(provider, contact_path)
+        sendable = queryset.filter(condition).count() if condition is not None else total
+        rows.append(
+            {
+                "provider": provider,
+                "sendable": sendable,
+                "skipped": total - sendable,
+                "reason": describe_requirement(provider) if total - sendable else "",
+            }
+        )
+    return rows
+
+
+def push_view(modeladmin, request, queryset, operation: str, provider_id: str | None = None):
+    """The intermediate page of a push action, and the enqueue once it is confirmed."""
+    model = queryset.model
+    kind = KINDS[model]
+    contact_path = getattr(modeladmin, "contact_path", "contact__")
+    data = request.POST if request.POST.get("confirm") == "yes" else None
+    form = PushForm(data, kind=kind, operation=operation, provider_id=provider_id)
+    if data is not None and form.is_valid():
+        return _enqueue_and_redirect(request, queryset, form, model, contact_path)
+    operation_label = next(iter(form.specs.values())).label if form.specs else operation
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": f"{operation_label}: {queryset.count()} {model._meta.verbose_name_plural}",
+        "opts": model._meta,
+        "form": form,
+        "plan": plan(queryset, form.providers, contact_path),
+        "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across", "0"),
+        "action": request.POST.get("action", ""),
+        "count": queryset.count(),
+        "media": modeladmin.media + form.media,
+    }
+    return TemplateResponse(request, "admin/bridge/push_confirm.html", context)
+
+
+def _enqueue_and_redirect(request, queryset, form, model, contact_path):
+    targets, params, skipped = {}, {}, Counter()
+    for account in form.cleaned_data["accounts"]:
+        provider = account.provider_class
+        condition = requirement_filter(provider, contact_path)
+        ids = list(
+            (queryset.filter(condition) if condition is not None else queryset).values_list(
+                "pk", flat=True
+            )
+        )
+        total = queryset.count()
+        if total - len(ids):
+            skipped[f"{account.name}: {describe_requirement(provider)}"] += total - len(ids)
+        targets[account] = ids
+        params[account.pk] = form.params_for(account)
+    batch = outbox.enqueue(
+        model,
+        targets,
+        operation=form.operation,
+        params=params,
+        user=request.user,
+        description=(
+            f"{form.operation} {queryset.count()} {model._meta.verbose_name_plural} to "
+            + ", ".join(account.name for account in targets)
+        ),
+        skipped=dict(skipped),
+    )
+    messages.success(request, f"Queued {batch.total} deliveries.")
+    return HttpResponseRedirect(reverse("admin:bridge_pushbatch_change", args=[batch.pk]))
+
+
+def make_action(operation: str, label: str, provider_id: str | None = None):
+    """An admin action function for one operation (optionally one provider's)."""
+
+    def action(modeladmin, request, queryset):
+        return push_view(modeladmin, request, queryset, operation, provider_id)
+
+    action.__name__ = f"push_{provider_id or 'any'}_{operation}"
+    return admin.action(description=label, permissions=["push"])(action)
+
+
+class PushActionsMixin:
+    """ModelAdmin mixin: "Push to…" plus each provider's other operations for this kind."""
+
+    contact_path = "contact__"
+
+    def has_push_permission(self, request):
+        return request.user.has_perm(PUSH_PERMISSION)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not self.has_push_permission(request):
+            return actions
+        kind = KINDS[self.model]
+        candidates = [("push", "Push to providers…", None)]
+        for provider in registry.providers().values():
+            for name, spec in provider.operation_specs().items():
+                if name != "push" and kind in spec.kinds:
+                    candidates.append((name, f"{provider.name}: {spec.label}…", provider.id))
+        for operation, label, provider_id in candidates:
+            if operation == "push" and not providers_for(kind, "push"):
+                continue
+            function = make_action(operation, label, provider_id)
+            actions[function.__name__] = (function, function.__name__, label)
+        return actions

@@ -1,0 +1,131 @@
+"""A fake Aiployees (Autocalls): ``POST /api/user/lead`` behind a Bearer token.
+
+Aiployees is a Laravel app: an unknown token is answered 401 ``{"message": "Unauthenticated."}``
+and invalid input 422 ``{"message", "errors": {field: [..]}}``, which is what this fake does. A
+valid lead is answered with the document's lead object, ids counting up, timestamps in the
+document's "2025-06-30 11:53:20" form.
+
+Duplicates (undocumented, our choice): with ``allow_dupplicate`` false, a second lead for a phone
+already in the campaign is not created; the existing lead comes back with the message "Lead
+already exists" (200). Returning the lead keeps a re-sent push idempotent, which is the behaviour
+the bridge relies on; a 4xx would have lost the lead's id.
+
+``envelope = "list"`` makes it answer the older shape (a list of envelopes, string ids, ISO
+timestamps) that clients must still read.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from .core import FakeProvider, FakeRequest, FakeResponse, route
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+BOOLEANS = (True, False, 0, 1, "0", "1", "true", "false")
+
+
+def _invalid(errors: dict[str, list[str]]) -> FakeResponse:
+    first = next(iter(errors.values()))[0]
+    more = len(errors) - 1
+    message = first + (f" (and {more} more error{'s' if more > 1 else ''})" if more else "")
+    return FakeResponse(422, {"message": message, "errors": errors})
+
+
+class FakeAiployees(FakeProvider):
+    """Campaigns and their leads, in memory."""
+
+    id = "aiployees"
+    credential = "fake-aiployees-token"
+
+    def reset(self) -> None:
+        """The document's campaign 1 and a second one; no leads; the documented envelope."""
+        self.campaigns: dict[int, str] = {1: "My new campaign", 7: "Dealership follow-up"}
+        self.leads: list[dict] = []
+        self.next_id = 1
+        self.envelope = "object"
+
+    def check_auth(self, request: FakeRequest) -> FakeResponse | None:
+        if request.header("Authorization") != f"Bearer {self.credential}":
+            return FakeResponse(401, {"message": "Unauthenticated."})
+        return None
+
+    @route("POST", r"/api/user/lead")
+    def create_lead(self, request: FakeRequest) -> FakeResponse:
+        """Validate as Laravel would, then create the lead or hand back the existing one."""
+        body = request.json if isinstance(request.json, dict) else {}
+        errors = self.validate(body)
+        if errors:
+            return _invalid(errors)
+        campaign_id = int(body["campaign_id"])
+        if campaign_id not in self.campaigns:
+            return FakeResponse(404, {"message": "Campaign not found."})
+        phone = body["phone_number"]
+        if not _truthy(body.get("allow_dupplicate", False)):
+            for lead in self.leads:
+                if lead["campaign_id"] == campaign_id and lead["phone_number"] == phone:
+                    return self.answer("Lead already exists", lead)
+        lead = self.new_lead(campaign_id, phone, body.get("variables") or {})
+        lead["campaign"] = {"id": campaign_id, "name": self.campaigns[campaign_id]}
+        lead["secondary_contacts"] = [
+            self.new_lead(campaign_id, item["phone_number"], item.get("variables") or {})
+            for item in body.get("secondary_contacts") or []
+        ]
+        self.leads.append(lead)
+        return self.answer("Lead created successfully", lead)
+
+    def validate(self, body: dict) -> dict[str, list[str]]:
+        """Laravel-style rules: the documented required fields, types and E.164 phones."""
+        errors: dict[str, list[str]] = {}
+        phone = body.get("phone_number")
+        if phone in (None, ""):
+            errors["phone_number"] = ["The phone number field is required."]
+        elif not isinstance(phone, str) or not E164.match(phone):
+            errors["phone_number"] = ["The phone number must be in E.164 format."]
+        campaign = body.get("campaign_id")
+        if campaign in (None, ""):
+            errors["campaign_id"] = ["The campaign id field is required."]
+        elif isinstance(campaign, bool) or not str(campaign).isdigit():
+            errors["campaign_id"] = ["The campaign id must be an integer."]
+        if "variables" in body and not isinstance(body["variables"], dict | list):
+            errors["variables"] = ["The variables must be an array."]
+        if "allow_dupplicate" in body and body["allow_dupplicate"] not in BOOLEANS:
+            errors["allow_dupplicate"] = ["The allow dupplicate field must be true or false."]
+        secondary = body.get("secondary_contacts")
+        if secondary is not None and not isinstance(secondary, list):
+            errors["secondary_contacts"] = ["The secondary contacts must be an array."]
+        for index, item in enumerate(secondary if isinstance(secondary, list) else []):
+            number = item.get("phone_number") if isinstance(item, dict) else None
+            if not isinstance(number, str) or not E164.match(number):
+                errors[f"secondary_contacts.{index}.phone_number"] = [
+                    f"The secondary_contacts.{index}.phone_number must be in E.164 format."
+                ]
+        return errors
+
+    def new_lead(self, campaign_id: int, phone: str, variables: Any) -> dict:
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        lead = {
+            "id": self.next_id,
+            "campaign_id": campaign_id,
+            "phone_number": phone,
+            "variables": variables,
+            "status": "created",
+            "created_at": now,
+            "updated_at": now,
+        }
+        self.next_id += 1
+        return lead
+
+    def answer(self, message: str, lead: dict) -> FakeResponse:
+        """The documented envelope, or the older list-wrapped one with string ids."""
+        if self.envelope == "list":
+            old = {**lead, "id": str(lead["id"])}
+            for key in ("created_at", "updated_at"):
+                old[key] = lead[key].replace(" ", "T") + ".000000Z"
+            return FakeResponse(200, [{"message": message, "data": old}])
+        return FakeResponse(200, {"message": message, "data": lead})
+
+
+def _truthy(value: Any) -> bool:
+    return value in (True, 1, "1", "true")
