@@ -962,6 +962,65 @@ def test_create_traffic_source_operation_uses_the_accounts_lgt(leeloo, fake, fak
     assert only_request(fakes).path == (f"/api/v2/leadgentools/{PEOPLE_LGT}/create-traffic-source")
 
 
+def test_operations_are_offered_on_the_record_kinds_they_act_on():
+    specs = LeelooProvider.operation_specs()
+    assert specs["push"].kinds == ("contact", "lead", "order")
+    people = [name for name, spec in specs.items() if spec.kinds == ("contact", "lead")]
+    assert sorted(people) == [
+        "add_comment",
+        "add_sms_connection",
+        "add_tag",
+        "log_call",
+        "remove_tag",
+        "send_message",
+        "send_template",
+        "subscribe_tunnel",
+    ]
+    assert specs["create_order"].kinds == specs["update_order"].kinds == ("order",)
+    assert specs["create_traffic_source"].kinds == ()
+    assert all(callable(getattr(LeelooProvider, spec.method)) for spec in specs.values())
+    required = {o.name for o in specs["log_call"].options if o.required}
+    assert required == set(lee.CALL_FIELDS) - {"record_link", "account_id"}
+
+
+def test_an_operation_on_a_record_not_yet_linked_finds_the_person_first(leeloo, fake, fakes):
+    result = leeloo.perform("add_tag", contact(phone="+380966565556"), {"tag": "vip"})
+    assert result.remote_id == FELIKS
+    assert [(r.method, r.path) for r in sent(fakes)] == [
+        ("GET", "/api/v2/people"),
+        ("GET", "/api/v2/tags"),
+        ("PUT", f"/api/v2/people/{FELIKS}/add-tag"),
+    ]
+    assert "vip" in fake.people[FELIKS]["tags"]
+
+
+def test_an_operation_on_a_person_leeloo_does_not_know_asks_for_a_push(leeloo, fakes):
+    with pytest.raises(PayloadError, match="push it first"):
+        leeloo.perform("add_comment", contact(email="nobody@example.com"), {"comment": "Hi"})
+    assert [r.method for r in sent(fakes)] == ["GET"]
+
+
+def test_template_variables_typed_as_name_value_pairs(leeloo, fakes):
+    params = {
+        "template_id": "5e42be688d4fff000cafe5cc",
+        "variables": ["name=Feliks", "car=Renault Midlum"],
+        "account_id": FELIKS_CHANNEL,
+    }
+    leeloo.perform("send_template", {}, params)
+    assert only_request(fakes).json["variables"] == {"name": "Feliks", "car": "Renault Midlum"}
+    with pytest.raises(PayloadError, match="name=value"):
+        leeloo.perform("send_template", {}, {**params, "variables": "name"})
+
+
+def test_log_call_operation_writes_to_the_persons_first_channel(leeloo, fake, fakes):
+    params = {key: value for key, value in CALL.items() if key != "account_id"}
+    leeloo.perform("log_call", {}, params, FELIKS)
+    get, post = sent(fakes)
+    assert (get.method, get.path) == ("GET", f"/api/v2/people/{FELIKS}")
+    assert post.form["account_id"] == [FELIKS_CHANNEL]
+    assert fake.calls[0]["account_id"] == FELIKS_CHANNEL
+
+
 # --- the person upsert ---------------------------------------------------------------------
 
 
