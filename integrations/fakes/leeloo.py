@@ -1050,7 +1050,8 @@ class FakeLeeloo(FakeProvider):
              [("617fa612925d13644ae58e55", "New LGT", "FORM")]),
             ("5e1f11566c384804b31e9457", "Webinar", "2020-01-15T13:18:14.000Z",
              [("5e1f119d6c384804b31e945e", "Webinar form", "FORM"),
-              ("609290d3e060416cdea6823e", "API people", "LINK")]),
+              ("609290d3e060416cdea6823e", "API people", "LINK"),
+              ("demo-lgt", "Demo LGT", "LINK")]),  # bridge/demo_data.py's demo account
         ):  # fmt: skip
             for tool_id, tool_name, kind in tools:
                 self.leadgentools[tool_id] = {
