@@ -149,6 +149,8 @@ class AelloProvider(Provider):
     # Aéllo's lead endpoint has nothing to choose per account beyond the key and the environment.
     account_options: dict[str, str] = {}
     pushes = ("lead",)
+    # Email or phone (the document's rule), and something firstName can be made from.
+    contact_requirements = (("email", "phone"), ("first_name", "last_name", "email"))
     operations = {"push": "push_lead"}
     fake = "integrations.fakes.aello.FakeAello"
 

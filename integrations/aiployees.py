@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from .base import Provider, PushResult
+from .base import Option, Provider, PushResult
 from .errors import ConfigurationError, InvalidResponse, PayloadError
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -133,7 +133,24 @@ class AiployeesProvider(Provider):
         'e.g. {"company": "company_name", "product.title": "vehicle"}. customer_name and email '
         "are always sent.",
     }
+    push_options = (
+        Option(
+            "campaign_id",
+            "Campaign id",
+            kind="int",
+            required=True,
+            help="Aiployees campaign the lead is put into.",
+        ),
+        Option(
+            "allow_duplicate",
+            "Allow duplicates",
+            kind="bool",
+            account_default=False,
+            help="Create a second lead when the phone is already in the campaign.",
+        ),
+    )
     pushes = ("lead", "contact")
+    contact_requirements = (("phone",),)
     operations = {"push": "push_lead"}
     fake = "integrations.fakes.aiployees.FakeAiployees"
 
