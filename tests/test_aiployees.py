@@ -295,3 +295,7 @@ def test_declares_its_operation_record_kinds_and_options():
     assert AiployeesProvider.operations == {"push": "push_lead"}
     assert AiployeesProvider.pushes == ("lead", "contact")
     assert set(AiployeesProvider.account_options) == {"campaign_id", "variable_map"}
+    assert AiployeesProvider.contact_requirements == (("phone",),)
+    options = {option.name: option for option in AiployeesProvider.push_options}
+    assert options["campaign_id"].kind == "int" and options["campaign_id"].required
+    assert options["allow_duplicate"].kind == "bool"
