@@ -12,9 +12,13 @@ class BridgeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        """Keep the environment's default provider accounts in step after every migrate."""
+        """After every migrate: the environment's default accounts and the schedules exist."""
         from bridge.env_accounts import apply_after_migrate
+        from bridge.schedules import ensure_after_migrate
 
         post_migrate.connect(
             apply_after_migrate, sender=self, dispatch_uid="bridge.env_accounts.apply"
+        )
+        post_migrate.connect(
+            ensure_after_migrate, sender=self, dispatch_uid="bridge.schedules.ensure"
         )

@@ -22,7 +22,16 @@ from django.utils import timezone
 
 from .models import AccountSlot, ProviderAccount
 
-LEASE_SECONDS = 60
+LEASE_SECONDS = 60  # the longest lease; an account's own is shorter (see lease_seconds)
+
+
+def lease_seconds(account: ProviderAccount) -> float:
+    """How long a slot lease lasts: a request's worst case plus a margin.
+
+    Short enough that a killed worker's slots come back soon, long enough that a live worker
+    blocked in one slow request keeps its slot.
+    """
+    return min(LEASE_SECONDS, account.connect_timeout + account.read_timeout + 10)
 
 
 def new_holder() -> str:
@@ -62,7 +71,7 @@ def acquire(account: ProviderAccount, want: int, holder: str) -> list[int]:
             return []
         # Compare-and-set: only slots still free are taken (SQLite has no row locks).
         AccountSlot.objects.filter(id__in=candidates).filter(_free(now)).update(
-            holder=holder, lease_until=now + timedelta(seconds=LEASE_SECONDS)
+            holder=holder, lease_until=now + timedelta(seconds=lease_seconds(account))
         )
     return list(
         AccountSlot.objects.filter(account=account, holder=holder)
@@ -71,10 +80,10 @@ def acquire(account: ProviderAccount, want: int, holder: str) -> list[int]:
     )
 
 
-def renew(account_id: int, holder: str) -> None:
+def renew(account: ProviderAccount, holder: str) -> None:
     """Extend this holder's leases on an account."""
-    AccountSlot.objects.filter(account_id=account_id, holder=holder).update(
-        lease_until=timezone.now() + timedelta(seconds=LEASE_SECONDS)
+    AccountSlot.objects.filter(account=account, holder=holder).update(
+        lease_until=timezone.now() + timedelta(seconds=lease_seconds(account))
     )
 
 
@@ -122,8 +131,8 @@ class Lease:
     def keep_alive(self) -> None:
         """Renew the leases when a third of their time has gone (safe from several threads)."""
         with self._lock:
-            if time.monotonic() - self._last_renewal > LEASE_SECONDS / 3:
-                renew(self.account.pk, self.holder)
+            if time.monotonic() - self._last_renewal > lease_seconds(self.account) / 4:
+                renew(self.account, self.holder)
                 self._last_renewal = time.monotonic()
 
     def __exit__(self, *exc_info) -> None:

@@ -149,9 +149,9 @@ class AelloProvider(Provider):
     # Aéllo's lead endpoint has nothing to choose per account beyond the key and the environment.
     account_options: dict[str, str] = {}
     pushes = ("lead",)
-    # Email or phone (the document's rule), and something firstName can be made from.
-    contact_requirements = (("email", "phone"), ("first_name", "last_name", "email"))
     operations = {"push": "push_lead"}
+    # Aéllo needs a way to reach the person: an email or a phone.
+    contact_requirements = (("email", "phone"),)
     fake = "integrations.fakes.aello.FakeAello"
 
     def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:

@@ -133,25 +133,26 @@ class AiployeesProvider(Provider):
         'e.g. {"company": "company_name", "product.title": "vehicle"}. customer_name and email '
         "are always sent.",
     }
+    pushes = ("lead", "contact")
+    operations = {"push": "push_lead"}
     push_options = (
         Option(
             "campaign_id",
             "Campaign id",
             kind="int",
             required=True,
-            help="Aiployees campaign the lead is put into.",
+            help="The Aiployees call campaign the leads are put into.",
         ),
         Option(
-            "allow_duplicate",
+            "allow_dupplicate",
             "Allow duplicates",
             kind="bool",
-            account_default=False,
-            help="Create a second lead when the phone is already in the campaign.",
+            help="Yes lets Aiployees add a lead whose phone is already in the campaign; "
+            "No (the default) keeps one lead per phone per campaign.",
         ),
     )
-    pushes = ("lead", "contact")
+    # Aiployees calls phones: a contact without one cannot be put into a campaign.
     contact_requirements = (("phone",),)
-    operations = {"push": "push_lead"}
     fake = "integrations.fakes.aiployees.FakeAiployees"
 
     def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:

@@ -21,68 +21,24 @@ from .errors import AuthenticationError, ConfigurationError, PayloadError, Provi
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
-#: Routing options: account defaults (ProviderAccount.options), overridable per push. The
-#: admin's push form and the account-option help are built from this one list. Values are sent
-#: as the document shows them: booleans as JSON booleans, ids as strings.
-ROUTING_OPTIONS = (
-    Option(
-        "force_update",
-        "Overwrite existing fields",
-        kind="bool",
-        help="Overwrite fields Aloware already has; otherwise a re-push of an existing contact "
-        "only fills empty fields, or is refused.",
-    ),
-    Option("user_id", "Owner (user id)", kind="int", help="Aloware user who owns the contact."),
-    Option(
-        "distribute_to_ring_group",
-        "Distribute to ring group",
-        kind="bool",
-        help="Hand the contact to the ring group below.",
-    ),
-    Option("ring_group_id", "Ring group id", kind="int", help="Ring group contacts go to."),
-    Option(
-        "check_available_users",
-        "Only available users",
-        kind="bool",
-        help="Assign only to users who are available now.",
-    ),
-    Option(
-        "check_available_users_with_fallback",
-        "Fall back to any user",
-        kind="bool",
-        help="When nobody is available, assign anyway.",
-    ),
-    Option(
-        "add_to_powerdialer",
-        "Add to PowerDialer",
-        kind="bool",
-        help="Add the contact to the PowerDialer list.",
-    ),
-    Option(
-        "powerdialer_position",
-        "PowerDialer position",
-        kind="choice",
-        choices=(("top", "Top"), ("bottom", "Bottom")),
-        help="Where in the PowerDialer list the contact goes.",
-    ),
-    Option("sequence_id", "Sequence id", kind="int", help="Sequence the contact is enrolled in."),
-    Option(
-        "force_update_sequence",
-        "Move to this sequence",
-        kind="bool",
-        help="Move a contact already in a sequence to this one.",
-    ),
-    Option("line_id", "Line id", kind="int", help="Line (number) the contact is attached to."),
-    Option("tag_id", "Tag id", kind="int", help="Tag added to the contact."),
-    Option(
-        "disposition_status_id",
-        "Disposition status id",
-        kind="int",
-        help="Disposition status set on the contact.",
-    ),
+#: Routing options: account defaults, overridable per push. Values are sent as the document
+#: shows them: booleans as JSON booleans, ids as strings.
+BOOLEAN_OPTIONS = (
+    "distribute_to_ring_group",
+    "check_available_users",
+    "check_available_users_with_fallback",
+    "add_to_powerdialer",
+    "force_update_sequence",
+    "force_update",
 )
-BOOLEAN_OPTIONS = tuple(o.name for o in ROUTING_OPTIONS if o.kind == "bool")
-ID_OPTIONS = tuple(o.name for o in ROUTING_OPTIONS if o.kind == "int")
+ID_OPTIONS = (
+    "user_id",
+    "ring_group_id",
+    "sequence_id",
+    "line_id",
+    "tag_id",
+    "disposition_status_id",
+)
 POWERDIALER_POSITIONS = ("top", "bottom")
 
 #: Contact fields sent as they are: Aloware's name -> the bridge's contact key.
@@ -238,17 +194,59 @@ def build_contact_payload(record: dict, options: dict, params: dict) -> dict:
     return payload
 
 
+#: Routing options: account defaults, overridable per push; what Aloware does with each.
+ROUTING_OPTIONS = {
+    "user_id": "Owner (Aloware user id) given to new contacts.",
+    "distribute_to_ring_group": "true to hand new contacts to a ring group (ring_group_id).",
+    "ring_group_id": "Ring group contacts are distributed to.",
+    "check_available_users": "true to assign only to users who are available now.",
+    "check_available_users_with_fallback": "true to fall back to any user when none is available.",
+    "add_to_powerdialer": "true to add pushed contacts to the PowerDialer.",
+    "powerdialer_position": "top or bottom: where in the PowerDialer list they go.",
+    "sequence_id": "Sequence contacts are enrolled in.",
+    "force_update_sequence": "true to move contacts already in a sequence to this one.",
+    "force_update": "true to overwrite fields Aloware already has (otherwise a re-push of an "
+    "existing contact only fills empty fields, or is refused).",
+    "line_id": "Line (phone number) the contact is attached to.",
+    "tag_id": "Tag added to pushed contacts.",
+    "disposition_status_id": "Disposition status set on pushed contacts.",
+}
+
+
 class AlowareProvider(Provider):
     """Creates or updates Aloware contacts from the bridge's contacts and leads."""
 
     id = "aloware"
     name = "Aloware"
     base_urls = {"production": "https://app.aloware.com"}
-    account_options = {option.name: option.help or option.label for option in ROUTING_OPTIONS}
-    push_options = ROUTING_OPTIONS
-    contact_requirements = (("phone",),)
+    account_options = ROUTING_OPTIONS
     pushes = ("lead", "contact")
     operations = {"push": "push_contact"}
+    push_options = tuple(
+        Option(name, label, kind=kind, help=ROUTING_OPTIONS[name], choices=choices)
+        for name, label, kind, choices in (
+            ("force_update", "Force update", "bool", ()),
+            ("add_to_powerdialer", "Add to PowerDialer", "bool", ()),
+            (
+                "powerdialer_position",
+                "PowerDialer position",
+                "choice",
+                (("top", "Top"), ("bottom", "Bottom")),
+            ),
+            ("sequence_id", "Sequence id", "text", ()),
+            ("force_update_sequence", "Force update sequence", "bool", ()),
+            ("distribute_to_ring_group", "Distribute to ring group", "bool", ()),
+            ("ring_group_id", "Ring group id", "text", ()),
+            ("check_available_users", "Only available users", "bool", ()),
+            ("check_available_users_with_fallback", "Fall back to any user", "bool", ()),
+            ("line_id", "Line id", "text", ()),
+            ("tag_id", "Tag id", "text", ()),
+            ("disposition_status_id", "Disposition status id", "text", ()),
+            ("user_id", "Owner (user id)", "text", ()),
+        )
+    )
+    # Aloware keys contacts by phone number: one is required.
+    contact_requirements = (("phone",),)
     fake = "integrations.fakes.aloware.FakeAloware"
 
     def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:

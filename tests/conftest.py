@@ -155,14 +155,26 @@ class Cluster:
         import os
         import signal
 
-        if self.process and self.process.poll() is None:
+        if self.process is None:
+            return
+        try:
             os.killpg(self.process.pid, sig or signal.SIGKILL)
-            self.process.wait(timeout=30)
+        except ProcessLookupError:
+            return
+        self.process.wait(timeout=30)
 
     def stop(self):
+        """Ask the cluster to stop; kill it if it has not within a few seconds."""
         import signal
+        import subprocess
 
-        self.kill(signal.SIGTERM)
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
         self.log.close()
 
 

@@ -344,7 +344,7 @@ def test_worker_killed_while_sending_is_delivered_exactly_once(
     deadline = time.monotonic() + 60
     while states(batch) != [State.DELIVERED] and time.monotonic() < deadline:
         outbox.dispatch_due()
-        time.sleep(0.5)
+        time.sleep(2)
     assert states(batch) == [State.DELIVERED]
     external_ids = {r.json["externalId"] for r in fakes.requests_for("aello", "POST", "/leads")}
     assert external_ids == {lead.external_id}  # one remote lead, however often it was sent
