@@ -93,12 +93,9 @@ def fake_account(db, fakes):
         fake = fakes.fakes[provider]
         fields.setdefault("read_timeout", 2.0)
         fields.setdefault("connect_timeout", 1.0)
+        fields.setdefault("credential", fake.credential)
         account = ProviderAccount(
-            provider=provider,
-            name=name or provider,
-            base_url=fakes.base_url(provider),
-            credential=fake.credential,
-            **fields,
+            provider=provider, name=name or provider, base_url=fakes.base_url(provider), **fields
         )
         account.full_clean()
         account.save()
