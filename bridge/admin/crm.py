@@ -35,7 +35,7 @@ class TagAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tunnel)
-class TunnelAdmin(admin.ModelAdmin):
+class TunnelAdmin(PushActionsMixin, admin.ModelAdmin):
     list_display = ["name", "subscribers", "orders", "stats_updated_at", "remote_updated_at"]
     search_fields = ["name"]
     readonly_fields = [
