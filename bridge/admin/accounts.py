@@ -2,7 +2,9 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 
+from bridge import outbox
 from bridge.models import ProviderAccount
 
 
@@ -96,8 +98,10 @@ class ProviderAccountAdmin(admin.ModelAdmin):
             account.pause(f"Paused by {request.user.get_username()}")
         self.message_user(request, f"Paused {queryset.count()} account(s).", messages.SUCCESS)
 
-    @admin.action(description="Resume selected accounts")
+    @admin.action(description="Resume selected accounts (send what waited)")
     def resume_accounts(self, request, queryset):
         for account in queryset:
             account.resume()
+        account_ids = list(queryset.values_list("pk", flat=True))
+        transaction.on_commit(lambda: outbox.kick_accounts(account_ids))
         self.message_user(request, f"Resumed {queryset.count()} account(s).", messages.SUCCESS)
