@@ -15,6 +15,7 @@ refuses the whole file when any row is invalid.
 from __future__ import annotations
 
 import csv
+import re
 import zipfile
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -48,10 +49,34 @@ def is_blank(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+#: What a spreadsheet takes as the start of a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?[\d\s().-]*")
+
+
+def escape_formula(value):
+    """A cell that would run as a spreadsheet formula, made inert with a leading apostrophe.
+
+    Values typed into a web form ("=HYPERLINK(…)") must not execute when staff open an export
+    in Excel. Signed numbers (E.164 phones like +13105550143) stay as they are.
+    """
+    if (
+        isinstance(value, str)
+        and value.startswith(FORMULA_STARTS)
+        and not PLAIN_NUMBER.fullmatch(value)
+    ):
+        return "'" + value
+    return value
+
+
 def tidy_cell(value):
-    """Strip text; turn Excel's whole-number floats (3105550143.0) back into integers."""
+    """Strip text; undo the export's formula escape; turn Excel's whole-number floats
+    (3105550143.0) back into integers."""
     if isinstance(value, str):
-        return value.strip()
+        value = value.strip()
+        if value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+            value = value[1:]
+        return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
@@ -267,6 +292,10 @@ class BridgeResource(resources.ModelResource):
         if field.column_name in row and is_blank(row[field.column_name]):
             return
         super().import_field(field, instance, row, is_m2m, **kwargs)
+
+    def export_field(self, field, instance, **kwargs):
+        """Every exported cell is safe to open in a spreadsheet (see :func:`escape_formula`)."""
+        return escape_formula(super().export_field(field, instance, **kwargs))
 
     def iter_queryset(self, queryset):
         """Rows in chunks from one query; Django prefetches related rows per chunk (tags)."""

@@ -415,3 +415,12 @@ def test_staff_who_may_not_add_tags_cannot_create_them_by_import(client, db):
         page_errors(preview)
     )
     assert Tag.objects.count() == 1 and Contact.objects.count() == 0
+
+
+def test_export_makes_formulas_inert_and_keeps_phones(admin_client, make_contact):
+    make_contact(first_name='=HYPERLINK("http://evil")', phone="+13105550143")
+    response = export(admin_client, "contact", ContactResource, CSV_FORMAT)
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    record = dict(zip(rows[0], rows[1], strict=True))
+    assert record["first_name"] == """'=HYPERLINK("http://evil")"""
+    assert record["phone"] == "+13105550143"
