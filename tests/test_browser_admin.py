@@ -82,3 +82,26 @@ def test_a_leads_page_shows_a_failed_deliverys_provider_reason(
     assert "ERR-CREATE_LEAD-DEALERSHIP_NOT_FOUND" in log
     assert "Dealership not found" in log
     assert ProviderAccount.objects.get(pk=account.pk).credential.reveal() not in page.content()
+
+
+def test_import_a_csv_with_one_bad_row_shows_the_row_and_writes_nothing(
+    page, live_server, staff, tmp_path
+):
+    from bridge.models import Contact
+
+    csv_file = tmp_path / "contacts.csv"
+    csv_file.write_text(
+        "first_name,last_name,email,phone\n"
+        "Ann,Lee,ann@example.com,(310) 555-0143\n"
+        "Bob,Ray,bob@example.com,12\n",
+        encoding="utf-8",
+    )
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/admin/bridge/contact/import/")
+    page.set_input_files("input[name=import_file]", str(csv_file))
+    page.select_option("select[name=format]", label="csv")
+    page.click("input[type=submit]")
+    errors = page.inner_text(".import-row-errors")
+    assert "Row 3, column phone" in errors and "'12'" in errors, errors
+    assert page.get_by_role("button", name=re.compile("confirm", re.I)).count() == 0
+    assert Contact.objects.count() == 0
