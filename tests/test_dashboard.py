@@ -391,6 +391,9 @@ def test_index_lists_recent_failures_with_the_providers_reason(admin_client, bus
     assert reverse("admin:bridge_delivery_change", args=[failed.pk]) in newest[1]
     assert reverse("admin:bridge_lead_change", args=[busy["lead"].pk]) in newest[1]
     assert ">aello<" in newest[1] and "Failed, will retry" in newest[1]
+    all_failures = re.search(r'<a href="([^"]+)">All failed and dead', failures).group(1)
+    listed = admin_client.get(all_failures.replace("&amp;", "&")).context["cl"].result_list
+    assert sorted(d.state for d in listed) == ["dead", "failed"]
 
 
 def test_index_shows_queue_depth_and_oldest_pending_age(admin_client, busy):
@@ -430,6 +433,16 @@ def test_index_shows_account_health_and_flags_stale_syncs(admin_client, busy):
 def test_staleness_follows_each_resources_interval(frozen_now, busy):
     syncs = {s.run.resource: s.stale for s in dashboard.latest_syncs(NOW)[busy["aello"].pk]}
     assert syncs == {"people": False, "orders": False, "tunnels": True}
+
+
+def test_of_two_runs_started_together_the_later_one_counts(frozen_now, make_account):
+    account = make_account()
+    add_sync(account, "people", "succeeded", timedelta(minutes=2))
+    later = add_sync(account, "people", "failed", timedelta(minutes=2), error="boom")
+
+    (sync,) = dashboard.latest_syncs(NOW)[account.pk]
+
+    assert sync.run == later and sync.stale
 
 
 def test_refresh_endpoint_returns_the_figures_the_page_shows(admin_client, busy):
