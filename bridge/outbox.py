@@ -41,7 +41,7 @@ from integrations.errors import (
 )
 
 from . import budget
-from .models import Delivery, ProviderAccount, PushBatch, RemoteLink
+from .models import Contact, Delivery, ProviderAccount, PushBatch, RemoteLink
 from .records import record_data, records_queryset
 
 logger = logging.getLogger("bridge.outbox")
@@ -300,13 +300,21 @@ class Prefetched:
         for delivery in deliveries:
             wanted.setdefault(delivery.content_type_id, set()).add(delivery.object_id)
         self.records: dict[tuple[int, int], object] = {}
-        links = Q()
+        self.contact_type_id = ContentType.objects.get_for_model(Contact).pk
+        contact_ids = set()
         for content_type_id, object_ids in wanted.items():
             model = ContentType.objects.get_for_id(content_type_id).model_class()
             if model is not None:
                 for record in records_queryset(model).filter(pk__in=object_ids):
                     self.records[(content_type_id, record.pk)] = record
-            links |= Q(content_type_id=content_type_id, object_id__in=object_ids)
+                    if getattr(record, "contact_id", None):
+                        contact_ids.add(record.contact_id)
+        # The records' own links, and their contacts' (a lead tells Leeloo who its person is).
+        wanted.setdefault(self.contact_type_id, set()).update(contact_ids)
+        links = Q()
+        for content_type_id, object_ids in wanted.items():
+            if object_ids:
+                links |= Q(content_type_id=content_type_id, object_id__in=object_ids)
         self.links: dict[tuple[int, int], RemoteLink] = {
             (link.content_type_id, link.object_id): link
             for link in (RemoteLink.objects.filter(links, account_id=account_id) if wanted else [])
@@ -330,6 +338,7 @@ def deliver(delivery: Delivery, client, prefetched: Prefetched | None = None) ->
         _finish(delivery, state=State.DEAD, error_message="The record no longer exists.")
         return State.DEAD
     data = record_data(record)
+    _add_contact_remote_id(data, delivery.account_id, prefetched)
     content_hash = fingerprint(delivery.operation, delivery.params, data)
     if (
         delivery.operation == "push"
@@ -357,11 +366,35 @@ def deliver(delivery: Delivery, client, prefetched: Prefetched | None = None) ->
         next_attempt_at=None,
         **_call_fields(client),
     )
-    if delivery.operation == "push" and result.remote_id:
+    spec = client.operation_specs().get(delivery.operation)
+    if spec is not None and spec.links_record and result.remote_id:
         new_link = _link(delivery, result.remote_id, content_hash, now)
         if prefetched is not None and new_link is not None:
             prefetched.links[key] = new_link
     return State.DELIVERED
+
+
+def _add_contact_remote_id(
+    data: dict, account_id: int, prefetched: Prefetched | None = None
+) -> None:
+    """Tell the provider who a lead's or order's contact is in this account, when known."""
+    contact = data.get("contact")
+    if not isinstance(contact, dict) or not contact.get("id"):
+        return
+    if prefetched is not None:
+        link = prefetched.links.get((prefetched.contact_type_id, contact["id"]))
+        contact["remote_id"] = link.remote_id if link else ""
+        return
+    contact["remote_id"] = (
+        RemoteLink.objects.filter(
+            account_id=account_id,
+            content_type=ContentType.objects.get_for_model(Contact),
+            object_id=contact["id"],
+        )
+        .values_list("remote_id", flat=True)
+        .first()
+        or ""
+    )
 
 
 def _link(

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from bridge.models import Contact, Lead, Order, Tag, Tunnel
+from bridge.resources import ContactResource, ImportExportAdminMixin, LeadResource
 
 from .filters import IndexedValuesFilter
 from .outbox import DeliveryInline, RemoteLinkInline
@@ -88,7 +89,7 @@ class TagAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tunnel)
-class TunnelAdmin(admin.ModelAdmin):
+class TunnelAdmin(PushActionsMixin, admin.ModelAdmin):
     list_display = ["name", "subscribers", "orders", "stats_updated_at", "remote_updated_at"]
     search_fields = ["name"]
     readonly_fields = [
@@ -111,7 +112,8 @@ class TunnelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
+class ContactAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
+    resource_classes = [ContactResource]
     contact_path = ""
     list_display = ["__str__", "email", "phone", "company", "city", "lead_source", "created_at"]
     list_filter = [
@@ -169,7 +171,8 @@ class ContactAdmin(PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
 
 
 @admin.register(Lead)
-class LeadAdmin(PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
+class LeadAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
+    resource_classes = [LeadResource]
     person_lookup = "contact"
     list_display = [
         "received_at",
@@ -216,7 +219,7 @@ class OrderAdmin(PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
     person_lookup = "contact"
     list_display = [
         "title",
-        "contact",
+        "contact_link",
         "price",
         "currency",
         "status",
@@ -231,3 +234,10 @@ class OrderAdmin(PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
     autocomplete_fields = ["contact"]
     readonly_fields = ["remote_created_at", "remote_updated_at", "created_at", "updated_at"]
     inlines = [RemoteLinkInline, DeliveryInline]
+
+    @admin.display(description="Contact", ordering="contact__last_name")
+    def contact_link(self, obj):
+        if obj.contact_id is None:
+            return "–"
+        url = reverse("admin:bridge_contact_change", args=[obj.contact_id])
+        return format_html('<a href="{}">{}</a>', url, obj.contact)

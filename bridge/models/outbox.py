@@ -86,7 +86,10 @@ class Delivery(models.Model):
     object_id = models.PositiveBigIntegerField()
     record = GenericForeignKey("content_type", "object_id")
     operation = models.CharField(
-        max_length=64, default="push", help_text="What to do at the provider (push, add_tag…)."
+        max_length=64,
+        default="push",
+        db_index=True,
+        help_text="What to do at the provider (push, add_tag…).",
     )
     params = models.JSONField(default=dict, blank=True, help_text="Options chosen for this push.")
     state = models.CharField(
@@ -118,6 +121,9 @@ class Delivery(models.Model):
             models.Index(fields=["error_code"], name="delivery_error_code_idx"),
             models.Index(fields=["batch", "state"], name="delivery_batch_state_idx"),
             models.Index(fields=["state", "claimed_at"], name="delivery_claimed_idx"),
+            # The dashboard: oldest pending, newest failures, and counts by state and day read
+            # from this index alone (bridge/dashboard.py).
+            models.Index(fields=["state", "created_at"], name="delivery_state_created_idx"),
             # The claim's "next due of this account" read in order, without sorting every
             # waiting delivery of the account on each claim (a 10,000-delivery batch).
             models.Index(

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bridge', '0002_outbox_batches_and_slots'),
+        ('bridge', '0004_indexes_behind_admin_filters'),
         ('contenttypes', '0002_remove_content_type_name'),
     ]
 

@@ -1,7 +1,7 @@
 """Indexes the admin's changelists need at a million rows (docs/benchmarks.md).
 
 Case-insensitive prefix search (``UPPER(col) LIKE 'WORD%'``) on contact names and company and
-on a lead's product reference, and the contact country for its list filter. PostgreSQL only
+on a lead's product reference. PostgreSQL only
 (``text_pattern_ops`` expression indexes); SQLite tables are small and are left as they are.
 Built CONCURRENTLY, so the migration does not lock a large table against writes.
 """
@@ -12,7 +12,6 @@ INDEXES = {
     "contact_first_name_prefix_idx": "bridge_contact (UPPER(first_name::text) text_pattern_ops)",
     "contact_last_name_prefix_idx": "bridge_contact (UPPER(last_name::text) text_pattern_ops)",
     "contact_company_prefix_idx": "bridge_contact (UPPER(company::text) text_pattern_ops)",
-    "contact_country_idx": "bridge_contact (country)",
     "lead_product_reference_prefix_idx": "bridge_lead (UPPER(product_reference::text) text_pattern_ops)",
 }
 
@@ -35,7 +34,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("bridge", "0003_delivery_claim_order_index"),
+        ("bridge", "0005_delivery_claim_order_index"),
     ]
 
     operations = [migrations.RunPython(create, drop)]
