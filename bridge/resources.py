@@ -291,6 +291,11 @@ class BridgeResource(resources.ModelResource):
         erases (and a new record keeps its defaults, e.g. a lead's status and received time)."""
         if field.column_name in row and is_blank(row[field.column_name]):
             return
+        value = row.get(field.column_name)
+        if isinstance(value, str) and "\x00" in value:
+            # The admin's forms refuse it (Django's null-character validator); a model field
+            # does not, and PostgreSQL cannot store it.
+            raise ValueError("Null characters are not allowed.")
         super().import_field(field, instance, row, is_m2m, **kwargs)
 
     def export_field(self, field, instance, **kwargs):
