@@ -32,8 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
 
-FULL = {"leads": 10_000, "storm_leads": 2_000, "outage_s": 5.0, "bad_inputs": 1_000}
-SMALL = {"leads": 300, "storm_leads": 150, "outage_s": 1.5, "bad_inputs": 120}
+FULL = {
+    "leads": 10_000,
+    "storm_leads": 2_000,
+    "outage_s": 5.0,
+    "bad_inputs": 1_000,
+    "bad_imports": 200,
+}
+SMALL = {"leads": 300, "storm_leads": 150, "outage_s": 1.5, "bad_inputs": 120, "bad_imports": 26}
 
 
 # --- counting ----------------------------------------------------------------------------
@@ -389,8 +395,9 @@ def bad_lead_inputs(count: int, contact_id: int) -> list[tuple[str, dict]]:
     return [(why, {**valid, **make(n)}) for n in range(count) for why, make in [makers[n % 10]]]
 
 
-def bad_inputs(total: int) -> dict:
-    """Post every malformed form as a superuser; count the refusals and anything written."""
+def bad_inputs(total: int, import_rows: int = 0) -> dict:
+    """Post every malformed form as a superuser (and ``import_rows`` malformed CSV rows through
+    the import); count the refusals and anything written."""
     from django.contrib.auth import get_user_model
     from django.test import Client
 
@@ -426,7 +433,7 @@ def bad_inputs(total: int) -> dict:
         "accepted": sorted(set(accepted))[:20],
         "rows_written": (after[0] - before[0]) + (after[1] - before[1]),
     }
-    result.update(_bad_imports())
+    result["import"] = bad_imports(import_rows) if import_rows else {}
     return result
 
 
@@ -435,11 +442,95 @@ def _has_errors(response) -> bool:
     return b'class="errornote"' in response.content and b'class="errorlist' in response.content
 
 
-def _bad_imports() -> dict:
-    """The CSV import's refusals, once the import (bridge/resources.py) exists."""
+CONTACT_IMPORT_HEADER = ["first_name", "last_name", "email", "phone", "date_of_birth", "country"]
+LEAD_IMPORT_HEADER = [
+    "email",
+    "phone",
+    "first_name",
+    "product_reference",
+    "product_title",
+    "product_price",
+    "status",
+    "received_at",
+]
+
+
+def bad_import_rows(count: int) -> list[tuple[str, str, list]]:
+    """(model, why, row) for the CSV import: each must make its file refused."""
+    contact = [
+        ("bad phone", lambda n: ["Ada", "L", f"ada{n}@example.com", BAD_PHONES[n % 7], "", ""]),
+        (
+            "bad email",
+            lambda n: ["Ada", "L", BAD_EMAILS[n % 5], f"+1212555{n % 10000:04d}", "", ""],
+        ),
+        ("oversize name", lambda n: ["A" * (151 + n % 40), "L", f"big{n}@example.com", "", "", ""]),
+        ("bad date", lambda n: ["Ada", "L", f"d{n}@example.com", "", f"31/02/{1990 + n % 9}", ""]),
+        ("no email or phone", lambda n: [f"Nobody{n}", "", "", "", "", ""]),
+        ("NUL character", lambda n: [f"A\x00da{n}", "L", f"nul{n}@example.com", "", "", ""]),
+        ("oversize country", lambda n: ["Ada", "L", f"c{n}@example.com", "", "", "USAX"]),
+    ]
+    lead = [
+        ("price not a number", lambda n: [f"p{n}@example.com", "", "", "R1", "T", "abc", "", ""]),
+        ("negative price", lambda n: [f"q{n}@example.com", "", "", "R1", "", "-5", "", ""]),
+        ("product without reference", lambda n: [f"r{n}@example.com", "", "", "", "T", "", "", ""]),
+        ("bad status", lambda n: [f"s{n}@example.com", "", "", "", "", "", "maybe", ""]),
+        ("bad date", lambda n: [f"t{n}@example.com", "", "", "", "", "", "", "tomorrow"]),
+        ("no person", lambda n: ["", "", "Nobody", "R1", "", "", "", ""]),
+    ]
+    cases = []
+    for n in range(count):
+        model, makers = ("contact", contact) if n % 2 == 0 else ("lead", lead)
+        why, make = makers[(n // 2) % len(makers)]
+        cases.append((model, why, make(n)))
+    return cases
+
+
+def bad_imports(count: int) -> dict:
+    """Upload files of one good row and one bad row; the whole file must be refused."""
+    import csv
+    import io
+
+    from django.contrib.auth import get_user_model
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    from bridge.models import Contact, Lead, Tag
+
     if not (common.ROOT / "bridge" / "resources.py").exists():
-        return {"import": "skipped: bridge/resources.py is not on this branch yet"}
-    return {"import": "bridge/resources.py exists: add its bad-row cases here"}
+        return {"skipped": "bridge/resources.py is not on this branch"}
+    user = get_user_model().objects.get(username="bench-admin")
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    good = {
+        "contact": ["Good", "Row", "good.row@example.com", "+12125550177", "", ""],
+        "lead": ["good.lead@example.com", "", "Good", "R9", "Truck", "100", "new", ""],
+    }
+    headers = {"contact": CONTACT_IMPORT_HEADER, "lead": LEAD_IMPORT_HEADER}
+    before = (Contact.objects.count(), Lead.objects.count(), Tag.objects.count())
+    refused, server_errors, accepted = 0, 0, []
+    for model, why, row in bad_import_rows(count):
+        text = io.StringIO()
+        csv.writer(text).writerows([headers[model], good[model], row])
+        upload = SimpleUploadedFile("bad.csv", text.getvalue().encode(), content_type="text/csv")
+        response = client.post(
+            f"/admin/bridge/{model}/import/",
+            {"resource": "0", "format": "0", "import_file": upload},
+        )
+        page = response.content
+        if response.status_code >= 500:
+            server_errors += 1
+        elif response.status_code == 200 and b"Row 3" in page and b"import_file_name" not in page:
+            refused += 1
+        else:
+            accepted.append(f"{model}: {why}")
+    after = (Contact.objects.count(), Lead.objects.count(), Tag.objects.count())
+    return {
+        "total": count,
+        "refused": refused,
+        "server_errors": server_errors,
+        "accepted": sorted(set(accepted))[:20],
+        "rows_written": sum(after) - sum(before),
+    }
 
 
 # --- the run -----------------------------------------------------------------------------
@@ -485,7 +576,7 @@ def main(argv=None) -> dict:
             ),
             "worker_killed": lambda: worker_killed(fakes, make_account, seed, size["leads"]),
             "postgres_restart": lambda: postgres_restart(fakes, make_account, seed, size["leads"]),
-            "bad_inputs": lambda: bad_inputs(size["bad_inputs"]),
+            "bad_inputs": lambda: bad_inputs(size["bad_inputs"], size["bad_imports"]),
         }
         for name, run in scenarios.items():
             if name in wanted:
@@ -499,8 +590,9 @@ def main(argv=None) -> dict:
             figures["faults_lost"] = sum(r["lost"] for r in pushes)
             figures["faults_duplicates"] = sum(r["duplicates"] for r in pushes)
         if "bad_inputs" in results:
-            figures["bad_inputs_refused"] = results["bad_inputs"]["refused"]
-            figures["bad_inputs_total"] = results["bad_inputs"]["total"]
+            bad, imported = results["bad_inputs"], results["bad_inputs"].get("import") or {}
+            figures["bad_inputs_refused"] = bad["refused"] + imported.get("refused", 0)
+            figures["bad_inputs_total"] = bad["total"] + imported.get("total", 0)
     common.write_results(figures, {f"faults{'_small' if args.small else ''}": results})
     print(figures or results)
     return results

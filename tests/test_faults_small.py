@@ -1,4 +1,5 @@
-"""The fault suites of bench/faults.py at CI size: provider down, 429 storms, bad input.
+"""The fault suites of bench/faults.py at CI size: provider down, 429 storms, bad input
+(admin forms and the CSV import).
 
 Marked ``faults`` (``pytest -m "not faults"`` leaves them out). They assert counts, never
 times: nothing lost, nothing duplicated at the fake, every malformed form refused.
@@ -63,6 +64,7 @@ def test_rate_limit_storm_waits_and_delivers_everything(scenario):
 
 
 def test_malformed_contacts_and_leads_are_refused_without_a_500():
-    result = faults.bad_inputs(faults.SMALL["bad_inputs"])
-    assert result["server_errors"] == 0 and result["accepted"] == [], result
-    assert result["refused"] == result["total"] and result["rows_written"] == 0, result
+    result = faults.bad_inputs(faults.SMALL["bad_inputs"], faults.SMALL["bad_imports"])
+    for outcome in (result, result["import"]):
+        assert outcome["server_errors"] == 0 and outcome["accepted"] == [], outcome
+        assert outcome["refused"] == outcome["total"] and outcome["rows_written"] == 0, outcome
