@@ -647,8 +647,11 @@ def dispatch_due() -> dict:
     close_old_connections()
     recovered = recover_stranded()
     now = timezone.now()
+    # order_by(): with Delivery's default ordering, DISTINCT would be over (account, created_at,
+    # id) — one account id per due delivery, and one drain task queued for each of them.
     due_accounts = list(
         Delivery.objects.filter(_due(now), account__enabled=True, account__paused=False)
+        .order_by()
         .values_list("account_id", flat=True)
         .distinct()
     )

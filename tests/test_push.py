@@ -371,3 +371,13 @@ def test_worker_killed_while_sending_is_delivered_exactly_once(
     assert states(batch) == [State.DELIVERED]
     external_ids = {r.json["externalId"] for r in fakes.requests_for("aello", "POST", "/leads")}
     assert external_ids == {lead.external_id}  # one remote lead, however often it was sent
+
+
+def test_dispatch_due_kicks_each_account_once(make_lead, make_account, settings, monkeypatch):
+    kicked = []
+    monkeypatch.setattr(outbox, "kick_accounts", lambda ids: kicked.append(list(ids)))
+    account = make_account("aello")
+    push([make_lead() for _ in range(5)], account)
+    kicked.clear()  # the enqueue's own wake-up
+    assert outbox.dispatch_due()["kicked"] == [account.pk]
+    assert kicked == [[account.pk]]
