@@ -148,7 +148,6 @@ def measure(client, url: str, repeats: int, raw) -> dict:
     if response.status_code != 200:
         raise RuntimeError(f"{url} answered {response.status_code}")
     page_sql = [q["sql"] for q in captured.captured_queries]
-    rows = response.context["cl"].result_count if response.context else None
     client.get(url)  # warm
     page_ms, raw_ms = [], []
     per_query = [0.0] * len(page_sql)
@@ -169,7 +168,6 @@ def measure(client, url: str, repeats: int, raw) -> dict:
     slowest = max(range(len(page_sql)), key=lambda i: per_query[i]) if page_sql else None
     return {
         "url": url,
-        "rows": rows,
         "queries": len(page_sql),
         "median_ms": round(median(page_ms), 1),
         "p95_ms": round(common.percentile(page_ms, 0.95), 1),

@@ -249,7 +249,13 @@ def _settle_with_cluster(lead_count: int, timeout: float) -> bool:
 
 
 def _enqueue_for_cluster(account, lead_ids) -> None:
+    """Queue the push and wake the cluster, on an empty django-q2 queue (tasks left by an
+    earlier scenario's killed cluster would otherwise run first)."""
     from django.conf import settings
+    from django_q.models import OrmQ, Task
+
+    OrmQ.objects.all().delete()
+    Task.objects.all().delete()
 
     from bridge import outbox
     from bridge.models import Lead
