@@ -172,6 +172,7 @@ def make_account(fakes: FakeProviders, name: str = "aello", **fields):
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -188,6 +189,7 @@ class FakeProviders:
         self.session = requests.Session()
 
     def start(self) -> FakeProviders:
+        """Start the process and wait (up to 20 s) until it answers."""
         command = [PYTHON, "manage.py", "fakeproviders", "--port", str(self.port)]
         if not self.record:
             command.append("--no-record")
@@ -204,6 +206,7 @@ class FakeProviders:
         raise RuntimeError("the fake providers did not start")
 
     def stop(self) -> None:
+        """Stop the process (SIGTERM, then SIGKILL after 10 s)."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -218,23 +221,29 @@ class FakeProviders:
         self.stop()
 
     def control(self, method: str, path: str, **kwargs):
+        """Call ``/_control<path>``; the decoded JSON answer, or None."""
         response = self.session.request(method, f"{self.url}/_control{path}", timeout=30, **kwargs)
         response.raise_for_status()
         return response.json() if response.content else None
 
     def reset(self) -> None:
+        """Forget recorded requests, faults and the fakes' state."""
         self.control("POST", "/reset")
 
     def add_fault(self, kind: str, provider: str = "aello", **options) -> dict:
+        """Inject a fault (see integrations.fakes.core.Fault) for ``provider``."""
         return self.control("POST", "/faults", json={"provider": provider, "kind": kind, **options})
 
     def clear_faults(self) -> None:
+        """Remove every injected fault."""
         self.control("DELETE", "/faults")
 
     def state(self, provider: str = "aello") -> dict:
+        """What the provider's fake holds, counted (``FakeProvider.summary``)."""
         return self.control("GET", "/state", params={"provider": provider})
 
     def times(self, provider: str = "aello") -> list[float]:
+        """Arrival times of the recorded requests to ``provider``."""
         return self.control("GET", "/times", params={"provider": provider})["times"]
 
 

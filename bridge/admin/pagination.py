@@ -23,6 +23,7 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def count(self):
+        """Rows in the list: estimated past EXACT_COUNT_BELOW on PostgreSQL."""
         queryset = self.object_list
         query = getattr(queryset, "query", None)
         if query is None or connections[queryset.db].vendor != "postgresql":
@@ -37,6 +38,7 @@ class EstimatedCountPaginator(Paginator):
         return max(_planner_rows(queryset) or 0, EXACT_COUNT_BELOW)
 
     def page(self, number):
+        """The page; pages in the far half are read backwards from the end."""
         number = self.validate_number(number)
         queryset = self.object_list
         ordered = getattr(queryset, "ordered", False) and hasattr(queryset, "reverse")
