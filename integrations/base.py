@@ -178,6 +178,9 @@ class Provider:
     contact_requirements: ClassVar[tuple[tuple[str, ...], ...]] = ()
     #: Dotted path of this provider's local fake (integrations/fakes/), for demos and tests.
     fake: ClassVar[str] = ""
+    #: Send ``form=`` bodies as multipart/form-data (what API documents call "form-data")
+    #: rather than application/x-www-form-urlencoded.
+    multipart_forms: ClassVar[bool] = False
 
     def __init__(self, account: AccountConfig, session: requests.Session | None = None):
         self.account = account
@@ -309,7 +312,8 @@ class Provider:
                 url,
                 headers=headers,
                 json=json_body,
-                data=form,
+                data=None if self.multipart_forms else form,
+                files=_multipart(form) if self.multipart_forms and form else None,
                 params=params,
                 timeout=(self.account.connect_timeout, self.account.read_timeout),
             )
@@ -380,6 +384,15 @@ class Provider:
             outcome,
             record.elapsed_ms,
         )
+
+
+def _multipart(form: dict) -> list[tuple[str, tuple[None, str]]]:
+    """A form as requests' ``files`` parts without file names (plain multipart fields)."""
+    return [
+        (name, (None, str(value)))
+        for name, values in form.items()
+        for value in (values if isinstance(values, list | tuple) else [values])
+    ]
 
 
 def _network_error(cls: type[ProviderError], exc: Exception, message: str) -> ProviderError:
