@@ -576,6 +576,10 @@ class LeelooProvider(Provider):
     pushes = ("contact", "lead", "order")
     fake = "integrations.fakes.leeloo.FakeLeeloo"
     contact_requirements = (("email", "phone"),)
+    # The reference says "Request Body(form-data)" for tags, order updates, calls and tunnel
+    # subscriptions: sent as multipart/form-data, the literal meaning. If Leeloo turns out to
+    # read only urlencoded forms, this flag is the one switch.
+    multipart_forms = True
     push_options = (
         Option(
             "leadgentool_id",
