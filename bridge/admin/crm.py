@@ -32,6 +32,7 @@ class ContactTagInline(admin.TabularInline):
 class TagAdmin(admin.ModelAdmin):
     list_display = ["name", "created_at"]
     search_fields = ["name"]
+    inlines = [RemoteLinkInline]
 
 
 @admin.register(Tunnel)
@@ -47,6 +48,8 @@ class TunnelAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
+
+    inlines = [RemoteLinkInline]
 
     @admin.display(description="Subscribers")
     def subscribers(self, obj):

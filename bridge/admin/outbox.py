@@ -236,6 +236,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "account",
         "resource",
         "status",
+        "full",
         "pages",
         "created_count",
         "updated_count",
@@ -244,7 +245,22 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "remote_total",
         "linked_total",
         "duration",
+        "short_error",
     ]
-    list_filter = ["status", "resource", "account", "started_at"]
+    list_filter = ["status", "resource", "account", "full", "started_at"]
     date_hierarchy = "started_at"
     list_select_related = ["account"]
+
+    def has_change_permission(self, request, obj=None):
+        # Read-only fields only; "change" is what lets staff open a run and read its error.
+        return super(ReadOnlyAdmin, self).has_change_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in SyncRun._meta.fields]
+
+    def save_model(self, request, obj, form, change):
+        """Nothing on a run is edited by hand."""
+
+    @admin.display(description="Error")
+    def short_error(self, obj):
+        return (obj.error or "")[:120]
