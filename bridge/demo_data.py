@@ -9,7 +9,10 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Contact, Lead, Order, Tag, Tunnel
+from .models import Contact, Lead, Order, ProviderAccount, Tag, Tunnel
+
+#: Options the demo accounts need to push (the fakes accept them as they are).
+DEMO_OPTIONS = {"aiployees": {"campaign_id": 1}, "leeloo": {"leadgentool_id": "demo-lgt"}}
 
 FIRST = ["Ava", "Liam", "Mia", "Noah", "Emma", "Lucas", "Zoe", "Ethan", "Léa", "Hugo"]
 LAST = ["Martin", "Dubois", "Smith", "Garcia", "Müller", "Rossi", "Novak", "Silva", "Kim", "Lee"]
@@ -80,3 +83,34 @@ def _counts() -> dict:
         "tags": Tag.objects.count(),
         "tunnels": Tunnel.objects.count(),
     }
+
+
+def create_demo_accounts(fake_url: str) -> list[str]:
+    """An account per provider pointed at the local fake providers, unless one exists already.
+
+    Accounts configured from the environment (real credentials) are left as they are.
+    """
+    from importlib import import_module
+
+    from integrations.registry import providers
+
+    created = []
+    for provider in providers().values():
+        if not provider.fake or ProviderAccount.objects.filter(name=provider.id).exists():
+            continue
+        module_name, class_name = provider.fake.rsplit(".", 1)
+        fake = getattr(import_module(module_name), class_name)
+        account = ProviderAccount(
+            provider=provider.id,
+            name=provider.id,
+            environment=ProviderAccount.Environment.SANDBOX
+            if "sandbox" in provider.base_urls
+            else ProviderAccount.Environment.PRODUCTION,
+            base_url=f"{fake_url}/{provider.id}",
+            credential=fake.credential,
+            options=DEMO_OPTIONS.get(provider.id, {}),
+        )
+        account.full_clean()
+        account.save()
+        created.append(provider.id)
+    return created

@@ -24,17 +24,26 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
-from .base import ApiResponse, Option, Provider, PushResult
+from .base import ApiResponse, Operation, Option, Provider, PushResult
 from .errors import ConfigurationError, InvalidResponse, PayloadError, PermanentError
 
 API = "/api/v2"
 
-#: The widest "last message" window, for lookups that must see every person (GET /people
-#: refuses to answer without one). Leeloo was founded long after 2000.
+#: Where the widest "last message" window starts, for lookups that must see every person
+#: (GET /people refuses to answer without a window).
 EVERYONE_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 
-CALL_FIELDS = ("user_id", "from", "to", "date", "account_id", "record_link", "status")
-CALL_FIELDS += ("duration", "type")
+CALL_FIELDS = (
+    "user_id",
+    "from",
+    "to",
+    "date",
+    "account_id",
+    "record_link",
+    "status",
+    "duration",
+    "type",
+)
 CALL_STATUSES = ("TALKING", "SUCCESS", "NO_ANSWER", "CLOSED_BY_SYSTEM")
 CALL_TYPES = ("INBOUND", "OUTBOUND")
 #: The document's own value for "this call has no recording".
@@ -539,6 +548,18 @@ def build_call_form(call: dict) -> dict:
     return {name: str(value) for name, value in form.items()}
 
 
+def parse_variables(value: Any) -> dict:
+    """A template's variables from a dict, or ``name=value`` items (a list or comma-separated)."""
+    if isinstance(value, dict):
+        return dict(value)
+    items = _id_list(value)
+    if any("=" not in item for item in items):
+        raise PayloadError(
+            "Template variables are name=value pairs.", field_errors={"variables": items}
+        )
+    return dict(item.split("=", 1) for item in items)
+
+
 def build_order_update_form(record: dict, params: dict) -> dict:
     """The form of ``POST /orders/{id}``: status (RESOLVED/REJECTED) and what was paid."""
     status = str(params.get("status") or record.get("status") or "").upper()
@@ -565,6 +586,30 @@ def build_order_update_form(record: dict, params: dict) -> dict:
 
 
 # --- the provider --------------------------------------------------------------------------
+
+PEOPLE = ("contact", "lead")
+
+
+def _ask(
+    name: str,
+    label: str,
+    help: str = "",  # noqa: A002 - Option's own field name
+    *,
+    kind: str = "text",
+    required: bool = False,
+    choices: tuple = (),
+) -> Option:
+    """An option staff type for one push only (no account-wide default)."""
+    return Option(
+        name, label, kind, help, choices=choices, required=required, account_default=False
+    )
+
+
+TAG_NAME = _ask("tag", "Tag", "The tag's name, as in Settings, CRM, Tags.")
+TAG_ID = _ask("tag_id", "Tag id", "Or its id ('Copy ID' next to the tag).")
+CHANNEL = _ask(
+    "account_id", "Channel id", "Communication channel; blank: the person's first channel."
+)
 
 
 class LeelooProvider(Provider):
@@ -608,22 +653,137 @@ class LeelooProvider(Provider):
     }
     operations = {
         "push": "op_push",
-        "add_tag": "op_add_tag",
-        "remove_tag": "op_remove_tag",
-        "add_comment": "op_add_comment",
-        "send_message": "op_send_message",
-        "send_template": "op_send_template",
-        "create_order": "op_create_order",
-        "update_order": "op_update_order",
-        "log_call": "op_log_call",
-        "subscribe_tunnel": "op_subscribe_tunnel",
-        "create_traffic_source": "op_create_traffic_source",
-        "add_sms_connection": "op_add_sms_connection",
+        "add_tag": Operation("add_tag", "op_add_tag", "Add tag", PEOPLE, (TAG_NAME, TAG_ID)),
+        "remove_tag": Operation(
+            "remove_tag", "op_remove_tag", "Remove tag", PEOPLE, (TAG_NAME, TAG_ID)
+        ),
+        "add_comment": Operation(
+            "add_comment",
+            "op_add_comment",
+            "Add comment",
+            PEOPLE,
+            (_ask("comment", "Comment", "Text left on the person's card.", required=True),),
+        ),
+        "send_message": Operation(
+            "send_message",
+            "op_send_message",
+            "Send message",
+            PEOPLE,
+            (_ask("text", "Message", "The text to send.", required=True), CHANNEL),
+        ),
+        "send_template": Operation(
+            "send_template",
+            "op_send_template",
+            "Send message template",
+            PEOPLE,
+            (
+                _ask("template_id", "Template id", "From Message Templates.", required=True),
+                _ask(
+                    "variables",
+                    "Variables",
+                    "The template's variables as name=value.",
+                    kind="list",
+                ),
+                CHANNEL,
+            ),
+        ),
+        "create_order": Operation(
+            "create_order",
+            "op_create_order",
+            "Create manual order",
+            ("order",),
+            (
+                Option("offer_id", "Offer id", help="Sales Funnel, Offers."),
+                Option("payment_credits_id", "Payment system id", help="Settings, Payments."),
+                Option("manager_id", "Manager id", help="Platform user; blank is 'System'."),
+                _ask(
+                    "notify", "Notify the person", "Tell the person about the order.", kind="bool"
+                ),
+            ),
+        ),
+        "update_order": Operation(
+            "update_order",
+            "op_update_order",
+            "Resolve or reject order",
+            ("order",),
+            (
+                _ask(
+                    "status",
+                    "Status",
+                    "Blank: the order's own status.",
+                    kind="choice",
+                    choices=(("RESOLVED", "Resolved"), ("REJECTED", "Rejected")),
+                ),
+                _ask("user_comments", "Comments", "Why the amount or date differs."),
+            ),
+        ),
+        "log_call": Operation(
+            "log_call",
+            "op_log_call",
+            "Log call",
+            PEOPLE,
+            (
+                _ask("user_id", "Platform user id", "Who took the call.", required=True),
+                _ask("from", "From", "Calling number or extension.", required=True),
+                _ask("to", "To", "Called number or extension.", required=True),
+                _ask(
+                    "date", "Date", "When, ISO 8601 in UTC (2024-03-22T15:30:17Z).", required=True
+                ),
+                _ask(
+                    "status",
+                    "Outcome",
+                    "",
+                    kind="choice",
+                    choices=tuple(
+                        (value, value.replace("_", " ").title()) for value in CALL_STATUSES
+                    ),
+                    required=True,
+                ),
+                _ask("duration", "Duration", "Seconds.", kind="int", required=True),
+                _ask(
+                    "type",
+                    "Direction",
+                    "",
+                    kind="choice",
+                    choices=(("INBOUND", "Inbound"), ("OUTBOUND", "Outbound")),
+                    required=True,
+                ),
+                _ask("record_link", "Recording URL", "Blank: no recording."),
+                CHANNEL,
+            ),
+        ),
+        "subscribe_tunnel": Operation(
+            "subscribe_tunnel",
+            "op_subscribe_tunnel",
+            "Subscribe to tunnel",
+            PEOPLE,
+            (
+                _ask("tunnel_id", "Tunnel id", "From the tunnel's address.", required=True),
+                _ask("tunnel_block_id", "Block id", "From the block's address.", required=True),
+                CHANNEL,
+            ),
+        ),
+        # Not about one record: called by code, not offered on record lists.
+        "create_traffic_source": Operation(
+            "create_traffic_source", "op_create_traffic_source", "Create traffic source", ()
+        ),
+        "add_sms_connection": Operation(
+            "add_sms_connection",
+            "op_add_sms_connection",
+            "Add SMS connection",
+            PEOPLE,
+            (
+                Option("connection_id", "SMS connection id", help="From GET /connections."),
+                Option("leadgentool_id", "Lead-generation tool", help="LGT to add them through."),
+                _ask("tag_ids", "Tag ids", "Tags to give them.", kind="list"),
+            ),
+        ),
     }
 
     # --- hooks -----------------------------------------------------------------------------
 
     def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:
+        """The API token goes in the ``X-Leeloo-AuthToken`` header of every call."""
         headers["X-Leeloo-AuthToken"] = self.require_credential()
 
     def parse_error(self, status: int, body: Any) -> tuple[str, str, dict]:
@@ -712,11 +872,16 @@ class LeelooProvider(Provider):
         """
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
-        offset = 0
+        offset, previous = 0, None
         while True:
             page = self.list_page(path, params, limit=page_size, offset=offset, parse=parse)
             if not page.items:
                 return
+            if page.items == previous:  # offset ignored: stop rather than loop forever
+                raise InvalidResponse(
+                    f"{self.name} answered offset {offset} of {path} with the previous page"
+                )
+            previous = page.items
             yield page
             offset += len(page.items)
             served_limit = _int(page.meta.get("limit")) or page_size
@@ -1149,37 +1314,40 @@ class LeelooProvider(Provider):
 
     def op_add_tag(self, record: dict, params: dict, remote_id: str) -> PushResult:
         """Tag the person ``remote_id`` with params ``tag_id`` (or the tag named ``tag``)."""
+        person_id = self.person_id_for(record, remote_id)
         tag_id = self.tag_id_for(params)
-        self.add_tag(_required(remote_id, "person_id"), tag_id)
+        self.add_tag(person_id, tag_id)
         return PushResult(
-            remote_id=remote_id, created=False, status="tagged", data={"tag_id": tag_id}
+            remote_id=person_id, created=False, status="tagged", data={"tag_id": tag_id}
         )
 
     def op_remove_tag(self, record: dict, params: dict, remote_id: str) -> PushResult:
         """Untag the person ``remote_id`` (params ``tag_id`` or ``tag``)."""
+        person_id = self.person_id_for(record, remote_id)
         tag_id = self.tag_id_for(params)
-        self.remove_tag(_required(remote_id, "person_id"), tag_id)
+        self.remove_tag(person_id, tag_id)
         return PushResult(
-            remote_id=remote_id, created=False, status="untagged", data={"tag_id": tag_id}
+            remote_id=person_id, created=False, status="untagged", data={"tag_id": tag_id}
         )
 
     def op_add_comment(self, record: dict, params: dict, remote_id: str) -> PushResult:
         """Comment on the person ``remote_id`` with params ``comment``."""
-        comment = self.add_comment(_required(remote_id, "person_id"), params.get("comment", ""))
+        comment = self.add_comment(self.person_id_for(record, remote_id), params.get("comment"))
         return PushResult(
             remote_id=comment["remote_id"], created=True, status="created", data=comment
         )
 
     def op_send_message(self, record: dict, params: dict, remote_id: str) -> PushResult:
         """Send params ``text`` to params ``account_id`` or the first channel of ``remote_id``."""
-        account_id = self._channel_id(params, remote_id)
+        account_id = self.channel_id_for(params, record, remote_id)
         data = self.send_message(account_id, params.get("text", ""))
         return PushResult(remote_id=account_id, status="sent", data=data)
 
     def op_send_template(self, record: dict, params: dict, remote_id: str) -> PushResult:
         """Send params ``template_id`` with ``variables`` to a channel (as send_message)."""
-        account_id = self._channel_id(params, remote_id)
-        data = self.send_template(account_id, params.get("template_id"), params.get("variables"))
+        account_id = self.channel_id_for(params, record, remote_id)
+        variables = parse_variables(params.get("variables"))
+        data = self.send_template(account_id, params.get("template_id"), variables)
         return PushResult(remote_id=account_id, status="sent", data=data)
 
     def op_create_order(self, record: dict, params: dict, remote_id: str) -> PushResult:
@@ -1198,8 +1366,7 @@ class LeelooProvider(Provider):
     def op_log_call(self, record: dict, params: dict, remote_id: str) -> PushResult:
         """Log a call from params (``account_id`` may come from the person ``remote_id``)."""
         call = dict(params)
-        if not call.get("account_id") and remote_id:
-            call["account_id"] = self._channel_id({}, remote_id)
+        call["account_id"] = self.channel_id_for(params, record, remote_id)
         data = self.log_call(call)
         return PushResult(
             remote_id=str((data or {}).get("id") or ""), created=True, status="logged", data=data
@@ -1207,7 +1374,7 @@ class LeelooProvider(Provider):
 
     def op_subscribe_tunnel(self, record: dict, params: dict, remote_id: str) -> PushResult:
         """Subscribe a channel to params ``tunnel_id`` at ``tunnel_block_id``."""
-        account_id = self._channel_id(params, remote_id)
+        account_id = self.channel_id_for(params, record, remote_id)
         data = self.subscribe_to_tunnel(
             account_id, params.get("tunnel_id"), params.get("tunnel_block_id")
         )
@@ -1247,12 +1414,26 @@ class LeelooProvider(Provider):
             )
         return str(value)
 
-    def _channel_id(self, params: dict, person_id: str) -> str:
+    def person_id_for(self, record: dict, remote_id: str) -> str:
+        """The person an operation is about: the pushed record's id, else found by phone/email."""
+        if remote_id:
+            return remote_id
+        fields = person_fields(record or {})
+        found = self.find_person(phone=fields["phone"], email=fields["email"])
+        if found is None:
+            raise PayloadError(
+                "This record is not in Leeloo.ai yet (no person with its phone or email): "
+                "push it first.",
+                field_errors={"person_id": ["required"]},
+            )
+        return found["remote_id"]
+
+    def channel_id_for(self, params: dict, record: dict, remote_id: str) -> str:
         """Params ``account_id``, else the first communication channel of the person."""
         if params.get("account_id"):
             return str(params["account_id"])
-        person = self.get_person(_required(person_id, "account_id"))
-        for channel in person["channels"]:
+        person_id = self.person_id_for(record, remote_id)
+        for channel in self.get_person(person_id)["channels"]:
             if channel.get("account_id"):
                 return str(channel["account_id"])
         raise PayloadError(

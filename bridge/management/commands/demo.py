@@ -1,7 +1,8 @@
 """``python manage.py demo``: the whole bridge, offline, with one command.
 
-Migrates, creates the demo superuser and demo records, then runs the web server and a django-q2
-cluster side by side until Ctrl-C, printing the admin URL and login.
+Migrates, creates the demo superuser, demo records and an account per provider pointed at the
+local fake providers, then runs the fake providers, the web server and a django-q2 cluster side
+by side until Ctrl-C, printing the admin URL and login.
 """
 
 import os
@@ -14,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from bridge.demo_data import create_demo_data
+from bridge.demo_data import create_demo_accounts, create_demo_data
 
 DEMO_USER, DEMO_PASSWORD = "admin", "admin"
 
@@ -25,19 +26,25 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000, help="Web server port.")
         parser.add_argument(
+            "--fakes-port", type=int, default=8765, help="Port of the local fake providers."
+        )
+        parser.add_argument(
             "--no-serve", action="store_true", help="Prepare the data and exit (no processes)."
         )
 
-    def handle(self, *args, port, no_serve, **options):
+    def handle(self, *args, port, fakes_port, no_serve, **options):
         call_command("migrate", interactive=False, verbosity=0)
         self._ensure_superuser()
         counts = create_demo_data()
         self.stdout.write(
             "Demo data: " + ", ".join(f"{count} {name}" for name, count in counts.items())
         )
+        accounts = create_demo_accounts(f"http://127.0.0.1:{fakes_port}")
+        if accounts:
+            self.stdout.write("Accounts on the local fake providers: " + ", ".join(accounts))
         if no_serve:
             return
-        processes = self._start(port)
+        processes = self._start(port, fakes_port)
         url = f"http://127.0.0.1:{port}/admin/"
         self.stdout.write(self.style.SUCCESS(f"\nCRM Bridge is running at {url}"))
         self.stdout.write(self.style.SUCCESS(f"Log in as {DEMO_USER} / {DEMO_PASSWORD}"))
@@ -49,16 +56,19 @@ class Command(BaseCommand):
         if not users.objects.filter(username=DEMO_USER).exists():
             users.objects.create_superuser(DEMO_USER, "admin@example.com", DEMO_PASSWORD)
 
-    def _start(self, port):
+    def _start(self, port, fakes_port):
         manage = [sys.executable, "manage.py"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         commands = {
+            "fake providers": [*manage, "fakeproviders", "--port", str(fakes_port)],
             "web": [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
             "worker": [*manage, "qcluster"],
         }
         return {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
 
     def _wait(self, processes):
+        # `kill` (SIGTERM) stops the demo as cleanly as Ctrl-C does: children included.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             while all(process.poll() is None for process in processes.values()):
                 time.sleep(0.5)
