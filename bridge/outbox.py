@@ -41,7 +41,7 @@ from integrations.errors import (
 )
 
 from . import budget
-from .models import Delivery, ProviderAccount, PushBatch, RemoteLink
+from .models import Contact, Delivery, ProviderAccount, PushBatch, RemoteLink
 from .records import record_data
 
 logger = logging.getLogger("bridge.outbox")
@@ -205,6 +205,7 @@ def deliver(delivery: Delivery, client) -> str:
         _finish(delivery, state=State.DEAD, error_message="The record no longer exists.")
         return State.DEAD
     data = record_data(record)
+    _add_contact_remote_id(data, delivery.account_id)
     content_hash = fingerprint(delivery.operation, delivery.params, data)
     link = RemoteLink.objects.filter(
         account_id=delivery.account_id,
@@ -237,9 +238,27 @@ def deliver(delivery: Delivery, client) -> str:
         next_attempt_at=None,
         **_call_fields(client),
     )
-    if delivery.operation == "push" and result.remote_id:
+    spec = client.operation_specs().get(delivery.operation)
+    if spec is not None and spec.links_record and result.remote_id:
         _link(delivery, result.remote_id, content_hash, now)
     return State.DELIVERED
+
+
+def _add_contact_remote_id(data: dict, account_id: int) -> None:
+    """Tell the provider who a lead's or order's contact is in this account, when known."""
+    contact = data.get("contact")
+    if not isinstance(contact, dict) or not contact.get("id"):
+        return
+    contact["remote_id"] = (
+        RemoteLink.objects.filter(
+            account_id=account_id,
+            content_type=ContentType.objects.get_for_model(Contact),
+            object_id=contact["id"],
+        )
+        .values_list("remote_id", flat=True)
+        .first()
+        or ""
+    )
 
 
 def _link(delivery: Delivery, remote_id: str, content_hash: str, now) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from .models import Contact, Lead, Order, Tag
+from .models import Contact, Lead, Order, Tag, Tunnel
 
 
 def _iso(value) -> str | None:
@@ -89,10 +89,21 @@ def tag_data(tag: Tag) -> dict:
     return {"id": tag.pk, "name": tag.name}
 
 
-SERIALIZERS = {Contact: contact_data, Lead: lead_data, Order: order_data, Tag: tag_data}
+def tunnel_data(tunnel: Tunnel) -> dict:
+    """A sales funnel and its lead-generation tools."""
+    return {"id": tunnel.pk, "name": tunnel.name, "leadgen_tools": list(tunnel.leadgen_tools)}
 
-#: The record kind names providers declare in ``Provider.pushes``.
-KINDS = {Contact: "contact", Lead: "lead", Order: "order", Tag: "tag"}
+
+SERIALIZERS = {
+    Contact: contact_data,
+    Lead: lead_data,
+    Order: order_data,
+    Tag: tag_data,
+    Tunnel: tunnel_data,
+}
+
+#: The record kind names providers declare in ``Provider.pushes`` and operations' kinds.
+KINDS = {Contact: "contact", Lead: "lead", Order: "order", Tag: "tag", Tunnel: "tunnel"}
 
 
 def record_data(record) -> dict:

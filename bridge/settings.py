@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "import_export",
     "bridge",
 ]
 
@@ -174,6 +175,16 @@ BRIDGE_RETRY_CAP_SECONDS = env.float("BRIDGE_RETRY_CAP_SECONDS", default=900.0)
 BRIDGE_STRANDED_MARGIN_SECONDS = env.float("BRIDGE_STRANDED_MARGIN_SECONDS", default=60.0)
 # Wake the django-q2 cluster when deliveries are queued (off only in unit tests).
 BRIDGE_KICK_WORKERS = env.bool("BRIDGE_KICK_WORKERS", default=True)
+
+# --- import/export of contacts and leads (django-import-export; bridge/resources.py) -----------
+# The preview is a dry run inside a transaction that is rolled back; a confirmed import runs in
+# one transaction and is rolled back whole if any row fails. Exports read rows in chunks.
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_SKIP_ADMIN_CONFIRM = False
+IMPORT_EXPORT_CHUNK_SIZE = 2000
+# An uploaded file larger than this, or with more rows, is refused with a message.
+BRIDGE_IMPORT_MAX_BYTES = env.int("BRIDGE_IMPORT_MAX_BYTES", default=5 * 1024 * 1024)
+BRIDGE_IMPORT_MAX_ROWS = env.int("BRIDGE_IMPORT_MAX_ROWS", default=50_000)
 
 # --- security: sensible in production, relaxed only by DEBUG ------------------------------
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)

@@ -238,6 +238,7 @@ class AlowareProvider(Provider):
             ("distribute_to_ring_group", "Distribute to ring group", "bool", ()),
             ("ring_group_id", "Ring group id", "text", ()),
             ("check_available_users", "Only available users", "bool", ()),
+            ("check_available_users_with_fallback", "Fall back to any user", "bool", ()),
             ("line_id", "Line id", "text", ()),
             ("tag_id", "Tag id", "text", ()),
             ("disposition_status_id", "Disposition status id", "text", ()),

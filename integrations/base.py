@@ -91,6 +91,9 @@ class Operation:
     label: str = ""
     kinds: tuple[str, ...] = ()
     options: tuple[Option, ...] = ()
+    #: True when the result's remote id *is* the record at the provider (a created person or
+    #: order), so the outbox links the record to it; False for side effects (a tag, a call).
+    links_record: bool = False
 
 
 @dataclass
@@ -226,6 +229,7 @@ class Provider:
                     label="Push" if name == "push" else name.replace("_", " ").capitalize(),
                     kinds=cls.pushes,
                     options=cls.push_options if name == "push" else (),
+                    links_record=name == "push",
                 )
             specs[name] = spec
         return specs

@@ -700,6 +700,7 @@ class LeelooProvider(Provider):
                     "notify", "Notify the person", "Tell the person about the order.", kind="bool"
                 ),
             ),
+            links_record=True,
         ),
         "update_order": Operation(
             "update_order",
@@ -763,9 +764,21 @@ class LeelooProvider(Provider):
                 CHANNEL,
             ),
         ),
-        # Not about one record: called by code, not offered on record lists.
+        # Offered on tunnels: the traffic source goes into one of the tunnel's LGTs.
         "create_traffic_source": Operation(
-            "create_traffic_source", "op_create_traffic_source", "Create traffic source", ()
+            "create_traffic_source",
+            "op_create_traffic_source",
+            "Create traffic source",
+            ("tunnel",),
+            (
+                _ask("name", "Name", "The traffic source's name.", required=True),
+                _ask("description", "Description"),
+                Option(
+                    "leadgentool_id",
+                    "Lead-generation tool id",
+                    help="The LGT (in the tunnel) the traffic source is created in.",
+                ),
+            ),
         ),
         "add_sms_connection": Operation(
             "add_sms_connection",
@@ -1014,7 +1027,8 @@ class LeelooProvider(Provider):
             "offerId": params.get("offer_id") or record.get("offer_id") or self.option("offer_id"),
             # The reference's example sends the flag as the text "true"/"false".
             "isNotifyAccount": "true" if _truthy(params.get("notify")) else "false",
-            "personId": params.get("person_id") or "",
+            # The outbox adds the contact's remote id in this account when it has one.
+            "personId": params.get("person_id") or contact.get("remote_id") or "",
             "managerId": params.get("manager_id")
             or record.get("manager_id")
             or self.option("manager_id"),
@@ -1381,7 +1395,17 @@ class LeelooProvider(Provider):
         return PushResult(remote_id=account_id, status="subscribed", data=data)
 
     def op_create_traffic_source(self, record: dict, params: dict, remote_id: str) -> PushResult:
-        """Create a traffic source (params ``name``, ``description``) in the LGT."""
+        """Create a traffic source (params ``name``, ``description``) in the tunnel's LGT.
+
+        The LGT is the one staff named, else the tunnel's first, else the account's default.
+        """
+        tools = [
+            tool.get("remote_id") or tool.get("id")
+            for tool in record.get("leadgen_tools") or []
+            if tool.get("remote_id") or tool.get("id")
+        ]
+        if tools and not params.get("leadgentool_id"):
+            params = {**params, "leadgentool_id": tools[0]}
         source = self.create_traffic_source(
             self._leadgentool_id(params), params.get("name"), params.get("description", "")
         )

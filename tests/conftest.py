@@ -1,5 +1,10 @@
 """Shared fixtures: accounts, contacts and leads built the way staff would make them."""
 
+import os
+import re
+import shutil
+from pathlib import Path
+
 import pytest
 
 from bridge.models import Contact, Lead, ProviderAccount
@@ -88,12 +93,9 @@ def fake_account(db, fakes):
         fake = fakes.fakes[provider]
         fields.setdefault("read_timeout", 2.0)
         fields.setdefault("connect_timeout", 1.0)
+        fields.setdefault("credential", fake.credential)
         account = ProviderAccount(
-            provider=provider,
-            name=name or provider,
-            base_url=fakes.base_url(provider),
-            credential=fake.credential,
-            **fields,
+            provider=provider, name=name or provider, base_url=fakes.base_url(provider), **fields
         )
         account.full_clean()
         account.save()
@@ -191,3 +193,76 @@ def qcluster(transactional_db):
     yield start
     for cluster in clusters:
         cluster.stop()
+
+
+# --- browser tests -------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CALL_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Remember whether a test's body failed, so its page fixture can save a screenshot."""
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    return report
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed: `make test` installs it (apt-get)")
+        pytest.skip("chromium is not installed: `make test` installs it as root")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in the test thread; the tests' own ORM calls
+    # stay plain synchronous code.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh browser page; a full-page screenshot lands in test-artifacts/ on failure."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    if request.node.stash.get(CALL_FAILED, False):
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.fixture
+def staff(django_user_model):
+    """The operator the browser tests log in as."""
+    return django_user_model.objects.create_superuser("ops", "ops@example.com", "s3cret-pass")
+
+
+def log_in(page, live_server):
+    """Log in through the admin's own login form."""
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", "s3cret-pass")
+    page.click("input[type=submit]")
+    page.wait_for_url(re.compile(r".*/admin/$"))

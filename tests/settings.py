@@ -18,6 +18,9 @@ os.environ.setdefault("BRIDGE_KICK_WORKERS", "false")
 
 from bridge.settings import *  # noqa: E402,F403
 
+# A developer's .env with real provider credentials must not create accounts in test databases.
+PROVIDER_ENV_ACCOUNTS = {}
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
 
 # A file, not memory, for SQLite's test database: a django-q2 cluster started by a test runs in

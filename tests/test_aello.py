@@ -296,3 +296,4 @@ def test_build_lead_payload_is_plain_data_in_plain_data_out():
         "message": "hi",
     }
     assert AelloProvider.operations == {"push": "push_lead"} and AelloProvider.pushes == ("lead",)
+    assert AelloProvider.contact_requirements == (("email", "phone"),)

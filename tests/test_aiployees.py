@@ -175,9 +175,10 @@ def test_a_repush_returns_the_existing_lead_instead_of_a_duplicate(client, fake,
     assert again.remote_id == first.remote_id and again.created is False
 
 
-def test_allow_duplicate_in_params_creates_a_second_lead(client, fake, fakes, contact):
+@pytest.mark.parametrize("spelling", ["allow_dupplicate", "allow_duplicate"])
+def test_allow_duplicate_in_params_creates_a_second_lead(client, fake, fakes, contact, spelling):
     client.perform("push", contact_data(contact), {})
-    second = client.perform("push", contact_data(contact), {"allow_duplicate": True})
+    second = client.perform("push", contact_data(contact), {spelling: True})
 
     assert sent(fakes)[1].json["allow_dupplicate"] is True
     assert len(fake.leads) == 2 and second.created is True
@@ -295,3 +296,7 @@ def test_declares_its_operation_record_kinds_and_options():
     assert AiployeesProvider.operations == {"push": "push_lead"}
     assert AiployeesProvider.pushes == ("lead", "contact")
     assert set(AiployeesProvider.account_options) == {"campaign_id", "variable_map"}
+    assert AiployeesProvider.contact_requirements == (("phone",),)
+    options = {option.name: option for option in AiployeesProvider.push_options}
+    assert options["campaign_id"].kind == "int" and options["campaign_id"].required
+    assert options["allow_dupplicate"].kind == "bool"

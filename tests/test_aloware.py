@@ -340,6 +340,9 @@ def test_the_token_never_reaches_logs_or_errors(client, make_account, fakes, con
 def test_declares_its_operation_record_kinds_and_routing_options():
     assert AlowareProvider.operations == {"push": "push_contact"}
     assert AlowareProvider.pushes == ("lead", "contact")
+    assert AlowareProvider.contact_requirements == (("phone",),)
+    # Every routing option can be chosen per push, not only set on the account.
+    assert {o.name for o in AlowareProvider.push_options} == set(AlowareProvider.account_options)
     assert set(AlowareProvider.account_options) == {
         "user_id",
         "distribute_to_ring_group",

@@ -977,7 +977,7 @@ def test_operations_are_offered_on_the_record_kinds_they_act_on():
         "subscribe_tunnel",
     ]
     assert specs["create_order"].kinds == specs["update_order"].kinds == ("order",)
-    assert specs["create_traffic_source"].kinds == ()
+    assert specs["create_traffic_source"].kinds == ("tunnel",)
     assert all(callable(getattr(LeelooProvider, spec.method)) for spec in specs.values())
     required = {o.name for o in specs["log_call"].options if o.required}
     assert required == set(lee.CALL_FIELDS) - {"record_link", "account_id"}

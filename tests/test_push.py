@@ -55,6 +55,29 @@ def test_delivered_to_aello_with_a_remote_link_and_a_redacted_copy(make_lead, fa
     assert delivery.request_redacted["json"]["externalId"] == lead.external_id
 
 
+@pytest.mark.parametrize(
+    "provider, options, path",
+    [
+        ("aello", {}, "/leads"),
+        ("aiployees", {"campaign_id": 7}, "/api/user/lead"),
+        ("aloware", {}, "/api/v1/webhook/forms"),
+        ("leeloo", {"leadgentool_id": "5e18a2a3ed0b7a000d6c9486"}, "/api/v2/people"),
+    ],
+)
+def test_a_lead_is_delivered_to_each_provider(
+    make_lead, fake_account, fakes, provider, options, path
+):
+    account = fake_account(provider, options=options)
+    lead = make_lead()
+    batch = push([lead], account)
+    outbox.run_until_settled([account.pk], timeout=30)
+    delivery = batch.deliveries.get()
+    assert delivery.state == State.DELIVERED, delivery.error_message
+    assert delivery.remote_id
+    assert len(fakes.requests_for(provider, "POST", path)) == 1
+    assert RemoteLink.objects.filter(account=account, remote_id=delivery.remote_id).exists()
+
+
 def test_permanent_error_is_dead_with_the_providers_code(make_lead, fake_account, fakes):
     account = fake_account("aello")
     fakes.add_fault(

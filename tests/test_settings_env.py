@@ -79,3 +79,34 @@ def test_production_refuses_to_start_without_an_encryption_key():
     result = load_settings(SECRET_KEY="x" * 50)
     assert result.returncode != 0
     assert "FIELD_ENCRYPTION_KEY is not set" in result.stderr
+
+
+def test_check_deploy_with_production_settings_reports_nothing_serious():
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(
+        SECRET_KEY="k" * 20 + "-production-grade-secret-with-enough-entropy-0123456789",
+        FIELD_ENCRYPTION_KEY="aGVsbG8tdGVzdC1rZXktMzItYnl0ZXMtbG9uZy0hISE=",
+        ALLOWED_HOSTS="crm.example.com",
+        DEBUG="false",
+    )
+    for name in (
+        "SECURE_SSL_REDIRECT",
+        "SESSION_COOKIE_SECURE",
+        "CSRF_COOKIE_SECURE",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
+    ):
+        env.pop(name, None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    reported = {
+        line.split(")")[0].lstrip("?: (")
+        for line in result.stderr.splitlines()
+        if line.startswith("?: (")
+    }
+    # Only the HSTS preload notice, which is an opt-in decision per domain.
+    assert reported <= {"security.W021"}, result.stderr

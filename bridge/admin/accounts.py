@@ -9,13 +9,14 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from bridge import sync
+from bridge import outbox, sync
 from bridge.models import ProviderAccount, SyncRun, SyncState
 
 
@@ -201,10 +202,12 @@ class ProviderAccountAdmin(admin.ModelAdmin):
             account.pause(f"Paused by {request.user.get_username()}")
         self.message_user(request, f"Paused {queryset.count()} account(s).", messages.SUCCESS)
 
-    @admin.action(description="Resume selected accounts")
+    @admin.action(description="Resume selected accounts (send what waited)")
     def resume_accounts(self, request, queryset):
         for account in queryset:
             account.resume()
+        account_ids = list(queryset.values_list("pk", flat=True))
+        transaction.on_commit(lambda: outbox.kick_accounts(account_ids))
         self.message_user(request, f"Resumed {queryset.count()} account(s).", messages.SUCCESS)
 
     @admin.action(description="Sync now (pull every resource)", permissions=["change"])

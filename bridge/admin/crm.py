@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from bridge.models import Contact, Lead, Order, Tag, Tunnel
+from bridge.resources import ContactResource, ImportExportAdminMixin, LeadResource
 
 from .outbox import DeliveryInline, RemoteLinkInline
 from .pagination import EstimatedCountPaginator
@@ -36,7 +37,7 @@ class TagAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tunnel)
-class TunnelAdmin(admin.ModelAdmin):
+class TunnelAdmin(PushActionsMixin, admin.ModelAdmin):
     list_display = ["name", "subscribers", "orders", "stats_updated_at", "remote_updated_at"]
     search_fields = ["name"]
     readonly_fields = [
@@ -61,7 +62,8 @@ class TunnelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
+class ContactAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
+    resource_classes = [ContactResource]
     contact_path = ""
     list_display = ["__str__", "email", "phone", "company", "city", "lead_source", "created_at"]
     list_filter = ["lead_source", "country", "tags", "created_at"]
@@ -113,7 +115,8 @@ class ContactAdmin(PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
 
 
 @admin.register(Lead)
-class LeadAdmin(PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
+class LeadAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
+    resource_classes = [LeadResource]
     person_lookup = "contact"
     list_display = [
         "received_at",

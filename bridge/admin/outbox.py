@@ -116,10 +116,6 @@ class DeliveryAdmin(ReadOnlyAdmin):
     ]
     exclude = ["content_type", "object_id", "content_hash", "state"]
 
-    def has_change_permission(self, request, obj=None):
-        # Read-only fields only; "change" is what lets staff open a delivery and see it.
-        return super(ReadOnlyAdmin, self).has_change_permission(request, obj)
-
     def has_push_permission(self, request):
         return request.user.has_perm("bridge.push_to_providers")
 
@@ -145,8 +141,9 @@ class DeliveryAdmin(ReadOnlyAdmin):
         count = outbox.cancel(queryset)
         self.message_user(request, f"{count} deliveries cancelled.", messages.SUCCESS)
 
-    def save_model(self, request, obj, form, change):
-        """Nothing on a delivery is edited by hand."""
+    def has_delete_permission(self, request, obj=None):
+        # Deliveries are the audit trail of what was sent: cancel them, never delete them.
+        return False
 
 
 @admin.register(PushBatch)
@@ -154,10 +151,17 @@ class PushBatchAdmin(ReadOnlyAdmin):
     list_display = ["id", "created_at", "description", "total", "progress", "created_by"]
     list_select_related = ["created_by"]
     date_hierarchy = "created_at"
-    readonly_fields = ["description", "total", "skipped", "created_by", "created_at"]
+    fields = ["description", "total", "skipped_summary", "created_by", "created_at"]
+    readonly_fields = fields
 
-    def has_change_permission(self, request, obj=None):
-        return super(ReadOnlyAdmin, self).has_change_permission(request, obj)
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Not sent")
+    def skipped_summary(self, obj):
+        if not obj.skipped:
+            return "–"
+        return "; ".join(f"{reason}: {count}" for reason, count in obj.skipped.items())
 
     def get_urls(self):
         progress = path(

@@ -115,9 +115,15 @@ class PushForm(forms.Form):
         return params
 
     def provider_sections(self):
-        """(provider, its bound option fields) for the template."""
+        """(provider name, its bound option fields) for the template.
+
+        Names, not classes: Django templates call callables, and a class is one.
+        """
         return [
-            (provider, [self[f"{provider.id}__{o.name}"] for o in self.specs[provider.id].options])
+            (
+                provider.name,
+                [self[f"{provider.id}__{o.name}"] for o in self.specs[provider.id].options],
+            )
             for provider in self.providers
         ]
 
@@ -148,6 +154,7 @@ def plan(queryset, providers, contact_path: str) -> list[dict]:
         rows.append(
             {
                 "provider": provider,
+                "name": provider.name,
                 "sendable": sendable,
                 "skipped": total - sendable,
                 "reason": describe_requirement(provider) if total - sendable else "",

@@ -111,7 +111,9 @@ class Contact(TimestampedModel):
     city = models.CharField(max_length=100, blank=True)
     state = models.CharField(max_length=100, blank=True)
     zipcode = models.CharField("ZIP code", max_length=20, blank=True)
-    country = models.CharField(max_length=2, blank=True, help_text="ISO country code, e.g. US.")
+    country = models.CharField(
+        max_length=2, blank=True, db_index=True, help_text="ISO country code, e.g. US."
+    )
     timezone = models.CharField(
         max_length=64, blank=True, help_text="IANA time zone, e.g. America/Los_Angeles."
     )
@@ -296,7 +298,9 @@ class Order(TimestampedModel):
     price = models.DecimalField(
         max_digits=12, decimal_places=2, default=0, validators=[MinValueValidator(0)]
     )
-    currency = models.CharField(max_length=3, default="USD", help_text="ISO 4217, e.g. USD.")
+    currency = models.CharField(
+        max_length=3, default="USD", db_index=True, help_text="ISO 4217, e.g. USD."
+    )
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.OPENED, db_index=True
     )

@@ -86,7 +86,10 @@ class Delivery(models.Model):
     object_id = models.PositiveBigIntegerField()
     record = GenericForeignKey("content_type", "object_id")
     operation = models.CharField(
-        max_length=64, default="push", help_text="What to do at the provider (push, add_tag…)."
+        max_length=64,
+        default="push",
+        db_index=True,
+        help_text="What to do at the provider (push, add_tag…).",
     )
     params = models.JSONField(default=dict, blank=True, help_text="Options chosen for this push.")
     state = models.CharField(
