@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from integrations.errors import (
     AuthenticationError,
+    InvalidResponse,
     PermanentError,
     ProviderError,
     RateLimitedError,
@@ -577,12 +578,13 @@ def _fail(run: SyncRun, error: Exception) -> SyncRun:
 def _pages(ctx: Context, path: str, params, parse, handle: Callable[[Context, list], None]):
     """Read a list page by page from the run's offset, handing each page to ``handle``.
 
-    Stops on an empty or short page or when Leeloo's count is reached (the rules of
-    ``LeelooProvider.iter_pages``, which cannot start at an offset); between pages, when the
+    Stops on an empty or short page or when Leeloo's count is reached, and refuses a page that
+    repeats the previous one (a server ignoring the offset) — the rules of
+    ``LeelooProvider.iter_pages``, which cannot start at an offset. Between pages, when the
     task's time is up, it raises Suspended with the offset saved.
     """
     size = page_size()
-    offset = ctx.run.next_offset
+    offset, previous = ctx.run.next_offset, None
     while True:
         page = ctx.call(ctx.client.list_page, path, params, limit=size, offset=offset, parse=parse)
         total = page.meta.get("totalCount", page.total)
@@ -590,6 +592,12 @@ def _pages(ctx: Context, path: str, params, parse, handle: Callable[[Context, li
             ctx.run.remote_total = int(total)
         if not page.items:
             return
+        ids = [item.get("remote_id") for item in page.items]  # before handle() adds to items
+        if ids == previous:
+            raise InvalidResponse(
+                f"Leeloo answered offset {offset} of {path} with the previous page"
+            )
+        previous = ids
         handle(ctx, page.items)
         offset += len(page.items)
         ctx.page_done(offset)
