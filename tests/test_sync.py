@@ -136,7 +136,13 @@ def test_every_resource_mirrors_and_a_second_pass_is_all_unchanged(leeloo, fake)
     assert (title11.description, title11.payment_method) == ("Description1", "WAYFORPAY")
     assert title11.contact == feliks and title11.currency == "UAH"
     webinar = Tunnel.objects.get(name="Webinar")
-    assert [tool["name"] for tool in webinar.leadgen_tools] == ["Webinar form", "API people"]
+    at_leeloo = next(t for t in fake.tunnels.values() if t["name"] == "Webinar")["leadgentools"]
+    assert [tool["remote_id"] for tool in webinar.leadgen_tools] == at_leeloo
+    assert webinar.leadgen_tools[0] == {
+        "remote_id": "5e1f119d6c384804b31e945e",
+        "name": "Webinar form",
+        "type": "FORM",
+    }
     assert webinar.stats["subscribers"] == 10 and webinar.stats_updated_at is not None
     assert TunnelStatsSummary.objects.get(account=leeloo).stats[0]["total_sale_usd"] == 200
     assert LeelooUser.objects.filter(account=leeloo).count() == len(fake.users)
