@@ -27,6 +27,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, close_old_connections, connection, models, transaction
 from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
@@ -96,7 +97,10 @@ def _setting(name: str, default):
 
 def page_size() -> int:
     """Records per list request (the document advises against large pages)."""
-    return int(_setting("BRIDGE_SYNC_PAGE_SIZE", 100))
+    size = int(_setting("BRIDGE_SYNC_PAGE_SIZE", 100))
+    if size < 1:
+        raise ImproperlyConfigured(f"BRIDGE_SYNC_PAGE_SIZE must be at least 1, not {size}.")
+    return size
 
 
 def stale_after() -> timedelta:
