@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
-from django_q.models import OrmQ, Schedule
+from django_q.models import OrmQ, Schedule, Success
 
 from bridge import sync
 from bridge.admin.accounts import SyncStateForm
@@ -451,6 +451,26 @@ def test_the_scheduled_task_runs_a_sync(leeloo):
     assert summary["status"] == "succeeded" and summary["created"] == summary["remote_total"]
     SyncRun.objects.create(account=leeloo, resource="tags")
     assert "already running" in sync.run_sync_task(leeloo.pk, "tags")["refused"]
+
+
+def test_a_cluster_runs_queued_syncs_and_continues_them_in_fresh_tasks(
+    leeloo, fake, qcluster, monkeypatch
+):
+    fake.seed_people(245, start=SEED_START)
+    Schedule.objects.filter(func=sync.TASK).delete()  # only the runs queued below
+    monkeypatch.setenv("BRIDGE_SYNC_TASK_SECONDS", "0")  # the cluster's tasks: a page each
+    qcluster()
+    assert sync.enqueue_syncs(leeloo, ["people", "tags"]) == 2
+    resumed = Success.objects.filter(func="bridge.sync.resume_sync_task")
+    deadline = time.monotonic() + 60
+    # Done: both runs finished, and the tasks that continued people after pages 1 and 2 saved.
+    while SyncRun.objects.exclude(status=Status.RUNNING).count() < 2 or resumed.count() < 2:
+        assert time.monotonic() < deadline, list(SyncRun.objects.values("resource", "status"))
+        time.sleep(0.2)
+    people = succeeded(SyncRun.objects.get(resource="people"))
+    assert people.pages == 3 and counts(people) == (250, 0, 0, 0)
+    assert succeeded(SyncRun.objects.get(resource="tags")).created_count == len(fake.tags)
+    assert resumed.count() == 2
 
 
 # --- the command ---------------------------------------------------------------------------
