@@ -429,6 +429,10 @@ class Context:
                 self._tags.setdefault(tag_key(name), pk)
         return self._tags
 
+    def forget_tags(self) -> None:
+        """Reload the tags on next use (after creating some)."""
+        self._tags = None
+
     def leeloo_tag_ids(self) -> set[int]:
         """Local Tag ids that are this account's Leeloo tags: linked, or named at Leeloo."""
         if self._leeloo_tag_ids is None:
@@ -1090,10 +1094,10 @@ class PageTags:
         """Folded name -> Tag id for the page's names, creating the missing tags."""
         known = self.ctx.tags()
         missing = [names[key][:100] for key in names if key not in known]
-        if missing:
+        if missing:  # another sync may make one meanwhile (in another case): read them all again
             Tag.objects.bulk_create([Tag(name=name) for name in missing], ignore_conflicts=True)
-            for name, pk in Tag.objects.filter(name__in=missing).values_list("name", "pk"):
-                known.setdefault(tag_key(name), pk)
+            self.ctx.forget_tags()
+            known = self.ctx.tags()
         return {key: known[key] for key in names if key in known}
 
     def wanted(self, person: dict) -> set[int]:
@@ -1285,9 +1289,20 @@ def upsert_tags(ctx: Context, tags: list[dict]) -> None:
         links.pulled(remote_id, obj)
     renamed = [tag for tag in updated if tag.pk in linked]
     with transaction.atomic():
-        write(Tag, created, renamed, {"name"})
+        _create_tags(created)
+        write(Tag, [], renamed, {"name"})
         links.save()
     ctx.count(created=len(created), updated=len(updated), unchanged=unchanged)
+
+
+def _create_tags(tags: list[Tag]) -> None:
+    """Insert new tags; one the people sync made meanwhile (same name, any case) is used."""
+    if not tags:
+        return
+    Tag.objects.bulk_create(tags, ignore_conflicts=True)  # no ids back from a skipping insert
+    ids = {tag_key(name): pk for name, pk in Tag.objects.values_list("name", "pk")}
+    for tag in tags:
+        tag.pk = ids[tag_key(tag.name)]
 
 
 # --- tunnels -------------------------------------------------------------------------------
