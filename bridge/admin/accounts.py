@@ -13,11 +13,53 @@ from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from bridge import outbox, sync
-from bridge.models import ProviderAccount, SyncRun, SyncState
+from bridge.models import Delivery, ProviderAccount, RemoteLink, SyncRun, SyncState
+
+from .outbox import badge, changelist_link
+
+HEALTH_COLOURS = {"active": "#15803d", "paused": "#b45309", "disabled": "#4b5563"}
+
+
+def account_status(account: ProviderAccount) -> tuple[str, str]:
+    """The account's status as a key and the words staff read: "Active", "Paused — reason",
+    "Disabled"."""
+    if not account.enabled:
+        return "disabled", "Disabled"
+    if account.paused:
+        reason = account.paused_reason.strip()
+        return "paused", f"Paused — {reason}" if reason else "Paused"
+    return "active", "Active"
+
+
+def health_badge(account: ProviderAccount):
+    """The account's status in words on its colour."""
+    status, label = account_status(account)
+    return badge(f"account-health health-{status}", HEALTH_COLOURS[status], label)
+
+
+def account_links(account: ProviderAccount, *, deliveries_only: bool = False):
+    """Links to the account's deliveries (all, failed, dead, pending), remote links and syncs."""
+    links = [
+        changelist_link(Delivery, "Deliveries", account__id__exact=account.pk),
+        *(
+            changelist_link(Delivery, label, account__id__exact=account.pk, state__exact=state)
+            for state, label in (
+                (Delivery.State.FAILED, "Failed"),
+                (Delivery.State.DEAD, "Dead"),
+                (Delivery.State.PENDING, "Pending"),
+            )
+        ),
+    ]
+    if not deliveries_only:
+        links += [
+            changelist_link(RemoteLink, "Remote links", account__id__exact=account.pk),
+            changelist_link(SyncRun, "Sync runs", account__id__exact=account.pk),
+        ]
+    return format_html_join(" · ", "{}", ((link,) for link in links))
 
 
 class ProviderAccountForm(forms.ModelForm):
@@ -163,14 +205,23 @@ class ProviderAccountAdmin(admin.ModelAdmin):
         "name",
         "provider",
         "environment",
-        "enabled",
-        "paused",
+        "health",
+        "throttled",
         "has_credential",
         "effective_base_url",
+        "deliveries",
     ]
     list_filter = ["provider", "environment", "enabled", "paused"]
     search_fields = ["name"]
-    readonly_fields = ["paused_reason", "paused_at", "created_at", "updated_at"]
+    readonly_fields = [
+        "health",
+        "paused_reason",
+        "paused_at",
+        "throttled",
+        "created_at",
+        "updated_at",
+        "links",
+    ]
     actions = ["pause_accounts", "resume_accounts", "sync_now", "full_sync_now"]
     fieldsets = [
         (None, {"fields": ["name", "provider", "environment", "base_url", "enabled"]}),
@@ -182,11 +233,48 @@ class ProviderAccountAdmin(admin.ModelAdmin):
                 "fields": ["concurrency", "requests_per_second", "connect_timeout", "read_timeout"],
             },
         ),
-        ("State", {"fields": ["paused", "paused_reason", "paused_at", "created_at", "updated_at"]}),
+        (
+            "State",
+            {
+                "fields": [
+                    "health",
+                    "paused",
+                    "paused_reason",
+                    "paused_at",
+                    "throttled",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
+        ("Activity", {"fields": ["links"]}),
     ]
 
     def get_inlines(self, request, obj):
         return [SyncStateInline] if obj is not None and sync.can_sync(obj) else []
+
+    @admin.display(description="Health")
+    def health(self, obj):
+        if obj.pk is None:
+            return "–"
+        return health_badge(obj)
+
+    @admin.display(description="Throttled until")
+    def throttled(self, obj):
+        if obj.throttled_until and obj.throttled_until > timezone.now():
+            return obj.throttled_until
+        return "–"
+
+    @admin.display(description="Deliveries")
+    def deliveries(self, obj):
+        links = account_links(obj, deliveries_only=True)
+        return format_html('<span style="white-space:nowrap">{}</span>', links)
+
+    @admin.display(description="Related")
+    def links(self, obj):
+        if obj.pk is None:
+            return "–"
+        return account_links(obj)
 
     @admin.display(description="Credential set", boolean=True)
     def has_credential(self, obj):

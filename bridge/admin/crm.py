@@ -162,7 +162,7 @@ class OrderAdmin(PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
     person_lookup = "contact"
     list_display = [
         "title",
-        "contact",
+        "contact_link",
         "price",
         "currency",
         "status",
@@ -176,3 +176,10 @@ class OrderAdmin(PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
     autocomplete_fields = ["contact"]
     readonly_fields = ["remote_created_at", "remote_updated_at", "created_at", "updated_at"]
     inlines = [RemoteLinkInline, DeliveryInline]
+
+    @admin.display(description="Contact", ordering="contact__last_name")
+    def contact_link(self, obj):
+        if obj.contact_id is None:
+            return "–"
+        url = reverse("admin:bridge_contact_change", args=[obj.contact_id])
+        return format_html('<a href="{}">{}</a>', url, obj.contact)

@@ -25,15 +25,6 @@ class LeelooRecordAdmin(ReadOnlyAdmin):
     search_fields = ["=remote_id", "name"]
     list_select_related = ["account"]
 
-    def has_change_permission(self, request, obj=None):
-        return super(ReadOnlyAdmin, self).has_change_permission(request, obj)
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def save_model(self, request, obj, form, change):
-        """Written by the syncs only."""
-
 
 @admin.register(LeelooUser)
 class LeelooUserAdmin(LeelooRecordAdmin):

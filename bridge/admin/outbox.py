@@ -1,11 +1,16 @@
 """Log-like admins for remote links, deliveries and sync runs: read-only, filterable."""
 
+import json
+
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_value
 from django.contrib.contenttypes.admin import GenericTabularInline
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.text import capfirst
 
 from bridge import outbox
 from bridge.models import Delivery, PushBatch, RemoteLink, SyncRun
@@ -23,15 +28,49 @@ STATE_COLOURS = {
 }
 
 
-def state_badge(state: str, label: str):
-    """A delivery state as coloured text (colour and words, never colour alone)."""
+SYNC_STATUS_COLOURS = {
+    "running": "#2563eb",
+    "succeeded": "#15803d",
+    "failed": "#b91c1c",
+}
+
+
+def badge(css_class: str, colour: str, label: str):
+    """Words on a coloured pill: the words carry the meaning, the colour only repeats it."""
     return format_html(
-        '<span class="delivery-state state-{}" style="color:#fff;background:{};'
+        '<span class="{}" style="color:#fff;background:{};'
         'padding:1px 6px;border-radius:8px;white-space:nowrap">{}</span>',
-        state,
-        STATE_COLOURS.get(state, "#4b5563"),
+        css_class,
+        colour,
         label,
     )
+
+
+def state_badge(state: str, label: str):
+    """A delivery state as coloured text (colour and words, never colour alone)."""
+    return badge(f"delivery-state state-{state}", STATE_COLOURS.get(state, "#4b5563"), label)
+
+
+def sync_status_badge(status: str, label: str):
+    """A sync run's status as coloured text."""
+    return badge(f"sync-status sync-{status}", SYNC_STATUS_COLOURS.get(status, "#4b5563"), label)
+
+
+def changelist_link(model, label: str, **filters):
+    """A link to ``model``'s admin list filtered by ``filters`` (e.g. account__id__exact=3)."""
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    if filters:
+        url = f"{url}?{urlencode(filters)}"
+    return format_html('<a href="{}">{}</a>', url, label)
+
+
+def change_link(obj, label=None):
+    """A link to ``obj``'s admin page, labelled with ``label`` or the object itself."""
+    if obj is None:
+        return "–"
+    opts = obj._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, label if label is not None else obj)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -47,6 +86,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def pretty_json(value):
+    """JSON indented in a <pre>, for request and response bodies; "–" when there is none."""
+    if value in (None, "", {}, []):
+        return "–"
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', text)
+
+
 def record_link(obj):
     """A link to the local record behind a link or delivery, when it still exists."""
     model = obj.content_type.model_class()
@@ -57,33 +104,73 @@ def record_link(obj):
             f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[obj.object_id]
         )
     except NoReverseMatch:
-        return f"{model._meta.verbose_name} #{obj.object_id}"
-    return format_html('<a href="{}">{} #{}</a>', url, model._meta.verbose_name, obj.object_id)
+        return f"{capfirst(model._meta.verbose_name)} #{obj.object_id}"
+    return format_html(
+        '<a href="{}">{} #{}</a>', url, capfirst(model._meta.verbose_name), obj.object_id
+    )
+
+
+def record_deliveries_link(obj, label: str = "Deliveries"):
+    """A link to the deliveries of the record behind ``obj`` to ``obj``'s account."""
+    return changelist_link(
+        Delivery,
+        label,
+        account__id__exact=obj.account_id,
+        content_type=obj.content_type_id,
+        object_id=obj.object_id,
+    )
 
 
 @admin.register(RemoteLink)
 class RemoteLinkAdmin(ReadOnlyAdmin):
-    list_display = ["remote_id", "account", "record", "last_pushed_at", "last_pulled_at"]
+    list_display = [
+        "remote_id",
+        "account_link",
+        "record",
+        "last_pushed_at",
+        "last_pulled_at",
+        "deliveries",
+    ]
     list_filter = ["account", "content_type"]
     search_fields = ["remote_id"]
     list_select_related = ["account", "content_type"]
+    fields = [
+        "account_link",
+        "record",
+        "remote_id",
+        "last_pushed_at",
+        "last_pulled_at",
+        "remote_updated_at",
+        "pushed_hash",
+        "created_at",
+        "deliveries",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="Account", ordering="account__name")
+    def account_link(self, obj):
+        return change_link(obj.account)
 
     @admin.display(description="Local record")
     def record(self, obj):
         return record_link(obj)
+
+    @admin.display(description="Deliveries")
+    def deliveries(self, obj):
+        return record_deliveries_link(obj, "This record's deliveries to this account")
 
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
-        "created_at",
+        "queued_at",
         "account",
         "operation",
         "record",
         "state_display",
         "attempts",
-        "last_http_status",
+        "http_status",
         "error_code",
         "short_error",
         "remote_id",
@@ -94,9 +181,10 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_select_related = ["account", "content_type"]
     actions = ["retry_now", "cancel"]
     readonly_fields = [
-        "account",
-        "batch",
+        "account_link",
+        "batch_link",
         "record",
+        "remote_link",
         "operation",
         "params",
         "state_display",
@@ -104,17 +192,25 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "max_attempts",
         "next_attempt_at",
         "claimed_at",
-        "last_http_status",
+        "http_status",
         "error_code",
         "error_message",
         "remote_id",
-        "request_redacted",
-        "response_redacted",
-        "created_at",
+        "request_sent",
+        "response_received",
+        "queued_at",
         "updated_at",
         "delivered_at",
     ]
-    exclude = ["content_type", "object_id", "content_hash", "state"]
+    exclude = [
+        "account",
+        "batch",
+        "content_type",
+        "object_id",
+        "content_hash",
+        "state",
+        "last_http_status",
+    ]
 
     def has_push_permission(self, request):
         return request.user.has_perm("bridge.push_to_providers")
@@ -122,6 +218,39 @@ class DeliveryAdmin(ReadOnlyAdmin):
     @admin.display(description="Record")
     def record(self, obj):
         return record_link(obj)
+
+    @admin.display(description="Queued", ordering="created_at")
+    def queued_at(self, obj):
+        return display_for_value(obj.created_at, "–")
+
+    @admin.display(description="HTTP status", ordering="last_http_status")
+    def http_status(self, obj):
+        return obj.last_http_status
+
+    @admin.display(description="Account")
+    def account_link(self, obj):
+        return change_link(obj.account)
+
+    @admin.display(description="Request sent (secrets redacted)")
+    def request_sent(self, obj):
+        return pretty_json(obj.request_redacted)
+
+    @admin.display(description="Provider's response (secrets redacted)")
+    def response_received(self, obj):
+        return pretty_json(obj.response_redacted)
+
+    @admin.display(description="Push batch")
+    def batch_link(self, obj):
+        return change_link(obj.batch)
+
+    @admin.display(description="Remote link")
+    def remote_link(self, obj):
+        link = RemoteLink.objects.filter(
+            account_id=obj.account_id, content_type_id=obj.content_type_id, object_id=obj.object_id
+        ).first()
+        if link is None:
+            return "– (not linked to a remote record in this account yet)"
+        return change_link(link, f"{link.remote_id} in {obj.account.name}")
 
     @admin.display(description="State", ordering="state")
     def state_display(self, obj):
@@ -227,6 +356,7 @@ class RemoteLinkInline(GenericTabularInline):
     can_delete = False
     fields = ["account", "remote_id", "last_pushed_at", "last_pulled_at"]
     readonly_fields = fields
+    show_change_link = True
     verbose_name_plural = "remote links"
 
     def has_add_permission(self, request, obj=None):
@@ -237,9 +367,9 @@ class RemoteLinkInline(GenericTabularInline):
 class SyncRunAdmin(ReadOnlyAdmin):
     list_display = [
         "started_at",
-        "account",
+        "account_link",
         "resource",
-        "status",
+        "status_display",
         "full",
         "pages",
         "created_count",
@@ -248,22 +378,50 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "failed_count",
         "remote_total",
         "linked_total",
-        "duration",
+        "duration_display",
         "short_error",
     ]
     list_filter = ["status", "resource", "account", "full", "started_at"]
     date_hierarchy = "started_at"
     list_select_related = ["account"]
+    fields = [
+        "account_link",
+        "resource",
+        "status_display",
+        "full",
+        "window_from",
+        "window_to",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+        "next_offset",
+        "duration_display",
+        "pages",
+        "created_count",
+        "updated_count",
+        "unchanged_count",
+        "failed_count",
+        "remote_total",
+        "linked_total",
+        "error",
+    ]
+    readonly_fields = fields
 
-    def has_change_permission(self, request, obj=None):
-        # Read-only fields only; "change" is what lets staff open a run and read its error.
-        return super(ReadOnlyAdmin, self).has_change_permission(request, obj)
+    @admin.display(description="Account", ordering="account__name")
+    def account_link(self, obj):
+        return change_link(obj.account)
 
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in SyncRun._meta.fields]
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, obj):
+        return sync_status_badge(obj.status, obj.get_status_display())
 
-    def save_model(self, request, obj, form, change):
-        """Nothing on a run is edited by hand."""
+    @admin.display(description="Duration")
+    def duration_display(self, obj):
+        duration = obj.duration
+        if duration is None:
+            return "still running" if obj.status == SyncRun.Status.RUNNING else "–"
+        seconds = int(duration.total_seconds())
+        return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
 
     @admin.display(description="Error")
     def short_error(self, obj):

@@ -121,6 +121,9 @@ class Delivery(models.Model):
             models.Index(fields=["error_code"], name="delivery_error_code_idx"),
             models.Index(fields=["batch", "state"], name="delivery_batch_state_idx"),
             models.Index(fields=["state", "claimed_at"], name="delivery_claimed_idx"),
+            # The dashboard: oldest pending, newest failures, and counts by state and day read
+            # from this index alone (bridge/dashboard.py).
+            models.Index(fields=["state", "created_at"], name="delivery_state_created_idx"),
         ]
 
     def __str__(self):

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bridge', '0002_outbox_batches_and_slots'),
+        ('bridge', '0003_delivery_state_created_idx'),
     ]
 
     operations = [
