@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule, Success
 
-from bridge import sync
+from bridge import dashboard, sync
 from bridge.admin.accounts import SyncStateForm
 from bridge.models import (
     Channel,
@@ -473,6 +473,16 @@ def test_a_cluster_runs_queued_syncs_and_continues_them_in_fresh_tasks(
     assert tags.created_count + tags.updated_count == len(fake.tags)  # have made some by name
     assert tags.linked_total == len(fake.tags)
     assert resumed.count() == 2
+
+
+def test_the_dashboard_judges_staleness_by_the_accounts_own_interval(leeloo):
+    run = succeeded(sync.run_sync(leeloo, "tags"))  # tags: every 60 minutes by default
+    later = run.finished_at + timedelta(minutes=90)
+    (health,) = dashboard.latest_syncs(later)[leeloo.pk]
+    assert not health.stale and health.expected_every == timedelta(minutes=60)
+    set_state(leeloo, "tags", minutes=30)
+    (health,) = dashboard.latest_syncs(later)[leeloo.pk]
+    assert health.stale
 
 
 # --- the command ---------------------------------------------------------------------------
