@@ -300,6 +300,42 @@ def run_summary(run: SyncRun) -> dict:
     }
 
 
+def progress(accounts: Iterable[ProviderAccount], since: datetime) -> dict:
+    """Where the runs started since ``since`` stand, per account and resource (live pages).
+
+    A resource with no run yet is "queued"; a run's progress is the records it has read over
+    the remote total Leeloo reported (unknown until its first page).
+    """
+    rows = []
+    for account in accounts:
+        latest = {}
+        for run in SyncRun.objects.filter(account=account, started_at__gte=since).order_by(
+            "started_at"
+        ):
+            latest[run.resource] = run
+        for resource in RUN_ORDER:
+            run = latest.get(resource)
+            done = (
+                0
+                if run is None
+                else (
+                    run.created_count + run.updated_count + run.unchanged_count + run.failed_count
+                )
+            )
+            rows.append(
+                {
+                    "account": account.name,
+                    "resource": resource,
+                    "status": "queued" if run is None else str(run.status),
+                    "done": done,
+                    "total": None if run is None else run.remote_total,
+                    "error": "" if run is None else run.error[:300],
+                }
+            )
+    finished = all(row["status"] in ("succeeded", "failed") for row in rows)
+    return {"rows": rows, "finished": finished}
+
+
 # --- starting, pacing and finishing a run --------------------------------------------------
 
 

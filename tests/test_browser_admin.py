@@ -105,3 +105,26 @@ def test_import_a_csv_with_one_bad_row_shows_the_row_and_writes_nothing(
     assert "Row 3, column phone" in errors and "'12'" in errors, errors
     assert page.get_by_role("button", name=re.compile("confirm", re.I)).count() == 0
     assert Contact.objects.count() == 0
+
+
+def test_sync_now_shows_live_progress_then_the_synced_people(
+    page, live_server, staff, fake_account, fakes, qcluster
+):
+    account = fake_account("leeloo")
+    qcluster()
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/admin/bridge/provideraccount/")
+    page.check(f"input[name=_selected_action][value='{account.pk}']")
+    page.select_option("select[name=action]", label="Sync now (pull every resource)")
+    page.click("button[name=index]")
+    page.wait_for_selector("#sync-progress")
+    page.wait_for_function(
+        "document.getElementById('sync-status').textContent.includes('finished')",
+        timeout=60_000,
+    )
+    people = page.locator("tr[data-key='leeloo-people']")
+    assert people.locator(".status").inner_text() == "succeeded"
+    total = len(fakes.fakes["leeloo"].people)
+    assert people.locator(".counts").inner_text() == f"{total} of {total}"
+    page.goto(f"{live_server.url}/admin/bridge/contact/?q=feliks@gmail.com")
+    assert "Feliks" in page.inner_text("#result_list")

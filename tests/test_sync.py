@@ -534,14 +534,32 @@ def test_sync_now_queues_every_resource_and_shows_the_accounts_runs(admin_client
         {"action": "sync_now", "_selected_action": [leeloo.pk]},
     )
     assert response.status_code == 302
-    assert response["Location"] == (
-        reverse("admin:bridge_syncrun_changelist") + f"?account__id__exact={leeloo.pk}"
-    )
+    assert response["Location"].startswith(reverse("admin:bridge_sync_progress"))
     queued = [task.task for task in OrmQ.objects.all()]
     assert sorted(task["args"][1] for task in queued) == sorted(sync.RESOURCES)
     assert {task["func"] for task in queued} == {sync.TASK}
     assert {task["args"][0] for task in queued} == {leeloo.pk}
-    assert admin_client.get(response["Location"]).status_code == 200
+    page = admin_client.get(response["Location"])
+    assert page.status_code == 200
+    rows = page.context["progress"]["rows"]
+    assert {row["status"] for row in rows} == {"queued"} and len(rows) == len(sync.RUN_ORDER)
+    assert not page.context["progress"]["finished"]
+
+
+def test_sync_progress_counts_what_each_run_has_read(admin_client, leeloo, fake):
+    from django.utils import timezone
+
+    since = timezone.now()
+    run = succeeded(sync.run_sync(leeloo, "people"))
+    url = reverse("admin:bridge_sync_progress_json")
+    data = admin_client.get(url, {"accounts": leeloo.pk, "since": since.isoformat()}).json()
+    people = next(row for row in data["rows"] if row["resource"] == "people")
+    assert people["status"] == "succeeded"
+    assert people["done"] == run.created_count + run.updated_count + run.unchanged_count
+    assert people["total"] == run.remote_total == len(fake.people)
+    assert not data["finished"]  # the other resources have not run
+    bad = admin_client.get(url, {"accounts": "x", "since": since.isoformat()})
+    assert bad.status_code == 400
 
 
 def test_account_page_shows_each_resources_last_run_and_cursor(admin_client, leeloo):

@@ -328,11 +328,64 @@ class ProviderAccountAdmin(admin.ModelAdmin):
             "they appear below as the workers take them.",
             messages.SUCCESS,
         )
-        query = (
-            {"account__id__exact": chosen[0].pk}
-            if len(chosen) == 1
-            else {"account__id__in": ",".join(str(account.pk) for account in chosen)}
-        )
-        return HttpResponseRedirect(
-            f"{reverse('admin:bridge_syncrun_changelist')}?{urlencode(query)}"
-        )
+        query = {
+            "accounts": ",".join(str(account.pk) for account in chosen),
+            "since": timezone.now().isoformat(),
+        }
+        return HttpResponseRedirect(f"{reverse('admin:bridge_sync_progress')}?{urlencode(query)}")
+
+    def get_urls(self):
+        from django.urls import path
+
+        views = [
+            path(
+                "sync-progress/",
+                self.admin_site.admin_view(self.sync_progress_view),
+                name="bridge_sync_progress",
+            ),
+            path(
+                "sync-progress.json",
+                self.admin_site.admin_view(self.sync_progress_json),
+                name="bridge_sync_progress_json",
+            ),
+        ]
+        return views + super().get_urls()
+
+    def _progress_request(self, request):
+        """(accounts, since) from the query string; bad values are a 400 naming them."""
+        from django.core.exceptions import BadRequest
+        from django.utils.dateparse import parse_datetime
+
+        try:
+            ids = [int(pk) for pk in request.GET.get("accounts", "").split(",") if pk]
+        except ValueError:
+            raise BadRequest("accounts: a comma-separated list of account ids.") from None
+        since = parse_datetime(request.GET.get("since", ""))
+        if since is None:
+            raise BadRequest("since: an ISO date and time.")
+        accounts = [
+            a
+            for a in ProviderAccount.objects.filter(pk__in=ids)
+            if self.has_view_permission(request, a)
+        ]
+        return accounts, since
+
+    def sync_progress_view(self, request):
+        """A live page for the runs a "Sync now" queued: a bar and counts per resource."""
+        from django.template.response import TemplateResponse
+
+        accounts, since = self._progress_request(request)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Sync progress",
+            "opts": self.model._meta,
+            "progress": sync.progress(accounts, since),
+            "json_url": f"{reverse('admin:bridge_sync_progress_json')}?{request.GET.urlencode()}",
+        }
+        return TemplateResponse(request, "admin/bridge/sync_progress.html", context)
+
+    def sync_progress_json(self, request):
+        from django.http import JsonResponse
+
+        accounts, since = self._progress_request(request)
+        return JsonResponse(sync.progress(accounts, since))
