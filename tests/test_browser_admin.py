@@ -25,6 +25,7 @@ def test_push_leads_to_every_provider_and_watch_the_batch_finish(
         fake_account("aello"),
         fake_account("aiployees", options={"campaign_id": 7}),
         fake_account("aloware"),
+        fake_account("leeloo", options={"leadgentool_id": "5e18a2a3ed0b7a000d6c9486"}),
     ]
     leads = [make_lead() for _ in range(3)]
     no_phone = make_lead(contact=make_contact(phone=""))
@@ -47,12 +48,14 @@ def test_push_leads_to_every_provider_and_watch_the_batch_finish(
         timeout=60_000,
     )
     summary = page.inner_text("#batch-summary")
-    assert summary == "10 of 10 done", summary  # 4 to Aéllo, 3 each to Aiployees and Aloware
-    assert page.inner_text("#count-delivered") == "10"
+    # 4 each to Aéllo and Leeloo, 3 each to Aiployees and Aloware (they need a phone).
+    assert summary == "14 of 14 done", summary
+    assert page.inner_text("#count-delivered") == "14"
     delivered = Delivery.objects.filter(state=Delivery.State.DELIVERED)
-    assert delivered.count() == 10
+    assert delivered.count() == 14
     assert not delivered.filter(object_id=no_phone.pk, account=accounts[2]).exists()
     assert len(fakes.requests_for("aloware", "POST", "/api/v1/webhook/forms")) == 3
+    assert len(fakes.requests_for("leeloo", "POST", "/api/v2/people")) == 4
     assert {leads[0].external_id, no_phone.external_id} <= {
         r.json["externalId"] for r in fakes.requests_for("aello", "POST", "/leads")
     }
