@@ -12,9 +12,15 @@ class BridgeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        """After every migrate: the environment's default accounts and the schedules exist."""
+        """After every migrate: the environment's default accounts and the schedules exist.
+
+        Saving an account (or one of its sync states) keeps its sync schedules in step.
+        """
+        from bridge import sync
         from bridge.env_accounts import apply_after_migrate
         from bridge.schedules import ensure_after_migrate
+
+        sync.connect_signals()
 
         post_migrate.connect(
             apply_after_migrate, sender=self, dispatch_uid="bridge.env_accounts.apply"

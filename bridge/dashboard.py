@@ -35,7 +35,7 @@ from django.utils.http import urlencode
 from bridge import charts
 from bridge.admin.accounts import account_links, account_status, health_badge
 from bridge.admin.outbox import STATE_COLOURS, record_link, state_badge, sync_status_badge
-from bridge.models import Delivery, Lead, ProviderAccount, SyncRun
+from bridge.models import Delivery, Lead, ProviderAccount, SyncRun, SyncState
 
 State = Delivery.State
 
@@ -197,7 +197,8 @@ def recent_failures(limit: int = RECENT_FAILURES) -> list[Delivery]:
 
 
 def sync_interval(resource: str) -> timedelta:
-    """How often ``resource`` is expected to sync (``BRIDGE_SYNC_INTERVALS``, in minutes)."""
+    """How often ``resource`` is expected to sync (``BRIDGE_SYNC_INTERVALS``, in minutes), for
+    accounts that do not set their own (a SyncState's minutes)."""
     minutes = getattr(settings, "BRIDGE_SYNC_INTERVALS", {}).get(
         resource, DEFAULT_SYNC_INTERVAL_MINUTES
     )
@@ -211,6 +212,7 @@ class SyncHealth:
     run: SyncRun
     age_seconds: int
     stale: bool
+    expected_every: timedelta | None = None
 
     @property
     def age(self) -> str:
@@ -218,7 +220,8 @@ class SyncHealth:
 
     @property
     def interval(self) -> str:
-        return format_age(int(sync_interval(self.run.resource).total_seconds()))
+        every = self.expected_every or sync_interval(self.run.resource)
+        return format_age(int(every.total_seconds()))
 
     @property
     def badge(self):
@@ -229,7 +232,7 @@ def latest_syncs(now: datetime) -> dict[int, list[SyncHealth]]:
     """Each account's latest run per resource (synced within ``SYNC_LOOKBACK``), by account id.
 
     A run is stale when it failed, or when it started or finished more than twice the
-    resource's interval ago.
+    resource's interval ago (the account's own, from its sync states, when it sets one).
     """
     latest = (
         SyncRun.objects.filter(started_at__gte=now - SYNC_LOOKBACK)
@@ -244,14 +247,21 @@ def latest_syncs(now: datetime) -> dict[int, list[SyncHealth]]:
     if not conditions:
         return {}
     runs = SyncRun.objects.filter(reduce(operator.or_, conditions)).order_by("resource", "-pk")
+    own = {
+        (account_id, resource): timedelta(minutes=minutes)
+        for account_id, resource, minutes in SyncState.objects.filter(
+            account_id__in={row["account_id"] for row in latest}
+        ).values_list("account_id", "resource", "minutes")
+    }
     found: dict[int, dict[str, SyncHealth]] = defaultdict(dict)
     for run in runs:
         if run.resource in found[run.account_id]:
             continue  # two runs started at the same instant: the later one (higher id) stands
         at = run.finished_at or run.started_at
         age = max(0, int((now - at).total_seconds()))
-        stale = run.status == SyncRun.Status.FAILED or now - at > 2 * sync_interval(run.resource)
-        found[run.account_id][run.resource] = SyncHealth(run=run, age_seconds=age, stale=stale)
+        every = own.get((run.account_id, run.resource)) or sync_interval(run.resource)
+        stale = run.status == SyncRun.Status.FAILED or now - at > 2 * every
+        found[run.account_id][run.resource] = SyncHealth(run, age, stale, every)
     return {account_id: list(by_resource.values()) for account_id, by_resource in found.items()}
 
 

@@ -176,6 +176,16 @@ BRIDGE_STRANDED_MARGIN_SECONDS = env.float("BRIDGE_STRANDED_MARGIN_SECONDS", def
 # Wake the django-q2 cluster when deliveries are queued (off only in unit tests).
 BRIDGE_KICK_WORKERS = env.bool("BRIDGE_KICK_WORKERS", default=True)
 
+# --- syncs from the providers (bridge/sync.py) ----------------------------------------------
+# Records per list request; a running sync silent this long is taken over by the next one; a
+# sync started by a task hands over to a fresh task after this long (default: three quarters
+# of the worker timeout, so no worker is killed mid-sync).
+BRIDGE_SYNC_PAGE_SIZE = env.int("BRIDGE_SYNC_PAGE_SIZE", default=100)
+BRIDGE_SYNC_STALE_SECONDS = env.float("BRIDGE_SYNC_STALE_SECONDS", default=600.0)
+BRIDGE_SYNC_TASK_SECONDS = env.float(
+    "BRIDGE_SYNC_TASK_SECONDS", default=Q_CLUSTER["timeout"] * 0.75
+)
+
 # --- import/export of contacts and leads (django-import-export; bridge/resources.py) -----------
 # The preview is a dry run inside a transaction that is rolled back; a confirmed import runs in
 # one transaction and is rolled back whole if any row fails. Exports read rows in chunks.

@@ -25,6 +25,7 @@ def test_push_leads_to_every_provider_and_watch_the_batch_finish(
         fake_account("aello"),
         fake_account("aiployees", options={"campaign_id": 7}),
         fake_account("aloware"),
+        fake_account("leeloo", options={"leadgentool_id": "5e18a2a3ed0b7a000d6c9486"}),
     ]
     leads = [make_lead() for _ in range(3)]
     no_phone = make_lead(contact=make_contact(phone=""))
@@ -47,12 +48,14 @@ def test_push_leads_to_every_provider_and_watch_the_batch_finish(
         timeout=60_000,
     )
     summary = page.inner_text("#batch-summary")
-    assert summary == "10 of 10 done", summary  # 4 to Aéllo, 3 each to Aiployees and Aloware
-    assert page.inner_text("#count-delivered") == "10"
+    # 4 each to Aéllo and Leeloo, 3 each to Aiployees and Aloware (they need a phone).
+    assert summary == "14 of 14 done", summary
+    assert page.inner_text("#count-delivered") == "14"
     delivered = Delivery.objects.filter(state=Delivery.State.DELIVERED)
-    assert delivered.count() == 10
+    assert delivered.count() == 14
     assert not delivered.filter(object_id=no_phone.pk, account=accounts[2]).exists()
     assert len(fakes.requests_for("aloware", "POST", "/api/v1/webhook/forms")) == 3
+    assert len(fakes.requests_for("leeloo", "POST", "/api/v2/people")) == 4
     assert {leads[0].external_id, no_phone.external_id} <= {
         r.json["externalId"] for r in fakes.requests_for("aello", "POST", "/leads")
     }
@@ -105,3 +108,26 @@ def test_import_a_csv_with_one_bad_row_shows_the_row_and_writes_nothing(
     assert "Row 3, column phone" in errors and "'12'" in errors, errors
     assert page.get_by_role("button", name=re.compile("confirm", re.I)).count() == 0
     assert Contact.objects.count() == 0
+
+
+def test_sync_now_shows_live_progress_then_the_synced_people(
+    page, live_server, staff, fake_account, fakes, qcluster
+):
+    account = fake_account("leeloo")
+    qcluster()
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/admin/bridge/provideraccount/")
+    page.check(f"input[name=_selected_action][value='{account.pk}']")
+    page.select_option("select[name=action]", label="Sync now (pull every resource)")
+    page.click("button[name=index]")
+    page.wait_for_selector("#sync-progress")
+    page.wait_for_function(
+        "document.getElementById('sync-status').textContent.includes('finished')",
+        timeout=60_000,
+    )
+    people = page.locator("tr[data-key='leeloo-people']")
+    assert people.locator(".status").inner_text() == "succeeded"
+    total = len(fakes.fakes["leeloo"].people)
+    assert people.locator(".counts").inner_text() == f"{total} of {total}"
+    page.goto(f"{live_server.url}/admin/bridge/contact/?q=feliks@gmail.com")
+    assert "Feliks" in page.inner_text("#result_list")

@@ -1,13 +1,23 @@
-"""Admin for provider accounts; the credential is write-only."""
+"""Admin for provider accounts; the credential is write-only.
+
+A syncing (Leeloo) account's page also lists its sync states: each resource's interval,
+look-back and cursor (which staff may move back), its last run and how stale it is. "Sync now"
+queues a run of every resource and shows the runs.
+"""
+
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
 
-from bridge import outbox
-from bridge.models import Delivery, ProviderAccount, RemoteLink, SyncRun
+from bridge import outbox, sync
+from bridge.models import Delivery, ProviderAccount, RemoteLink, SyncRun, SyncState
 
 from .outbox import badge, changelist_link
 
@@ -99,6 +109,95 @@ class ProviderAccountForm(forms.ModelForm):
         return account
 
 
+class SyncStateForm(forms.ModelForm):
+    """A cursor may only move back (or be cleared, to read everything again)."""
+
+    class Meta:
+        model = SyncState
+        fields = ["enabled", "minutes", "lookback_minutes", "fetch_details", "cursor"]
+
+    def clean_cursor(self):
+        cursor = self.cleaned_data.get("cursor")
+        before = self.instance.cursor if self.instance.pk else None
+        if cursor and before and cursor > before:
+            raise forms.ValidationError(
+                "The cursor can only move back (to re-read a period); it is now "
+                f"{timezone.localtime(before):%Y-%m-%d %H:%M:%S}."
+            )
+        return cursor
+
+
+class SyncStateInline(admin.TabularInline):
+    """Each resource's schedule, cursor and last run, on the account's page."""
+
+    model = SyncState
+    form = SyncStateForm
+    extra = 0
+    can_delete = False
+    fields = [
+        "resource",
+        "enabled",
+        "minutes",
+        "lookback_minutes",
+        "fetch_details",
+        "cursor",
+        "last_run",
+        "freshness",
+    ]
+    readonly_fields = ["resource", "last_run", "freshness"]
+    verbose_name_plural = "syncs from the provider"
+
+    def has_add_permission(self, request, obj=None):
+        return False  # one row per resource, made when the account is saved
+
+    @admin.display(description="Last run")
+    def last_run(self, state):
+        run = latest_run(state)
+        if run is None:
+            return "never"
+        url = reverse("admin:bridge_syncrun_change", args=[run.pk])
+        return format_html(
+            '<a href="{}">#{} {}</a> {}: +{} ~{} ={} !{}{}',
+            url,
+            run.pk,
+            run.get_status_display().lower(),
+            timezone.localtime(run.started_at).strftime("%Y-%m-%d %H:%M"),
+            run.created_count,
+            run.updated_count,
+            run.unchanged_count,
+            run.failed_count,
+            f" — linked {run.linked_total} of {run.remote_total}"
+            if run.linked_total is not None
+            else "",
+        )
+
+    @admin.display(description="Fresh as of")
+    def freshness(self, state):
+        done = (
+            SyncRun.objects.filter(
+                account_id=state.account_id, resource=state.resource, status="succeeded"
+            )
+            .order_by("-finished_at")
+            .values_list("finished_at", flat=True)
+            .first()
+        )
+        if done is None:
+            return "never synced"
+        age = timezone.now() - done
+        overdue = state.enabled and age.total_seconds() > 2 * 60 * state.minutes
+        label = f"{timesince(done)} ago"
+        return format_html("<strong>{} (overdue)</strong>", label) if overdue else label
+
+
+def latest_run(state: SyncState):
+    """The most recent run of a state's account and resource, or None."""
+    return (
+        SyncRun.objects.filter(account_id=state.account_id, resource=state.resource)
+        .order_by("-started_at")
+        .first()
+    )
+
+
 @admin.register(ProviderAccount)
 class ProviderAccountAdmin(admin.ModelAdmin):
     form = ProviderAccountForm
@@ -123,7 +222,7 @@ class ProviderAccountAdmin(admin.ModelAdmin):
         "updated_at",
         "links",
     ]
-    actions = ["pause_accounts", "resume_accounts"]
+    actions = ["pause_accounts", "resume_accounts", "sync_now", "full_sync_now"]
     fieldsets = [
         (None, {"fields": ["name", "provider", "environment", "base_url", "enabled"]}),
         ("Credential", {"fields": ["new_credential", "clear_credential"]}),
@@ -150,6 +249,9 @@ class ProviderAccountAdmin(admin.ModelAdmin):
         ),
         ("Activity", {"fields": ["links"]}),
     ]
+
+    def get_inlines(self, request, obj):
+        return [SyncStateInline] if obj is not None and sync.can_sync(obj) else []
 
     @admin.display(description="Health")
     def health(self, obj):
@@ -195,3 +297,95 @@ class ProviderAccountAdmin(admin.ModelAdmin):
         account_ids = list(queryset.values_list("pk", flat=True))
         transaction.on_commit(lambda: outbox.kick_accounts(account_ids))
         self.message_user(request, f"Resumed {queryset.count()} account(s).", messages.SUCCESS)
+
+    @admin.action(description="Sync now (pull every resource)", permissions=["change"])
+    def sync_now(self, request, queryset):
+        return self._queue_syncs(request, queryset, full=False)
+
+    @admin.action(description="Full sync now (re-read everything)", permissions=["change"])
+    def full_sync_now(self, request, queryset):
+        return self._queue_syncs(request, queryset, full=True)
+
+    def _queue_syncs(self, request, queryset, *, full: bool):
+        """Queue a run of each resource per account, then show those accounts' runs."""
+        chosen, skipped = [], []
+        for account in queryset:
+            ok = sync.can_sync(account) and account.enabled and not account.paused
+            (chosen if ok else skipped).append(account)
+        if skipped:
+            names = ", ".join(account.name for account in skipped)
+            self.message_user(
+                request,
+                f"Not synced (no sync for the provider, disabled or paused): {names}.",
+                messages.WARNING,
+            )
+        if not chosen:
+            return None
+        queued = sum(sync.enqueue_syncs(account, full=full) for account in chosen)
+        self.message_user(
+            request,
+            f"Queued {queued} sync run(s) for {', '.join(a.name for a in chosen)}; "
+            "they appear below as the workers take them.",
+            messages.SUCCESS,
+        )
+        query = {
+            "accounts": ",".join(str(account.pk) for account in chosen),
+            "since": timezone.now().isoformat(),
+        }
+        return HttpResponseRedirect(f"{reverse('admin:bridge_sync_progress')}?{urlencode(query)}")
+
+    def get_urls(self):
+        from django.urls import path
+
+        views = [
+            path(
+                "sync-progress/",
+                self.admin_site.admin_view(self.sync_progress_view),
+                name="bridge_sync_progress",
+            ),
+            path(
+                "sync-progress.json",
+                self.admin_site.admin_view(self.sync_progress_json),
+                name="bridge_sync_progress_json",
+            ),
+        ]
+        return views + super().get_urls()
+
+    def _progress_request(self, request):
+        """(accounts, since) from the query string; bad values are a 400 naming them."""
+        from django.core.exceptions import BadRequest
+        from django.utils.dateparse import parse_datetime
+
+        try:
+            ids = [int(pk) for pk in request.GET.get("accounts", "").split(",") if pk]
+        except ValueError:
+            raise BadRequest("accounts: a comma-separated list of account ids.") from None
+        since = parse_datetime(request.GET.get("since", ""))
+        if since is None:
+            raise BadRequest("since: an ISO date and time.")
+        accounts = [
+            a
+            for a in ProviderAccount.objects.filter(pk__in=ids)
+            if self.has_view_permission(request, a)
+        ]
+        return accounts, since
+
+    def sync_progress_view(self, request):
+        """A live page for the runs a "Sync now" queued: a bar and counts per resource."""
+        from django.template.response import TemplateResponse
+
+        accounts, since = self._progress_request(request)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Sync progress",
+            "opts": self.model._meta,
+            "progress": sync.progress(accounts, since),
+            "json_url": f"{reverse('admin:bridge_sync_progress_json')}?{request.GET.urlencode()}",
+        }
+        return TemplateResponse(request, "admin/bridge/sync_progress.html", context)
+
+    def sync_progress_json(self, request):
+        from django.http import JsonResponse
+
+        accounts, since = self._progress_request(request)
+        return JsonResponse(sync.progress(accounts, since))

@@ -86,6 +86,7 @@ class ContactTagInline(admin.TabularInline):
 class TagAdmin(admin.ModelAdmin):
     list_display = ["name", "created_at"]
     search_fields = ["name"]
+    inlines = [RemoteLinkInline]
 
 
 @admin.register(Tunnel)
@@ -101,6 +102,8 @@ class TunnelAdmin(PushActionsMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
+
+    inlines = [RemoteLinkInline]
 
     @admin.display(description="Subscribers")
     def subscribers(self, obj):

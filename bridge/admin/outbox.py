@@ -370,6 +370,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "account_link",
         "resource",
         "status_display",
+        "full",
         "pages",
         "created_count",
         "updated_count",
@@ -380,7 +381,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "duration_display",
         "short_error",
     ]
-    list_filter = ["status", "resource", "account", "started_at"]
+    list_filter = ["status", "resource", "account", "full", "started_at"]
     date_hierarchy = "started_at"
     list_select_related = ["account"]
     fields = [
@@ -392,6 +393,8 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "window_to",
         "started_at",
         "finished_at",
+        "heartbeat_at",
+        "next_offset",
         "duration_display",
         "pages",
         "created_count",

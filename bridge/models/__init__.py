@@ -1,23 +1,40 @@
 """The bridge's models: the CRM world it mirrors, and its own bookkeeping.
 
-Mirror models (what staff work with): Contact, Lead, Order, Tag, Tunnel.
-The bridge's own: ProviderAccount, RemoteLink, Delivery, SyncRun.
+Mirror models (what staff work with): Contact, Lead, Order, Tag, Tunnel, and what only Leeloo
+has (LeelooUser, Channel, Connection, TemplateCategory, Template, TunnelStatsSummary).
+The bridge's own: ProviderAccount, RemoteLink, Delivery, SyncRun, SyncState.
 """
 
 from .accounts import AccountSlot, ProviderAccount
 from .crm import Contact, Lead, Order, Tag, Tunnel
+from .leeloo import (
+    Channel,
+    Connection,
+    LeelooUser,
+    Template,
+    TemplateCategory,
+    TunnelStatsSummary,
+)
 from .outbox import Delivery, PushBatch, RemoteLink, SyncRun
+from .sync import SyncState
 
 __all__ = [
     "AccountSlot",
-    "PushBatch",
+    "Channel",
+    "Connection",
     "Contact",
     "Delivery",
     "Lead",
+    "LeelooUser",
     "Order",
     "ProviderAccount",
+    "PushBatch",
     "RemoteLink",
     "SyncRun",
+    "SyncState",
     "Tag",
+    "Template",
+    "TemplateCategory",
     "Tunnel",
+    "TunnelStatsSummary",
 ]

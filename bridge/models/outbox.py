@@ -162,12 +162,29 @@ class SyncRun(models.Model):
     linked_total = models.PositiveIntegerField(null=True, blank=True)
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last sign of life of a running run; a run silent for long is taken over.",
+    )
+    next_offset = models.PositiveIntegerField(
+        default=0, help_text="Where a run continued by a fresh task picks up its list."
+    )
     error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-started_at"]
         indexes = [
             models.Index(fields=["account", "resource", "-started_at"], name="syncrun_latest_idx"),
+        ]
+        constraints = [
+            # The lock: two runs of one account's resource never overlap.
+            models.UniqueConstraint(
+                fields=["account", "resource"],
+                condition=models.Q(status="running"),
+                name="syncrun_one_running",
+                violation_error_message="A sync of this resource is already running.",
+            ),
         ]
 
     def __str__(self):

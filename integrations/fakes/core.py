@@ -378,6 +378,9 @@ class FakeServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             server_version = "CRMBridgeFake/1.0"
+            # Headers and body go out in separate writes; with Nagle on, every small answer on
+            # a kept-alive connection waited ~40 ms for the client's delayed ACK.
+            disable_nagle_algorithm = True
 
             def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
                 logger.debug("fake %s", format % args)

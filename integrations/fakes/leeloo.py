@@ -997,7 +997,9 @@ class FakeLeeloo(FakeProvider):
             }
 
         for tag_id, name in (
-            ("595f5d522a934035decc093d", "Tag #1"),
+            # The reference gives "Tag #1" the same id as "My tunnel" (a copy-paste in the
+            # document; real Leeloo ids are unique ObjectIds), so the fake's tag gets its own.
+            ("595f5d522a934035decc0941", "Tag #1"),
             ("5cf7a18586236d000b1256b2", "vip"),
             ("5cf7a18586236d000b1256b3", "tag2"),
             ("5cf7a18586236d000b1256b4", "Mentor"),

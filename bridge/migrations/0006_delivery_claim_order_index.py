@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bridge', '0004_indexes_behind_admin_filters'),
+        ('bridge', '0005_leeloo_sync'),
         ('contenttypes', '0002_remove_content_type_name'),
     ]
 

@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("bridge", "0005_delivery_claim_order_index"),
+        ("bridge", "0006_delivery_claim_order_index"),
     ]
 
     operations = [migrations.RunPython(create, drop)]

@@ -1,0 +1,1511 @@
+"""Scheduled syncs: pull every Leeloo.ai account's records into the mirror models.
+
+One *run* (a SyncRun row) reads one resource of one account page by page and upserts each page
+in bulk — a few queries per page, never a save per row, never the whole list in memory. Runs
+of the same account and resource never overlap (a unique constraint on the running row is the
+lock; a run silent for ``BRIDGE_SYNC_STALE_SECONDS`` is taken over). Every request waits its
+turn in the account's sending budget (``bridge.budget``), shared with the pushes.
+
+People and channels are read incrementally: the window runs from the resource's cursor minus
+the account's look-back up to the run's start (UTC); a run that fails leaves the cursor alone so
+the next one covers the gap. The other resources have no such filter in the API and are read
+whole each time; unchanged records are compared, counted and left untouched.
+
+A run started by a django-q2 task stops between pages before the worker's timeout and is
+continued by a fresh task from the same offset (``resume_sync_task``); the command runs to the
+end in its own process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, close_old_connections, connection, models, transaction
+from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
+
+from integrations.errors import (
+    AuthenticationError,
+    InvalidResponse,
+    PermanentError,
+    ProviderError,
+    RateLimitedError,
+)
+from integrations.leeloo import (
+    EVERYONE_SINCE,
+    parse_channel,
+    parse_order,
+    parse_person,
+    parse_tunnel,
+    parse_user,
+)
+
+from . import budget
+from .matching import Candidate, email_key, match_contacts, phone_key
+from .models import (
+    Channel,
+    Connection,
+    Contact,
+    Lead,
+    LeelooUser,
+    Order,
+    ProviderAccount,
+    RemoteLink,
+    SyncRun,
+    SyncState,
+    Tag,
+    Template,
+    TemplateCategory,
+    Tunnel,
+    TunnelStatsSummary,
+)
+
+logger = logging.getLogger("bridge.sync")
+
+#: Providers whose accounts sync (the ones with list endpoints to read).
+SYNC_PROVIDERS = ("leeloo",)
+RESOURCES = tuple(SyncState.Resource.values)
+#: The order ``sync`` runs them in when none is named: tags and people before what links to them.
+RUN_ORDER = ("tags", "users", "people", "channels", "orders", "tunnels", "templates")
+#: Resources read through a ``filter[last_message]`` window from the cursor.
+WINDOWED = ("people", "channels")
+TASK = "bridge.sync.run_sync_task"
+MAX_PROBLEMS = 20
+Status = SyncRun.Status
+
+
+class SyncRefused(Exception):
+    """A run that may not start: another is running, or the account cannot sync now."""
+
+
+class Suspended(Exception):
+    """Raised between pages when a task's time is up; the run goes on in a fresh task."""
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def page_size() -> int:
+    """Records per list request (the document advises against large pages)."""
+    size = int(_setting("BRIDGE_SYNC_PAGE_SIZE", 100))
+    if size < 1:
+        raise ImproperlyConfigured(f"BRIDGE_SYNC_PAGE_SIZE must be at least 1, not {size}.")
+    return size
+
+
+def stale_after() -> timedelta:
+    """How long a running run may stay silent before another run takes over."""
+    return timedelta(seconds=float(_setting("BRIDGE_SYNC_STALE_SECONDS", 600)))
+
+
+def task_seconds() -> float:
+    """How long one task may sync before it hands over: three quarters of the worker timeout."""
+    return float(
+        _setting("BRIDGE_SYNC_TASK_SECONDS", settings.Q_CLUSTER.get("timeout", 120) * 0.75)
+    )
+
+
+# --- states and schedules -----------------------------------------------------------------
+
+
+def can_sync(account: ProviderAccount) -> bool:
+    """Whether this account's provider has anything to pull."""
+    return account.provider in SYNC_PROVIDERS
+
+
+def ensure_sync_states(account: ProviderAccount) -> dict[str, SyncState]:
+    """The account's SyncState per resource, creating the missing ones with the defaults."""
+    states = {state.resource: state for state in account.sync_states.all()}
+    missing = [
+        SyncState(account=account, resource=resource, minutes=SyncState.DEFAULT_MINUTES[resource])
+        for resource in RESOURCES
+        if resource not in states
+    ]
+    if missing:
+        SyncState.objects.bulk_create(missing, ignore_conflicts=True)
+        states = {state.resource: state for state in account.sync_states.all()}
+    return states
+
+
+def schedule_name(account: ProviderAccount, resource: str) -> str:
+    """The name staff see in django-q2's Scheduled tasks."""
+    return f"sync {account.name}: {resource}"
+
+
+def task_args(account_id: int, resource: str) -> str:
+    """django-q2's ``args``: the text of a tuple, ``"(3, 'people')"``."""
+    return repr((account_id, resource))
+
+
+def account_jobs(account: ProviderAccount, job_class) -> list:
+    """One job per enabled resource of an enabled syncing account, at the account's interval."""
+    if not (account.enabled and can_sync(account)):
+        return []
+    states = {state.resource: state for state in account.sync_states.all()}
+    jobs = []
+    for resource in RESOURCES:
+        state = states.get(resource)
+        if state is not None and not state.enabled:
+            continue
+        jobs.append(
+            job_class(
+                name=schedule_name(account, resource),
+                func=TASK,
+                minutes=state.minutes if state else SyncState.DEFAULT_MINUTES[resource],
+                args=task_args(account.pk, resource),
+            )
+        )
+    return jobs
+
+
+def scheduled_jobs(job_class) -> list:
+    """Every sync job, for ``bridge.schedules`` (called after migrate and by setup_schedules).
+
+    None while the sync tables do not exist yet (a migrate to an earlier migration).
+    """
+    if SyncState._meta.db_table not in connection.introspection.table_names():
+        return []
+    accounts = ProviderAccount.objects.filter(provider__in=SYNC_PROVIDERS, enabled=True)
+    return [job for account in accounts for job in account_jobs(account, job_class)]
+
+
+def refresh_schedules(account_id: int) -> None:
+    """Make the account's sync schedules match its states: create, retime, rename, remove.
+
+    Unlike ``ensure_schedules`` this owns the timing: an account's interval is set on its
+    sync states, so a schedule's minutes follow them.
+    """
+    from django_q.models import Schedule
+
+    from .schedules import Job
+
+    account = ProviderAccount.objects.filter(pk=account_id).first()
+    jobs = {job.args: job for job in account_jobs(account, Job)} if account else {}
+    existing = Schedule.objects.filter(func=TASK, args__startswith=f"({account_id}, ")
+    for schedule in existing:
+        job = jobs.pop(schedule.args, None)
+        if job is None:
+            schedule.delete()
+        elif (schedule.name, schedule.minutes) != (job.name, job.minutes):
+            schedule.name, schedule.minutes = job.name, job.minutes
+            schedule.save(update_fields=["name", "minutes"])
+    for job in jobs.values():
+        Schedule.objects.create(
+            name=job.name,
+            func=job.func,
+            args=job.args,
+            schedule_type=Schedule.MINUTES,
+            minutes=job.minutes,
+            repeats=-1,
+        )
+
+
+def _account_saved(sender, instance, raw=False, **kwargs):
+    if raw:
+        return
+    if can_sync(instance):
+        ensure_sync_states(instance)
+    refresh_schedules(instance.pk)
+
+
+def _account_deleted(sender, instance, **kwargs):
+    refresh_schedules(instance.pk)
+
+
+def _state_changed(sender, instance, raw=False, **kwargs):
+    if not raw:
+        refresh_schedules(instance.account_id)
+
+
+def connect_signals() -> None:
+    """Keep schedules in step with accounts and their states (called from the app's ready)."""
+    post_save.connect(_account_saved, sender=ProviderAccount, dispatch_uid="bridge.sync.account")
+    post_delete.connect(
+        _account_deleted, sender=ProviderAccount, dispatch_uid="bridge.sync.account_deleted"
+    )
+    post_save.connect(_state_changed, sender=SyncState, dispatch_uid="bridge.sync.state")
+
+
+# --- tasks and enqueueing ------------------------------------------------------------------
+
+
+def run_sync_task(account_id: int, resource: str, full: bool = False) -> dict:
+    """django-q2 task: one run of one resource; a summary dict (never raises on a refusal)."""
+    close_old_connections()
+    account = ProviderAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        return {"skipped": f"no account #{account_id}"}
+    try:
+        run = run_sync(account, resource, full=full, max_seconds=task_seconds())
+    except SyncRefused as refusal:
+        logger.info("sync refused: %s", refusal)
+        return {"refused": str(refusal)}
+    return _hand_over(run)
+
+
+def resume_sync_task(run_id: int) -> dict:
+    """django-q2 task: continue a run a previous task stopped between pages."""
+    close_old_connections()
+    try:
+        run = resume_run(run_id, max_seconds=task_seconds())
+    except SyncRefused as refusal:
+        logger.info("sync resume refused: %s", refusal)
+        return {"refused": str(refusal)}
+    return _hand_over(run)
+
+
+def _hand_over(run: SyncRun) -> dict:
+    if run.status == Status.RUNNING:
+        from django_q.tasks import async_task
+
+        async_task("bridge.sync.resume_sync_task", run.pk, group="sync")
+    return run_summary(run)
+
+
+def enqueue_syncs(account: ProviderAccount, resources: Iterable[str] = (), full=False) -> int:
+    """Queue a run of each resource (all, by default) for the cluster; returns how many."""
+    from django_q.tasks import async_task
+
+    chosen = [resource for resource in RUN_ORDER if not resources or resource in resources]
+    for resource in chosen:
+        async_task(TASK, account.pk, resource, full=full, group="sync")
+    return len(chosen)
+
+
+def run_summary(run: SyncRun) -> dict:
+    """A run's outcome as plain data (task results, the command's summary)."""
+    return {
+        "run": run.pk,
+        "account": run.account.name,
+        "resource": run.resource,
+        "status": str(run.status),
+        "pages": run.pages,
+        "created": run.created_count,
+        "updated": run.updated_count,
+        "unchanged": run.unchanged_count,
+        "failed": run.failed_count,
+        "remote_total": run.remote_total,
+        "linked_total": run.linked_total,
+        "error": run.error,
+    }
+
+
+def progress(accounts: Iterable[ProviderAccount], since: datetime) -> dict:
+    """Where the runs started since ``since`` stand, per account and resource (live pages).
+
+    A resource with no run yet is "queued"; a run's progress is the records it has read over
+    the remote total Leeloo reported (unknown until its first page).
+    """
+    rows = []
+    for account in accounts:
+        latest = {}
+        for run in SyncRun.objects.filter(account=account, started_at__gte=since).order_by(
+            "started_at"
+        ):
+            latest[run.resource] = run
+        for resource in RUN_ORDER:
+            run = latest.get(resource)
+            done = (
+                0
+                if run is None
+                else (
+                    run.created_count + run.updated_count + run.unchanged_count + run.failed_count
+                )
+            )
+            rows.append(
+                {
+                    "account": account.name,
+                    "resource": resource,
+                    "status": "queued" if run is None else str(run.status),
+                    "done": done,
+                    "total": None if run is None else run.remote_total,
+                    "error": "" if run is None else run.error[:300],
+                }
+            )
+    finished = all(row["status"] in ("succeeded", "failed") for row in rows)
+    return {"rows": rows, "finished": finished}
+
+
+# --- starting, pacing and finishing a run --------------------------------------------------
+
+
+def start_run(account: ProviderAccount, resource: str, *, full: bool = False) -> SyncRun:
+    """Take the account/resource lock by inserting its running SyncRun; SyncRefused if taken.
+
+    The window is fixed here: windowed resources read from the cursor minus the look-back (or
+    from the far past on ``full`` or without a cursor) up to now, UTC.
+    """
+    if resource not in RESOURCES:
+        raise SyncRefused(f"resource: '{resource}' is not one of {', '.join(RESOURCES)}.")
+    if not can_sync(account):
+        raise SyncRefused(f"Account '{account.name}' ({account.provider}) has nothing to sync.")
+    account.refresh_from_db(fields=["enabled", "paused", "paused_reason"])
+    if not account.enabled:
+        raise SyncRefused(f"Account '{account.name}' is disabled.")
+    if account.paused:
+        raise SyncRefused(f"Account '{account.name}' is paused: {account.paused_reason}")
+    state = ensure_sync_states(account)[resource]
+    now = timezone.now()
+    full = full or state.cursor is None
+    window_from = window_to = None
+    if resource in WINDOWED:
+        window_to = now
+        window_from = (
+            EVERYONE_SINCE if full else state.cursor - timedelta(minutes=state.lookback_minutes)
+        )
+    _take_over_stale(account, resource, now)
+    try:
+        with transaction.atomic():
+            return SyncRun.objects.create(
+                account=account,
+                resource=resource,
+                full=full,
+                window_from=window_from,
+                window_to=window_to,
+                heartbeat_at=now,
+            )
+    except IntegrityError:
+        other = SyncRun.objects.filter(
+            account=account, resource=resource, status=Status.RUNNING
+        ).first()
+        since = f" (run #{other.pk}, started {other.started_at:%Y-%m-%d %H:%M:%S} UTC)"
+        raise SyncRefused(
+            f"A {resource} sync of account '{account.name}' is already running"
+            + (since if other else "")
+            + "; this one was not started."
+        ) from None
+
+
+def _take_over_stale(account: ProviderAccount, resource: str, now: datetime) -> None:
+    """Fail a running run that has shown no sign of life for too long (its worker died)."""
+    cutoff = now - stale_after()
+    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    taken = SyncRun.objects.filter(silent, account=account, resource=resource, status="running")
+    count = taken.update(
+        status=Status.FAILED,
+        finished_at=now,
+        error=f"Abandoned: no sign of life for {stale_after()}; a new run took over.",
+    )
+    if count:
+        logger.warning("took over %d stale %s sync run(s) of %s", count, resource, account.name)
+
+
+class Pacing:
+    """Every request of a run waits its turn in the account's budget and keeps the run alive."""
+
+    HEARTBEAT_SECONDS = 15.0
+    MAX_THROTTLE_WAIT = 60.0
+
+    def __init__(self, account: ProviderAccount, lease: budget.Lease, run: SyncRun):
+        self.account, self.lease, self.run = account, lease, run
+        self.pacer = budget.Pacer(account)
+        self.requests = 0
+        self._last_beat = time.monotonic()
+
+    def before_request(self) -> None:
+        """Renew the slot lease, wait out a provider's "slow down", then the pacer."""
+        self.lease.keep_alive()
+        if time.monotonic() - self._last_beat > self.HEARTBEAT_SECONDS:
+            SyncRun.objects.filter(pk=self.run.pk).update(heartbeat_at=timezone.now())
+            self._last_beat = time.monotonic()
+        self._respect_throttle()
+        self.pacer.wait()
+        self.requests += 1
+
+    def _respect_throttle(self) -> None:
+        until = (
+            ProviderAccount.objects.filter(pk=self.account.pk)
+            .values_list("throttled_until", flat=True)
+            .first()
+        )
+        if until is None:
+            return
+        wait = (until - timezone.now()).total_seconds()
+        if wait > self.MAX_THROTTLE_WAIT:
+            raise RateLimitedError(
+                f"{self.account.name} is throttled until {until:%H:%M:%S} UTC", retry_after=wait
+            )
+        if wait > 0:
+            time.sleep(wait)
+
+
+@dataclass
+class Context:
+    """What one run's functions share: the account, its client, the run and its counters."""
+
+    account: ProviderAccount
+    state: SyncState
+    run: SyncRun
+    client: object
+    pacing: Pacing
+    deadline: float | None = None
+    progress: Callable[[SyncRun], None] | None = None
+    now: datetime = field(default_factory=timezone.now)
+    problems: list[str] = field(default_factory=list)
+    #: Folded names of the account's tags at Leeloo (read once by the people sync).
+    leeloo_tag_names: set[str] = field(default_factory=set)
+    _tags: dict[str, int] | None = None
+    _leeloo_tag_ids: set[int] | None = None
+
+    def tags(self) -> dict[str, int]:
+        """Every local Tag by folded name (see :func:`tag_key`), loaded once per run."""
+        if self._tags is None:
+            self._tags = {}
+            for name, pk in Tag.objects.order_by("pk").values_list("name", "pk"):
+                self._tags.setdefault(tag_key(name), pk)
+        return self._tags
+
+    def forget_tags(self) -> None:
+        """Reload the tags on next use (after creating some)."""
+        self._tags = None
+
+    def leeloo_tag_ids(self) -> set[int]:
+        """Local Tag ids that are this account's Leeloo tags: linked, or named at Leeloo."""
+        if self._leeloo_tag_ids is None:
+            tag_type = ContentType.objects.get_for_model(Tag)
+            linked = RemoteLink.objects.filter(account=self.account, content_type=tag_type)
+            self._leeloo_tag_ids = set(linked.values_list("object_id", flat=True))
+            self._leeloo_tag_ids |= {
+                self.tags()[key] for key in self.leeloo_tag_names if key in self.tags()
+            }
+        return self._leeloo_tag_ids
+
+    @property
+    def details(self) -> bool:
+        return self.state.fetch_details
+
+    def call(self, method: Callable, *args, **kwargs):
+        """One provider request, paced."""
+        self.pacing.before_request()
+        return method(*args, **kwargs)
+
+    def count(self, created=0, updated=0, unchanged=0) -> None:
+        self.run.created_count += created
+        self.run.updated_count += updated
+        self.run.unchanged_count += unchanged
+
+    def fail(self, remote_id: str, reason: str) -> None:
+        """One record that could not be mirrored: counted, and the first few reasons kept."""
+        self.run.failed_count += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(f"{remote_id or '(no id)'}: {reason}")
+
+    def page_done(self, next_offset: int | None = None) -> None:
+        """Save the counts and a heartbeat after a page; tell the caller's progress hook."""
+        self.run.pages += 1
+        if next_offset is not None:
+            self.run.next_offset = next_offset
+        self.run.heartbeat_at = timezone.now()
+        self.run.save(update_fields=[*COUNT_FIELDS, "next_offset", "heartbeat_at"])
+        if self.progress:
+            self.progress(self.run)
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+
+COUNT_FIELDS = [
+    "pages",
+    "created_count",
+    "updated_count",
+    "unchanged_count",
+    "failed_count",
+    "remote_total",
+]
+
+
+def run_sync(
+    account: ProviderAccount,
+    resource: str,
+    *,
+    full: bool = False,
+    max_seconds: float | None = None,
+    progress: Callable[[SyncRun], None] | None = None,
+) -> SyncRun:
+    """Run one sync of one resource; the finished (or, past ``max_seconds``, still running) run.
+
+    Raises SyncRefused when it may not start. Any failure during the run is recorded on the
+    run (status failed, the error) rather than raised.
+    """
+    run = start_run(account, resource, full=full)
+    return _execute(account, run, max_seconds, progress)
+
+
+def resume_run(
+    run_id: int,
+    *,
+    max_seconds: float | None = None,
+    progress: Callable[[SyncRun], None] | None = None,
+) -> SyncRun:
+    """Continue a run stopped between pages, from its ``next_offset`` (compare-and-set claim)."""
+    run = SyncRun.objects.select_related("account").filter(pk=run_id).first()
+    if run is None or run.status != Status.RUNNING:
+        raise SyncRefused(f"Sync run #{run_id} is not running; nothing to continue.")
+    claimed = SyncRun.objects.filter(
+        pk=run.pk, status=Status.RUNNING, heartbeat_at=run.heartbeat_at
+    ).update(heartbeat_at=timezone.now())
+    if not claimed:
+        raise SyncRefused(f"Sync run #{run_id} was continued by another task.")
+    run.refresh_from_db()
+    return _execute(run.account, run, max_seconds, progress)
+
+
+def _execute(account, run, max_seconds, progress) -> SyncRun:
+    deadline = time.monotonic() + max_seconds if max_seconds is not None else None
+    slot_wait = min(300.0, max_seconds / 4) if max_seconds is not None else 300.0
+    try:
+        lease = budget.wait_for_slot(account, timeout=slot_wait)
+    except TimeoutError as exc:
+        return _fail(run, exc)
+    try:
+        state = ensure_sync_states(account)[run.resource]
+        pacing = Pacing(account, lease, run)
+        ctx = Context(account, state, run, account.client(), pacing, deadline, progress)
+        PULLS[run.resource](ctx)
+    except Suspended:
+        logger.info("sync run #%s suspended at offset %s", run.pk, run.next_offset)
+        return run
+    except Exception as exc:
+        return _fail(run, exc)
+    finally:
+        lease.__exit__(None, None, None)
+    return _succeed(ctx)
+
+
+def _succeed(ctx: Context) -> SyncRun:
+    """Finish a complete run and move the cursor to the end of its window."""
+    run = ctx.run
+    run.linked_total = LINKED[run.resource](ctx.account)
+    run.status = Status.SUCCEEDED
+    run.finished_at = timezone.now()
+    run.next_offset = 0
+    if ctx.problems:
+        run.error = f"{run.failed_count} record(s) not mirrored: " + "; ".join(ctx.problems)
+    with transaction.atomic():
+        run.save()
+        SyncState.objects.filter(pk=ctx.state.pk).update(
+            cursor=run.window_to or run.started_at, updated_at=run.finished_at
+        )
+    return run
+
+
+def _fail(run: SyncRun, error: Exception) -> SyncRun:
+    """Record a failed run; the cursor stays, so the next run reads the same window again."""
+    if isinstance(error, AuthenticationError):
+        run.account.pause(f"{error.status or 'auth'}: {error.provider_message or 'refused'}")
+    elif isinstance(error, RateLimitedError):
+        wait = error.retry_after if error.retry_after is not None else 60.0
+        until = timezone.now() + timedelta(seconds=wait)
+        ProviderAccount.objects.filter(pk=run.account_id).update(throttled_until=until)
+    if not isinstance(error, ProviderError | TimeoutError):  # a bug, or the database
+        logger.exception("sync run #%s of %s failed", run.pk, run.account.name, exc_info=error)
+    run.status = Status.FAILED
+    run.finished_at = timezone.now()
+    run.error = (f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)[:4000]
+    run.save()
+    return run
+
+
+# --- paging --------------------------------------------------------------------------------
+
+
+def _pages(ctx: Context, path: str, params, parse, handle: Callable[[Context, list], None]):
+    """Read a list page by page from the run's offset, handing each page to ``handle``.
+
+    Stops on an empty or short page or when Leeloo's count is reached, and refuses a page that
+    repeats the previous one (a server ignoring the offset) — the rules of
+    ``LeelooProvider.iter_pages``, which cannot start at an offset. Between pages, when the
+    task's time is up, it raises Suspended with the offset saved.
+    """
+    size = page_size()
+    offset, previous = ctx.run.next_offset, None
+    while True:
+        page = ctx.call(ctx.client.list_page, path, params, limit=size, offset=offset, parse=parse)
+        total = page.meta.get("totalCount", page.total)
+        if total is not None:
+            ctx.run.remote_total = int(total)
+        if not page.items:
+            return
+        ids = [item.get("remote_id") for item in page.items]  # before handle() adds to items
+        if ids == previous:
+            raise InvalidResponse(
+                f"Leeloo answered offset {offset} of {path} with the previous page"
+            )
+        previous = ids
+        handle(ctx, page.items)
+        offset += len(page.items)
+        ctx.page_done(offset)
+        served = int(page.meta.get("limit") or size)
+        if len(page.items) < min(size, served) or (page.total is not None and offset >= page.total):
+            return
+        if ctx.out_of_time():
+            raise Suspended
+
+
+def _unique_by_remote_id(ctx: Context, items: list[dict]) -> list[dict]:
+    """The page's items once each (the last copy wins); items without an id are failures."""
+    unique: dict[str, dict] = {}
+    for item in items:
+        if not item.get("remote_id"):
+            ctx.fail("", "Leeloo sent a record without an id")
+            continue
+        unique[item["remote_id"]] = item
+    return list(unique.values())
+
+
+# --- comparing and writing -----------------------------------------------------------------
+
+
+def fit(model, values: dict) -> dict:
+    """Values cut to their columns' lengths, so one long name never fails a page."""
+    fitted = {}
+    for name, value in values.items():
+        column = model._meta.get_field(name)  # "contact_id" finds the contact field too
+        limit = getattr(column, "max_length", None)
+        if limit and isinstance(value, str) and len(value) > limit:
+            value = value[:limit]
+        fitted[name] = value
+    return fitted
+
+
+def changes(obj, values: dict) -> list[str]:
+    """The names of the fields whose stored value differs from ``values``."""
+    return [name for name, value in values.items() if getattr(obj, name) != value]
+
+
+def write(model, created: list, updated: list, fields: set[str]) -> None:
+    """One bulk insert and one bulk update (auto_now is not applied by bulk_update: set here)."""
+    if created:
+        model.objects.bulk_create(created, batch_size=500)
+    if updated:
+        now = timezone.now()
+        for obj in updated:
+            obj.updated_at = now
+        model.objects.bulk_update(updated, sorted(fields | {"updated_at"}), batch_size=500)
+
+
+def upsert_owned(ctx: Context, model, rows: list[dict]) -> dict[str, models.Model]:
+    """Create or update rows of a Leeloo-only model keyed by (account, remote_id), in bulk.
+
+    ``rows`` are dicts of field values with a ``remote_id``; returns every row's object by id.
+    """
+    rows = _unique_by_remote_id(ctx, rows)
+    existing = {
+        obj.remote_id: obj
+        for obj in model.objects.filter(
+            account=ctx.account, remote_id__in=[r["remote_id"] for r in rows]
+        )
+    }
+    created, updated, fields = [], [], set()
+    for row in rows:
+        values = fit(model, {k: v for k, v in row.items() if k != "remote_id"})
+        obj = existing.get(row["remote_id"])
+        if obj is None:
+            obj = model(account=ctx.account, remote_id=row["remote_id"], **values)
+            created.append(obj)
+            existing[row["remote_id"]] = obj
+            continue
+        changed = changes(obj, values)
+        if changed:
+            for name in changed:
+                setattr(obj, name, values[name])
+            fields.update(changed)
+            updated.append(obj)
+        else:
+            ctx.count(unchanged=1)
+    with transaction.atomic():
+        write(model, created, updated, fields)
+    ctx.count(created=len(created), updated=len(updated))
+    return existing
+
+
+class Links:
+    """The RemoteLinks of one model in one account, for a page's remote ids (one query).
+
+    A page's new links are inserted, and its existing ones stamped (and re-pointed when their
+    record was deleted locally and made again), together in :meth:`save`.
+    """
+
+    def __init__(self, ctx: Context, model, remote_ids: Iterable[str]):
+        self.ctx = ctx
+        self.content_type = ContentType.objects.get_for_model(model)
+        rows = RemoteLink.objects.filter(account=ctx.account, remote_id__in=list(remote_ids))
+        self.by_remote: dict[str, RemoteLink] = {}
+        #: remote id -> (content type id, object id) of links to *other* kinds of record
+        self.elsewhere: dict[str, tuple[int, int]] = {}
+        for link in rows:
+            if link.content_type_id == self.content_type.pk:
+                self.by_remote[link.remote_id] = link
+            else:
+                self.elsewhere[link.remote_id] = (link.content_type_id, link.object_id)
+        self.new: list[tuple[RemoteLink, models.Model]] = []
+        self.seen_links: list[tuple[RemoteLink, models.Model, datetime | None]] = []
+
+    def taken_reason(self, remote_id: str) -> str:
+        """Why this remote id cannot be linked to this kind of record, or ""."""
+        if remote_id not in self.elsewhere:
+            return ""
+        type_id, object_id = self.elsewhere[remote_id]
+        kind = ContentType.objects.get_for_id(type_id).model
+        return f"this Leeloo id is already linked to {kind} #{object_id} in this account"
+
+    def pulled(self, remote_id: str, obj, remote_updated_at=None) -> None:
+        """``obj`` is ``remote_id``: link it, or stamp its existing link."""
+        link = self.by_remote.get(remote_id)
+        if link is not None:
+            self.seen_links.append((link, obj, remote_updated_at))
+            return
+        link = RemoteLink(
+            account=self.ctx.account,
+            content_type=self.content_type,
+            remote_id=remote_id,
+            last_pulled_at=self.ctx.now,
+            remote_updated_at=remote_updated_at,
+        )
+        self.new.append((link, obj))
+
+    def save(self) -> None:
+        """Insert the new links (their objects have ids by now) and stamp the pulled ones."""
+        for link, obj in self.new:
+            link.object_id = obj.pk
+        RemoteLink.objects.bulk_create([link for link, _ in self.new], batch_size=500)
+        changed = []
+        for link, obj, remote_updated_at in self.seen_links:
+            moved = link.object_id != obj.pk
+            retimed = remote_updated_at is not None and link.remote_updated_at != remote_updated_at
+            if moved or retimed:
+                link.object_id = obj.pk
+                link.remote_updated_at = remote_updated_at or link.remote_updated_at
+                changed.append(link)
+        if changed:
+            RemoteLink.objects.bulk_update(
+                changed, ["object_id", "remote_updated_at"], batch_size=500
+            )
+        pulled = [link.pk for link, _, _ in self.seen_links]
+        if pulled:
+            RemoteLink.objects.filter(pk__in=pulled).update(last_pulled_at=self.ctx.now)
+
+
+def person_contacts(account: ProviderAccount, person_ids: Iterable[str]) -> dict[str, int]:
+    """Leeloo person id -> Contact id, through the person's link to a contact or to a lead.
+
+    A lead pushed to Leeloo is linked to its person; that person's Contact is the lead's.
+    """
+    person_ids = [pid for pid in set(person_ids) if pid]
+    if not person_ids:
+        return {}
+    types = ContentType.objects.get_for_models(Contact, Lead)
+    links = RemoteLink.objects.filter(
+        account=account, remote_id__in=person_ids, content_type__in=types.values()
+    ).values_list("remote_id", "content_type_id", "object_id")
+    found, lead_ids = {}, {}
+    for remote_id, type_id, object_id in links:
+        if type_id == types[Contact].pk:
+            found[remote_id] = object_id
+        else:
+            lead_ids[object_id] = remote_id
+    for lead_id, contact_id in Lead.objects.filter(pk__in=lead_ids).values_list("pk", "contact_id"):
+        found[lead_ids[lead_id]] = contact_id
+    return found
+
+
+# --- people --------------------------------------------------------------------------------
+
+CHANNEL_KEYS = ("account_id", "connection_id", "connection_status", "from")
+#: Contact fields the people list carries, and those only a person's card has.
+LIST_FIELDS = ("first_name", "last_name", "email", "phone", "channels", "last_message_at")
+CARD_FIELDS = ("gender", "locale", "profile_image", "subscribe_history", "custom_fields")
+
+
+def pull_people(ctx: Context) -> None:
+    """People whose last message falls in the run's window, into Contacts (see upsert_people).
+
+    The account's tag list is read first (one request), so that a tag taken off a person at
+    Leeloo is taken off the contact, while tags Leeloo does not have stay.
+    """
+    tags = ctx.call(ctx.client.list_tags)
+    ctx.leeloo_tag_names = {tag_key(tag["name"]) for tag in tags}
+    params = ctx.client.people_params(ctx.run.window_from, ctx.run.window_to)
+    _pages(ctx, "/people", params, parse_person, upsert_people)
+
+
+def person_values(person: dict, contact: Contact | None, detailed: bool) -> dict:
+    """The provider-owned Contact fields from a Leeloo person.
+
+    A blank name, email or phone at Leeloo does not erase the local one (Leeloo not knowing is
+    not Leeloo saying there is none). Custom fields merge over the local ones. The card-only
+    fields are set only when the person's card was read.
+    """
+    values: dict = {}
+    if person["first_name"] or person["last_name"]:
+        values["first_name"], values["last_name"] = person["first_name"], person["last_name"]
+    email, phone = person["email_key"], person["phone_key"]
+    if email and "@" in email:
+        values["email"] = email
+    if phone:
+        values["phone"] = phone
+    values["channels"] = [
+        {key: str(channel.get(key) or "") for key in CHANNEL_KEYS}
+        for channel in person["channels"]
+        if isinstance(channel, dict)
+    ]
+    if person.get("last_message_at") is not None:
+        values["last_message_at"] = person["last_message_at"]
+    if detailed:
+        image = person["profile_image"]
+        values.update(
+            gender=person["gender"],
+            locale=person["locale"],
+            profile_image=image if len(image) <= 500 else "",
+            subscribe_history=person["subscribe_history"],
+            custom_fields={
+                **(
+                    contact.custom_fields
+                    if contact and isinstance(contact.custom_fields, dict)
+                    else {}
+                ),
+                **person["custom_fields"],
+            },
+        )
+    return fit(Contact, values)
+
+
+@dataclass
+class PersonPlan:
+    """One pulled person on its way into a Contact."""
+
+    person: dict
+    contact: Contact | None = None
+    link: RemoteLink | None = None  # its existing link to a contact
+    via_lead: bool = False  # its Leeloo id is linked to a lead of the contact instead
+    detailed: bool = False
+
+    @property
+    def linked(self) -> bool:
+        return self.link is not None or self.via_lead
+
+
+def upsert_people(ctx: Context, people: list[dict]) -> None:
+    """One page of people into Contacts, in bulk: match, read cards, compare, write.
+
+    Matching is ``bridge.matching.match_contacts`` (remote id, phone, email); a person whose id
+    is linked to a lead is that lead's contact. A contact already linked to another person of
+    the account, or two people of one page matching one contact, cannot be linked twice: such a
+    person is counted as failed with the reason. A phone or email another contact holds is not
+    copied (the unique constraints would refuse it); the local value stays.
+    """
+    people = _unique_by_remote_id(ctx, people)
+    for person in people:  # the matching keys, once (reading a phone number is not cheap)
+        person["phone_key"], person["email_key"] = (
+            phone_key(person["phone"]),
+            email_key(person["email"]),
+        )
+    links = Links(ctx, Contact, [p["remote_id"] for p in people])
+    lead_contacts = _lead_contacts(ctx, links)
+    matches = match_contacts(
+        [Candidate(p["remote_id"], p["phone_key"], p["email_key"]) for p in people], ctx.account
+    )
+    contact_ids = {cid for cid in matches if cid} | set(lead_contacts.values())
+    contacts = Contact.objects.in_bulk(contact_ids)
+    linked_to = dict(
+        RemoteLink.objects.filter(
+            account=ctx.account, content_type=links.content_type, object_id__in=contact_ids
+        ).values_list("object_id", "remote_id")
+    )
+    tags = PageTags(ctx, people, contact_ids)
+    claims = PageClaims(links, lead_contacts, linked_to)
+    plans = []
+    for person, contact_id in zip(people, matches, strict=True):
+        remote_id = person["remote_id"]
+        contact_id = lead_contacts.get(remote_id, contact_id)
+        reason = claims.refusal(person, contact_id)
+        if reason:
+            ctx.fail(remote_id, reason)
+            continue
+        claims.claim(person, contact_id)
+        plans.append(
+            PersonPlan(
+                person,
+                contacts.get(contact_id),
+                links.by_remote.get(remote_id),
+                via_lead=remote_id in lead_contacts,
+            )
+        )
+    _read_cards(ctx, plans, tags)
+    _write_people(ctx, plans, links, tags)
+
+
+class PageClaims:
+    """Which contact, phone and email each person of a page has taken so far.
+
+    A contact is one Leeloo person per account. A person matching a contact that another
+    person has — linked in the database, or taken earlier in this page directly or through a
+    phone or email a new contact of this page will carry — would need a second link; the
+    matching rule would send them to the same contact on the next run. Such a person is
+    counted as failed, with the reason, wherever the page boundaries fall.
+    """
+
+    def __init__(self, links: Links, lead_contacts: dict[str, int], linked_to: dict[int, str]):
+        self.links, self.lead_contacts, self.linked_to = links, lead_contacts, linked_to
+        self.contacts: dict[int, str] = {}
+        self.keys: dict[tuple[str, str], str] = {}
+
+    @staticmethod
+    def _keys(person: dict) -> list[tuple[str, str]]:
+        found = [("phone", person["phone_key"]), ("email", person["email_key"])]
+        return [key for key in found if key[1]]
+
+    def refusal(self, person: dict, contact_id: int | None) -> str:
+        """Why this person cannot be linked, or ""."""
+        remote_id = person["remote_id"]
+        if remote_id not in self.lead_contacts and self.links.taken_reason(remote_id):
+            return self.links.taken_reason(remote_id)
+        if contact_id:
+            other = self.linked_to.get(contact_id)
+            if other and other != remote_id:
+                return f"its contact #{contact_id} is already Leeloo person {other}"
+            if contact_id in self.contacts:
+                return (
+                    f"it matches contact #{contact_id}, as does person {self.contacts[contact_id]}"
+                )
+            return ""
+        for key in self._keys(person):
+            if key in self.keys:
+                return f"it has the {key[0]} of person {self.keys[key]} in the same page"
+        return ""
+
+    def claim(self, person: dict, contact_id: int | None) -> None:
+        if contact_id:
+            self.contacts[contact_id] = person["remote_id"]
+        for key in self._keys(person):
+            self.keys.setdefault(key, person["remote_id"])
+
+
+def _lead_contacts(ctx: Context, links: Links) -> dict[str, int]:
+    """Remote id -> contact id for the page's people whose id is linked to a lead."""
+    lead_type = ContentType.objects.get_for_model(Lead)
+    lead_ids = {
+        object_id: remote_id
+        for remote_id, (type_id, object_id) in links.elsewhere.items()
+        if type_id == lead_type.pk
+    }
+    pairs = Lead.objects.filter(pk__in=lead_ids).values_list("pk", "contact_id")
+    return {lead_ids[lead_id]: contact_id for lead_id, contact_id in pairs}
+
+
+def _read_cards(ctx: Context, plans: list[PersonPlan], tags: PageTags) -> None:
+    """Read the card of each new or changed person (or every one, on a full run).
+
+    The card has what the list lacks (custom fields, subscribe history, gender…). A person gone
+    between the list and the card is counted as failed; any other error fails the run.
+    """
+    if not ctx.details:
+        return
+    for plan in list(plans):
+        new = plan.contact is None or not plan.linked
+        if not (ctx.run.full or new or _list_changed(plan, tags)):
+            continue
+        try:
+            card = ctx.call(ctx.client.get_person, plan.person["remote_id"])
+        except PermanentError as error:
+            ctx.fail(plan.person["remote_id"], f"its card could not be read: {error}")
+            plans.remove(plan)
+            continue
+        for name in ("gender", "locale", "profile_image", "subscribe_history", "custom_fields"):
+            plan.person[name] = card[name]
+        plan.person["remote_updated_at"] = card["remote_updated_at"]
+        plan.detailed = True
+
+
+def _list_changed(plan: PersonPlan, tags: PageTags) -> bool:
+    values = person_values(plan.person, plan.contact, detailed=False)
+    return bool(changes(plan.contact, values)) or tags.changed(plan.contact.pk, plan.person)
+
+
+def _write_people(ctx: Context, plans: list[PersonPlan], links: Links, tags: PageTags) -> None:
+    """Compare each plan with its contact and write the page in one transaction."""
+    owners = KeyOwners(plans)
+    created, updated, fields = [], [], set()
+    unchanged = 0
+    for plan in plans:
+        values = person_values(plan.person, plan.contact, plan.detailed)
+        owners.drop_taken(values, plan.contact)
+        if plan.contact is None:
+            plan.contact = Contact(**values)
+            created.append(plan.contact)
+        else:
+            changed = changes(plan.contact, values)
+            for name in changed:
+                setattr(plan.contact, name, values[name])
+            fields.update(changed)
+            if changed or not plan.linked or tags.changed(plan.contact.pk, plan.person):
+                updated.append(plan.contact)
+            else:
+                unchanged += 1
+        owners.claim(values, plan.contact)
+        if not plan.via_lead:
+            links.pulled(
+                plan.person["remote_id"], plan.contact, plan.person.get("remote_updated_at")
+            )
+    via_lead = [plan.person["remote_id"] for plan in plans if plan.via_lead]
+    with transaction.atomic():
+        write(Contact, created, updated, fields)
+        links.save()
+        if via_lead:  # their links are the leads' (made by pushes): stamp them
+            RemoteLink.objects.filter(account=ctx.account, remote_id__in=via_lead).update(
+                last_pulled_at=ctx.now
+            )
+        tags.save([(plan.contact.pk, plan.person) for plan in plans])
+        _attach_channels(ctx, {plan.person["remote_id"]: plan.contact.pk for plan in plans})
+    ctx.count(created=len(created), updated=len(updated), unchanged=unchanged)
+
+
+class KeyOwners:
+    """Who holds each phone and email among a page's values, in the database and the page."""
+
+    def __init__(self, plans: list[PersonPlan]):
+        phones = {p.person["phone_key"] for p in plans} - {""}
+        emails = {p.person["email_key"] for p in plans} - {""}
+        self.owner: dict[tuple[str, str], object] = {}
+        for phone, pk in Contact.objects.filter(phone__in=phones).values_list("phone", "pk"):
+            self.owner[("phone", phone)] = pk
+        # Stored lower-cased (Contact.save), as bridge.matching looks them up.
+        for email, pk in Contact.objects.filter(email__in=emails).values_list("email", "pk"):
+            self.owner[("email", email)] = pk
+
+    def drop_taken(self, values: dict, contact: Contact | None) -> None:
+        """Leave out a phone or email another contact (stored or new in this page) holds."""
+        mine = contact.pk if contact is not None else None
+        for name in ("phone", "email"):
+            if name in values:
+                owner = self.owner.get((name, values[name]))
+                if owner is not None and owner != mine:
+                    del values[name]
+
+    def claim(self, values: dict, contact: Contact) -> None:
+        for name in ("phone", "email"):
+            if name in values:
+                self.owner[(name, values[name])] = contact.pk if contact.pk else id(contact)
+
+
+def tag_key(name: str) -> str:
+    """A tag name folded for comparing ("VIP " and "vip" are one tag), in Python.
+
+    Not SQL ``LOWER``: SQLite's folds ASCII only, and Leeloo's tags are often Cyrillic.
+    """
+    return name.strip().casefold()
+
+
+class PageTags:
+    """Person tags by name: Tag rows (missing ones created in bulk) and contacts' tag sets.
+
+    A contact's tags follow Leeloo for Leeloo's tags — those linked to the account by the tags
+    sync, those in the account's tag list and those named by this page's people. Tags that are
+    only local stay.
+    """
+
+    def __init__(self, ctx: Context, people: list[dict], contact_ids: set[int]):
+        self.ctx = ctx
+        self.through = Contact.tags.through
+        names = {tag_key(name): name.strip() for p in people for name in p["tags"]}
+        names.pop("", None)
+        self.ids = self._tag_ids(names)
+        self.leeloo_ids = ctx.leeloo_tag_ids() | set(self.ids.values())
+        self.current: dict[int, dict[int, int]] = {}  # contact id -> {tag id: through row id}
+        rows = self.through.objects.filter(contact_id__in=contact_ids)
+        for row_id, contact_id, tag_id in rows.values_list("pk", "contact_id", "tag_id"):
+            self.current.setdefault(contact_id, {})[tag_id] = row_id
+
+    def _tag_ids(self, names: dict[str, str]) -> dict[str, int]:
+        """Folded name -> Tag id for the page's names, creating the missing tags."""
+        known = self.ctx.tags()
+        missing = [names[key][:100] for key in names if key not in known]
+        if missing:  # another sync may make one meanwhile (in another case): read them all again
+            Tag.objects.bulk_create([Tag(name=name) for name in missing], ignore_conflicts=True)
+            self.ctx.forget_tags()
+            known = self.ctx.tags()
+        return {key: known[key] for key in names if key in known}
+
+    def wanted(self, person: dict) -> set[int]:
+        return {self.ids[key] for key in map(tag_key, person["tags"]) if key in self.ids}
+
+    def changed(self, contact_id: int | None, person: dict) -> bool:
+        current = set(self.current.get(contact_id, {})) & self.leeloo_ids
+        return current != self.wanted(person)
+
+    def save(self, contacts: list[tuple[int, dict]]) -> None:
+        """Add and remove through rows for the page's contacts: one insert, one delete."""
+        add, remove = [], []
+        for contact_id, person in contacts:
+            wanted = self.wanted(person)
+            current = self.current.get(contact_id, {})
+            add += [
+                self.through(contact_id=contact_id, tag_id=tag_id)
+                for tag_id in wanted - set(current)
+            ]
+            remove += [
+                row_id
+                for tag_id, row_id in current.items()
+                if tag_id in self.leeloo_ids and tag_id not in wanted
+            ]
+        if remove:
+            self.through.objects.filter(pk__in=remove).delete()
+        if add:
+            self.through.objects.bulk_create(add, batch_size=500, ignore_conflicts=True)
+
+
+def _attach_channels(ctx: Context, contact_by_person: dict[str, int]) -> None:
+    """Point already mirrored channels of these people at their contacts."""
+    channels = Channel.objects.filter(
+        account=ctx.account, person_remote_id__in=list(contact_by_person)
+    ).only("pk", "person_remote_id", "contact_id")
+    moved = []
+    for channel in channels:
+        if channel.contact_id != contact_by_person[channel.person_remote_id]:
+            channel.contact_id = contact_by_person[channel.person_remote_id]
+            moved.append(channel)
+    if moved:
+        Channel.objects.bulk_update(moved, ["contact"], batch_size=500)
+
+
+# --- orders --------------------------------------------------------------------------------
+
+
+def pull_orders(ctx: Context) -> None:
+    """Every order (the list has no filter), linked to its person's contact."""
+    _pages(ctx, "/orders", None, parse_order, upsert_orders)
+
+
+def order_values(order: dict, contact_id: int | None, detailed: bool, new: bool) -> dict:
+    """The provider-owned Order fields; local ones (offer, payment system, comments…) stay.
+
+    An order whose person the bridge does not know yet keeps its contact until it does.
+    """
+    values = {
+        "title": order["title"],
+        "remote_created_at": order["remote_created_at"],
+        "remote_updated_at": order["remote_updated_at"],
+    }
+    if order["price"] is not None:
+        values["price"] = order["price"].quantize(Decimal("0.01"))
+    elif new:
+        values["price"] = Decimal("0.00")
+    currency = order["currency"].upper()
+    if len(currency) == 3 and currency.isalpha():
+        values["currency"] = currency
+    if order["status"]:
+        values["status"] = order["status"].upper()
+    if contact_id:
+        values["contact_id"] = contact_id
+    if detailed:
+        values["description"] = order["description"]
+        values["payment_method"] = order["payment_method"].upper()
+    return fit(Order, values)
+
+
+def upsert_orders(ctx: Context, orders: list[dict]) -> None:
+    """One page of orders into Order rows, by their RemoteLink; new or changed ones' details.
+
+    The list lacks the description and payment method, so the detail is read for an order that
+    is new, whose ``updatedAt`` moved since the last pull, or on a full run.
+    """
+    orders = _unique_by_remote_id(ctx, orders)
+    links = Links(ctx, Order, [o["remote_id"] for o in orders])
+    existing = Order.objects.in_bulk([link.object_id for link in links.by_remote.values()])
+    contacts = person_contacts(ctx.account, [o["person_id"] for o in orders])
+    created, updated, fields = [], [], set()
+    for order in orders:
+        remote_id = order["remote_id"]
+        if links.taken_reason(remote_id):
+            ctx.fail(remote_id, links.taken_reason(remote_id))
+            continue
+        link = links.by_remote.get(remote_id)
+        obj = existing.get(link.object_id) if link else None
+        detailed = _order_detail(ctx, order, link, obj)
+        if detailed is None:
+            continue
+        values = order_values(order, contacts.get(order["person_id"]), detailed, obj is None)
+        if obj is None:
+            obj = Order(**values)
+            created.append(obj)
+        elif changed := changes(obj, values):
+            for name in changed:
+                setattr(obj, name, values[name])
+            fields.update(changed)
+            updated.append(obj)
+        else:
+            ctx.count(unchanged=1)
+        links.pulled(remote_id, obj, order["remote_updated_at"])
+    with transaction.atomic():
+        write(Order, created, updated, fields)
+        links.save()
+    ctx.count(created=len(created), updated=len(updated))
+
+
+def _order_detail(ctx: Context, order: dict, link, obj) -> bool | None:
+    """Read the order's detail when needed; True when read, None when the order is gone."""
+    if not ctx.details:
+        return False
+    fresh = link is not None and obj is not None and link.remote_updated_at is not None
+    if fresh and not ctx.run.full and link.remote_updated_at == order["remote_updated_at"]:
+        return False
+    try:
+        detail = ctx.call(ctx.client.get_order, order["remote_id"])
+    except PermanentError as error:
+        ctx.fail(order["remote_id"], f"its detail could not be read: {error}")
+        return None
+    for name in ("description", "payment_method", "price", "currency", "status"):
+        if detail[name] not in ("", None):
+            order[name] = detail[name]
+    return True
+
+
+# --- tags ----------------------------------------------------------------------------------
+
+
+def pull_tags(ctx: Context) -> None:
+    """The account's tags (one list, not paged) into Tag rows, by RemoteLink, else by name."""
+    tags = ctx.call(ctx.client.list_tags)
+    ctx.run.remote_total = len(tags)
+    upsert_tags(ctx, tags)
+    ctx.page_done()
+
+
+def upsert_tags(ctx: Context, tags: list[dict]) -> None:
+    """Each Leeloo tag to the Tag linked to its id, else the Tag of its name (any case), else a
+    new Tag. A linked tag whose name changed at Leeloo is renamed, unless another tag has the
+    new name; a tag of that name already linked to another Leeloo tag is a failure."""
+    tags = _unique_by_remote_id(ctx, tags)
+    links = Links(ctx, Tag, [t["remote_id"] for t in tags])
+    all_links = dict(
+        RemoteLink.objects.filter(account=ctx.account, content_type=links.content_type).values_list(
+            "object_id", "remote_id"
+        )
+    )
+    linked = Tag.objects.in_bulk([link.object_id for link in links.by_remote.values()])
+    by_name = dict(ctx.tags())
+    created, updated, unchanged = [], [], 0
+    for tag in tags:
+        remote_id, name = tag["remote_id"], tag["name"].strip()[:100]
+        link = links.by_remote.get(remote_id)
+        obj = linked.get(link.object_id) if link else None
+        owner = by_name.get(tag_key(name))
+        mine = obj.pk if obj is not None else None
+        reason = links.taken_reason(remote_id) or ("" if name else "the tag has no name")
+        if not reason and owner is not None and owner != mine:
+            other = all_links.get(owner)
+            if obj is not None or (other and other != remote_id):
+                reason = f"tag #{owner} '{name}' is already another tag"
+        if reason:
+            ctx.fail(remote_id, reason)
+            continue
+        if obj is None and owner is not None:
+            obj = Tag(pk=owner, name=name)
+            updated.append(obj)  # linked by name: no rename, a new link
+        elif obj is None:
+            obj = Tag(name=name)
+            created.append(obj)
+        elif obj.name != name:
+            obj.name = name
+            updated.append(obj)
+        else:
+            unchanged += 1
+        by_name[tag_key(name)] = obj.pk or -len(created)
+        all_links[obj.pk] = remote_id
+        links.pulled(remote_id, obj)
+    renamed = [tag for tag in updated if tag.pk in linked]
+    with transaction.atomic():
+        _create_tags(created)
+        write(Tag, [], renamed, {"name"})
+        links.save()
+    ctx.count(created=len(created), updated=len(updated), unchanged=unchanged)
+
+
+def _create_tags(tags: list[Tag]) -> None:
+    """Insert new tags; one the people sync made meanwhile (same name, any case) is used."""
+    if not tags:
+        return
+    Tag.objects.bulk_create(tags, ignore_conflicts=True)  # no ids back from a skipping insert
+    ids = {tag_key(name): pk for name, pk in Tag.objects.values_list("name", "pk")}
+    for tag in tags:
+        tag.pk = ids[tag_key(tag.name)]
+
+
+# --- tunnels -------------------------------------------------------------------------------
+
+
+def pull_tunnels(ctx: Context) -> None:
+    """Every tunnel with its LGTs and statistics, then the statistics of all tunnels."""
+    _pages(ctx, "/tunnels", None, parse_tunnel, upsert_tunnels)
+    if ctx.details:
+        save_tunnel_summary(ctx, ctx.call(ctx.client.all_tunnel_stats))
+
+
+def upsert_tunnels(ctx: Context, tunnels: list[dict]) -> None:
+    """One page of tunnels into Tunnel rows by RemoteLink, each with its LGTs and stats.
+
+    The list has names and dates only: with details on, each tunnel's LGTs
+    (``?include=leadgentools``) and statistics are read too — two requests per tunnel.
+    """
+    tunnels = _unique_by_remote_id(ctx, tunnels)
+    links = Links(ctx, Tunnel, [t["remote_id"] for t in tunnels])
+    existing = Tunnel.objects.in_bulk([link.object_id for link in links.by_remote.values()])
+    created, updated, fields = [], [], set()
+    for tunnel in tunnels:
+        remote_id = tunnel["remote_id"]
+        if links.taken_reason(remote_id):
+            ctx.fail(remote_id, links.taken_reason(remote_id))
+            continue
+        values = _tunnel_values(ctx, tunnel)
+        if values is None:
+            continue
+        link = links.by_remote.get(remote_id)
+        obj = existing.get(link.object_id) if link else None
+        if obj is None:
+            obj = Tunnel(**values, stats_updated_at=ctx.now if "stats" in values else None)
+            created.append(obj)
+        elif changed := changes(obj, values):
+            for name in changed:
+                setattr(obj, name, values[name])
+            if "stats" in changed:
+                obj.stats_updated_at = ctx.now
+                changed.append("stats_updated_at")
+            fields.update(changed)
+            updated.append(obj)
+        else:
+            ctx.count(unchanged=1)
+        links.pulled(remote_id, obj, tunnel["remote_updated_at"])
+    with transaction.atomic():
+        write(Tunnel, created, updated, fields)
+        links.save()
+    ctx.count(created=len(created), updated=len(updated))
+
+
+def _tunnel_values(ctx: Context, tunnel: dict) -> dict | None:
+    """A tunnel's fields, with its LGTs and stats when details are on; None when it is gone."""
+    values = {
+        "name": tunnel["name"],
+        "remote_created_at": tunnel["remote_created_at"],
+        "remote_updated_at": tunnel["remote_updated_at"],
+    }
+    if ctx.details:
+        try:
+            detail = ctx.call(ctx.client.get_tunnel, tunnel["remote_id"])
+            stats = ctx.call(ctx.client.tunnel_stats, tunnel["remote_id"])
+        except PermanentError as error:
+            ctx.fail(tunnel["remote_id"], f"its detail could not be read: {error}")
+            return None
+        values["leadgen_tools"] = detail["leadgen_tools"]
+        values["stats"] = stats
+    return fit(Tunnel, values)
+
+
+def save_tunnel_summary(ctx: Context, stats: list[dict]) -> None:
+    """Keep the account-wide tunnel statistics (only written when they changed)."""
+    summary, _ = TunnelStatsSummary.objects.get_or_create(account=ctx.account)
+    if summary.stats != stats:
+        summary.stats, summary.updated_at = stats, ctx.now
+        summary.save(update_fields=["stats", "updated_at"])
+
+
+# --- users, channels, connections, templates ------------------------------------------------
+
+
+def pull_users(ctx: Context) -> None:
+    """Every platform user (manager) into LeelooUser rows."""
+    _pages(ctx, "/users", None, parse_user, lambda ctx, users: upsert_owned(ctx, LeelooUser, users))
+
+
+def pull_channels(ctx: Context) -> None:
+    """Communication channels in the run's window (with UTM marks), then the connections."""
+    params = ctx.client.channel_params(ctx.run.window_from, ctx.run.window_to)
+    _pages(ctx, "/communication-channels", params, parse_channel, upsert_channels)
+    connections = ctx.call(ctx.client.list_connections)
+    ctx.run.remote_total = (ctx.run.remote_total or 0) + len(connections)
+    upsert_owned(ctx, Connection, connections)
+    ctx.page_done()
+
+
+def upsert_channels(ctx: Context, channels: list[dict]) -> None:
+    """One page of channels, each tied to its person's Contact once that person is linked."""
+    contacts = person_contacts(ctx.account, [c["person_id"] for c in channels])
+    rows = []
+    for channel in channels:
+        row = {
+            "remote_id": channel["remote_id"],
+            "person_remote_id": channel["person_id"],
+            "name": channel["name"],
+            "source": channel["source"],
+            "bot_status": channel["bot_status"],
+            "last_message_at": channel["last_message_at"],
+            "remote_created_at": channel["remote_created_at"],
+            "utm_marks": channel["utm_marks"],
+        }
+        if channel["person_id"] in contacts:
+            row["contact_id"] = contacts[channel["person_id"]]
+        rows.append(row)
+    upsert_owned(ctx, Channel, rows)
+
+
+def pull_templates(ctx: Context) -> None:
+    """Message template categories, then each category's templates (one request each)."""
+    categories = ctx.call(ctx.client.list_template_categories)
+    saved = upsert_owned(ctx, TemplateCategory, categories)
+    total = len(categories)
+    for category in categories:
+        templates = ctx.call(ctx.client.list_templates, category["remote_id"])
+        total += len(templates)
+        owner = saved[category["remote_id"]]
+        upsert_owned(ctx, Template, [{**t, "category_id": owner.pk} for t in templates])
+    ctx.run.remote_total = total
+    ctx.page_done()
+
+
+# --- the table of resources ----------------------------------------------------------------
+
+PULLS: dict[str, Callable[[Context], None]] = {
+    "people": pull_people,
+    "orders": pull_orders,
+    "tags": pull_tags,
+    "tunnels": pull_tunnels,
+    "users": pull_users,
+    "channels": pull_channels,
+    "templates": pull_templates,
+}
+
+
+def _links_of(*models_):
+    def count(account: ProviderAccount) -> int:
+        types = ContentType.objects.get_for_models(*models_).values()
+        return RemoteLink.objects.filter(account=account, content_type__in=types).count()
+
+    return count
+
+
+def _rows_of(*models_):
+    def count(account: ProviderAccount) -> int:
+        return sum(model.objects.filter(account=account).count() for model in models_)
+
+    return count
+
+
+#: How many of a resource's records the account has linked locally (shown beside the total).
+LINKED: dict[str, Callable[[ProviderAccount], int]] = {
+    "people": _links_of(Contact, Lead),
+    "orders": _links_of(Order),
+    "tags": _links_of(Tag),
+    "tunnels": _links_of(Tunnel),
+    "users": _rows_of(LeelooUser),
+    "channels": _rows_of(Channel, Connection),
+    "templates": _rows_of(TemplateCategory, Template),
+}
