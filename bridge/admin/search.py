@@ -4,7 +4,7 @@ Every kind is answered from an index at a million rows: a phone (normalised to E
 email are exact look-ups; anything else is split into words, and each word must be the start
 of the first name, the last name or one of the admin's ``prefix_search_fields`` (a company, a
 product reference) — case-insensitive prefixes, which the expression indexes of migration
-0004 serve, where Django's default "contains" search reads every row.
+0007_admin_search_indexes serve, where Django's default "contains" search reads every row.
 """
 
 from functools import reduce
