@@ -46,9 +46,8 @@ def missing() -> str:
 
 def leeloo_account(fakes_url: str):
     """A Leeloo account on the fake, with budget enough not to bind."""
-    from integrations.fakes.leeloo import FakeLeeloo
-
     from bridge.models import ProviderAccount
+    from integrations.fakes.leeloo import FakeLeeloo
 
     ProviderAccount.objects.filter(name="leeloo").delete()
     account = ProviderAccount(
