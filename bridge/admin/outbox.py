@@ -121,8 +121,16 @@ def record_deliveries_link(obj, label: str = "Deliveries"):
     )
 
 
+class AccountLinkMixin:
+    """An "Account" column linking to the row's provider account."""
+
+    @admin.display(description="Account", ordering="account__name")
+    def account_link(self, obj):
+        return change_link(obj.account)
+
+
 @admin.register(RemoteLink)
-class RemoteLinkAdmin(ReadOnlyAdmin):
+class RemoteLinkAdmin(AccountLinkMixin, ReadOnlyAdmin):
     list_display = [
         "remote_id",
         "account_link",
@@ -147,10 +155,6 @@ class RemoteLinkAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = fields
 
-    @admin.display(description="Account", ordering="account__name")
-    def account_link(self, obj):
-        return change_link(obj.account)
-
     @admin.display(description="Local record")
     def record(self, obj):
         return record_link(obj)
@@ -161,7 +165,7 @@ class RemoteLinkAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ReadOnlyAdmin):
+class DeliveryAdmin(AccountLinkMixin, ReadOnlyAdmin):
     list_display = [
         "id",
         "queued_at",
@@ -226,10 +230,6 @@ class DeliveryAdmin(ReadOnlyAdmin):
     @admin.display(description="HTTP status", ordering="last_http_status")
     def http_status(self, obj):
         return obj.last_http_status
-
-    @admin.display(description="Account")
-    def account_link(self, obj):
-        return change_link(obj.account)
 
     @admin.display(description="Request sent (secrets redacted)")
     def request_sent(self, obj):
@@ -364,7 +364,7 @@ class RemoteLinkInline(GenericTabularInline):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(ReadOnlyAdmin):
+class SyncRunAdmin(AccountLinkMixin, ReadOnlyAdmin):
     list_display = [
         "started_at",
         "account_link",
@@ -406,10 +406,6 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "error",
     ]
     readonly_fields = fields
-
-    @admin.display(description="Account", ordering="account__name")
-    def account_link(self, obj):
-        return change_link(obj.account)
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj):
