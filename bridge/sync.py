@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -49,7 +50,7 @@ from integrations.leeloo import (
     parse_user,
 )
 
-from . import budget
+from . import budget, bulk
 from .matching import Candidate, email_key, match_contacts, phone_key
 from .models import (
     Channel,
@@ -666,12 +667,22 @@ def _unique_by_remote_id(ctx: Context, items: list[dict]) -> list[dict]:
 # --- comparing and writing -----------------------------------------------------------------
 
 
+@cache
+def _max_lengths(model) -> dict[str, int]:
+    """Field name (and attname) -> max_length, for the fields that have one."""
+    limits = {}
+    for column in model._meta.concrete_fields:
+        if getattr(column, "max_length", None):
+            limits[column.name] = limits[column.attname] = column.max_length
+    return limits
+
+
 def fit(model, values: dict) -> dict:
     """Values cut to their columns' lengths, so one long name never fails a page."""
+    limits = _max_lengths(model)
     fitted = {}
     for name, value in values.items():
-        column = model._meta.get_field(name)  # "contact_id" finds the contact field too
-        limit = getattr(column, "max_length", None)
+        limit = limits.get(name)
         if limit and isinstance(value, str) and len(value) > limit:
             value = value[:limit]
         fitted[name] = value
@@ -748,7 +759,8 @@ class Links:
                 self.by_remote[link.remote_id] = link
             else:
                 self.elsewhere[link.remote_id] = (link.content_type_id, link.object_id)
-        self.new: list[tuple[RemoteLink, models.Model]] = []
+        #: (remote id, record, remote updated at) of links to create; the record has its pk by save
+        self.new: list[tuple[str, object, datetime | None]] = []
         self.seen_links: list[tuple[RemoteLink, models.Model, datetime | None]] = []
 
     def taken_reason(self, remote_id: str) -> str:
@@ -765,20 +777,24 @@ class Links:
         if link is not None:
             self.seen_links.append((link, obj, remote_updated_at))
             return
-        link = RemoteLink(
-            account=self.ctx.account,
-            content_type=self.content_type,
-            remote_id=remote_id,
-            last_pulled_at=self.ctx.now,
-            remote_updated_at=remote_updated_at,
-        )
-        self.new.append((link, obj))
+        self.new.append((remote_id, obj, remote_updated_at))
 
     def save(self) -> None:
         """Insert the new links (their objects have ids by now) and stamp the pulled ones."""
-        for link, obj in self.new:
-            link.object_id = obj.pk
-        RemoteLink.objects.bulk_create([link for link, _ in self.new], batch_size=500)
+        bulk.insert_rows(
+            RemoteLink,
+            [
+                {
+                    "account_id": self.ctx.account.pk,
+                    "content_type_id": self.content_type.pk,
+                    "object_id": obj.pk,
+                    "remote_id": remote_id,
+                    "last_pulled_at": self.ctx.now,
+                    "remote_updated_at": remote_updated_at,
+                }
+                for remote_id, obj, remote_updated_at in self.new
+            ],
+        )
         changed = []
         for link, obj, remote_updated_at in self.seen_links:
             moved = link.object_id != obj.pk
@@ -889,10 +905,16 @@ class PersonPlan:
     link: RemoteLink | None = None  # its existing link to a contact
     via_lead: bool = False  # its Leeloo id is linked to a lead of the contact instead
     detailed: bool = False
+    new_id: int | None = None  # the id of the contact made for it, once written
 
     @property
     def linked(self) -> bool:
         return self.link is not None or self.via_lead
+
+    @property
+    def pk(self) -> int | None:
+        """The contact's id: the matched one's, or the new one's once written (see Links)."""
+        return self.contact.pk if self.contact is not None else self.new_id
 
 
 def upsert_people(ctx: Context, people: list[dict]) -> None:
@@ -1033,16 +1055,20 @@ def _list_changed(plan: PersonPlan, tags: PageTags) -> bool:
 
 
 def _write_people(ctx: Context, plans: list[PersonPlan], links: Links, tags: PageTags) -> None:
-    """Compare each plan with its contact and write the page in one transaction."""
+    """Compare each plan with its contact and write the page in one transaction.
+
+    New contacts are written from plain rows (``bridge.bulk``), not model instances: a first
+    pull creates them by the hundred thousand.
+    """
     owners = KeyOwners(plans)
-    created, updated, fields = [], [], set()
+    created: list[tuple[PersonPlan, dict]] = []
+    updated, fields = [], set()
     unchanged = 0
     for plan in plans:
         values = person_values(plan.person, plan.contact, plan.detailed)
         owners.drop_taken(values, plan.contact)
         if plan.contact is None:
-            plan.contact = Contact(**values)
-            created.append(plan.contact)
+            created.append((plan, values))
         else:
             changed = changes(plan.contact, values)
             for name in changed:
@@ -1052,21 +1078,22 @@ def _write_people(ctx: Context, plans: list[PersonPlan], links: Links, tags: Pag
                 updated.append(plan.contact)
             else:
                 unchanged += 1
-        owners.claim(values, plan.contact)
+        owners.claim(values, plan.contact.pk if plan.contact else id(plan))
         if not plan.via_lead:
-            links.pulled(
-                plan.person["remote_id"], plan.contact, plan.person.get("remote_updated_at")
-            )
+            links.pulled(plan.person["remote_id"], plan, plan.person.get("remote_updated_at"))
     via_lead = [plan.person["remote_id"] for plan in plans if plan.via_lead]
     with transaction.atomic():
-        write(Contact, created, updated, fields)
+        new_ids = bulk.insert_rows(Contact, [values for _, values in created])
+        for (plan, _), new_id in zip(created, new_ids, strict=True):
+            plan.new_id = new_id
+        write(Contact, [], updated, fields)
         links.save()
         if via_lead:  # their links are the leads' (made by pushes): stamp them
             RemoteLink.objects.filter(account=ctx.account, remote_id__in=via_lead).update(
                 last_pulled_at=ctx.now
             )
-        tags.save([(plan.contact.pk, plan.person) for plan in plans])
-        _attach_channels(ctx, {plan.person["remote_id"]: plan.contact.pk for plan in plans})
+        tags.save([(plan.pk, plan.person) for plan in plans])
+        _attach_channels(ctx, {plan.person["remote_id"]: plan.pk for plan in plans})
     ctx.count(created=len(created), updated=len(updated), unchanged=unchanged)
 
 
@@ -1092,10 +1119,11 @@ class KeyOwners:
                 if owner is not None and owner != mine:
                     del values[name]
 
-    def claim(self, values: dict, contact: Contact) -> None:
+    def claim(self, values: dict, owner: int) -> None:
+        """``owner`` (a contact id, or a token for a contact not written yet) holds these keys."""
         for name in ("phone", "email"):
             if name in values:
-                self.owner[(name, values[name])] = contact.pk if contact.pk else id(contact)
+                self.owner[(name, values[name])] = owner
 
 
 def tag_key(name: str) -> str:
@@ -1149,10 +1177,7 @@ class PageTags:
         for contact_id, person in contacts:
             wanted = self.wanted(person)
             current = self.current.get(contact_id, {})
-            add += [
-                self.through(contact_id=contact_id, tag_id=tag_id)
-                for tag_id in wanted - set(current)
-            ]
+            add += [(contact_id, tag_id) for tag_id in wanted - set(current)]
             remove += [
                 row_id
                 for tag_id, row_id in current.items()
@@ -1160,8 +1185,7 @@ class PageTags:
             ]
         if remove:
             self.through.objects.filter(pk__in=remove).delete()
-        if add:
-            self.through.objects.bulk_create(add, batch_size=500, ignore_conflicts=True)
+        bulk.add_pairs(self.through, "contact_id", "tag_id", add)
 
 
 def _attach_channels(ctx: Context, contact_by_person: dict[str, int]) -> None:

@@ -1,0 +1,107 @@
+"""Bulk writes from plain rows, for the syncs' hot path.
+
+A sync page creates a hundred contacts, their remote links and their tag rows. Django's
+``bulk_create`` builds a model instance per row and prepares every value of every field through
+the ORM; at 100,000 people that is most of the run (docs/benchmarks.md, "Sync"). These helpers
+take plain dicts of column values instead: on PostgreSQL the ids are drawn from the table's
+sequence and the rows are streamed with ``COPY``; elsewhere (SQLite) they fall back to
+``bulk_create``, so behaviour is the same on both.
+
+Rows are written as given: the caller has already normalised and checked them (the sync's
+values are cut to their columns' lengths by ``fit``). A unique constraint still refuses a
+duplicate, raising ``IntegrityError`` and rolling back the caller's transaction, as
+``bulk_create`` would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from functools import cache
+
+from django.db import connection, models
+from django.utils import timezone
+
+
+@cache
+def _columns(model) -> tuple[tuple[models.Field, ...], str]:
+    """The model's concrete fields other than the primary key, and its table."""
+    fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
+    return fields, model._meta.db_table
+
+
+def _default(field: models.Field, now):
+    """What a field holds when a row does not say: auto_now(_add) times, else its default."""
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return now
+    return field.get_default()
+
+
+def _copy_value(field: models.Field, value):
+    """A value as COPY takes it: JSON as text, the rest as psycopg adapts it."""
+    if isinstance(field, models.JSONField) and value is not None:
+        return json.dumps(value, cls=field.encoder)
+    return value
+
+
+def insert_rows(model, rows: list[dict]) -> list[int]:
+    """Insert ``rows`` (field attname -> value) into ``model``'s table; their new ids, in order.
+
+    Fields a row leaves out take their defaults (``created_at``/``updated_at`` now).
+    """
+    if not rows:
+        return []
+    if connection.vendor != "postgresql":
+        objs = model.objects.bulk_create([model(**row) for row in rows], batch_size=500)
+        return [obj.pk for obj in objs]
+    fields, table = _columns(model)
+    now = timezone.now()
+    defaults = {f.attname: _default(f, now) for f in fields}
+    pk = model._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [table, pk, len(rows)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no copy()
+        # wrap_database_errors: a refused row raises Django's IntegrityError, as bulk_create does
+        with (
+            connection.wrap_database_errors,
+            raw.copy(
+                f"COPY {connection.ops.quote_name(table)} ({pk}, {columns}) FROM STDIN"
+            ) as copy,
+        ):
+            for new_id, row in zip(ids, rows, strict=True):
+                copy.write_row(
+                    [new_id]
+                    + [
+                        _copy_value(f, row[f.attname] if f.attname in row else defaults[f.attname])
+                        for f in fields
+                    ]
+                )
+    return ids
+
+
+def add_pairs(through, left: str, right: str, pairs: Iterable[tuple[int, int]]) -> None:
+    """Insert many-to-many rows (``left``, ``right``) ids, skipping those already there."""
+    pairs = list(pairs)
+    if not pairs:
+        return
+    if connection.vendor != "postgresql":
+        through.objects.bulk_create(
+            [through(**{left: a, right: b}) for a, b in pairs],
+            batch_size=500,
+            ignore_conflicts=True,
+        )
+        return
+    table = connection.ops.quote_name(through._meta.db_table)
+    left_col = through._meta.get_field(left).column
+    right_col = through._meta.get_field(right).column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({left_col}, {right_col}) "
+            "SELECT * FROM unnest(%s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING",
+            [[a for a, _ in pairs], [b for _, b in pairs]],
+        )

@@ -1,0 +1,78 @@
+"""bridge.bulk: plain rows into tables (COPY on PostgreSQL, bulk_create elsewhere)."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, transaction
+
+from bridge import bulk
+from bridge.models import Contact, RemoteLink, Tag
+
+
+def test_insert_rows_returns_the_new_ids_in_order_and_fills_defaults(db):
+    ids = bulk.insert_rows(
+        Contact,
+        [
+            {"first_name": "Ann", "phone": "+13105550143", "channels": [{"from": "TELEGRAM"}]},
+            {"first_name": "Bob", "email": "bob@example.com", "custom_fields": {"vip": "yes"}},
+        ],
+    )
+    ann, bob = (Contact.objects.get(pk=pk) for pk in ids)
+    assert (ann.first_name, ann.phone, ann.channels) == (
+        "Ann",
+        "+13105550143",
+        [{"from": "TELEGRAM"}],
+    )
+    assert (bob.first_name, bob.email, bob.custom_fields) == (
+        "Bob",
+        "bob@example.com",
+        {"vip": "yes"},
+    )
+    # Left out: the model's defaults, and auto_now(_add) times set now.
+    assert ann.other_phones == [] and ann.notes == "" and ann.date_of_birth is None
+    assert ann.created_at is not None and ann.updated_at is not None
+
+
+def test_insert_rows_takes_foreign_keys_and_datetimes(db, make_account, make_contact):
+    account = make_account()
+    contact = make_contact()
+    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    (link_id,) = bulk.insert_rows(
+        RemoteLink,
+        [
+            {
+                "account_id": account.pk,
+                "content_type_id": ContentType.objects.get_for_model(Contact).pk,
+                "object_id": contact.pk,
+                "remote_id": "p-1",
+                "remote_updated_at": when,
+            }
+        ],
+    )
+    link = RemoteLink.objects.get(pk=link_id)
+    assert (link.account, link.object_id, link.remote_id) == (account, contact.pk, "p-1")
+    assert link.remote_updated_at == when
+
+
+def test_insert_rows_refuses_a_duplicate_and_writes_nothing(transactional_db, make_contact):
+    make_contact(phone="+13105550143")
+    before = Contact.objects.count()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk.insert_rows(Contact, [{"first_name": "New"}, {"phone": "+13105550143"}])
+    assert Contact.objects.count() == before
+
+
+def test_insert_rows_of_nothing_is_nothing(db):
+    assert bulk.insert_rows(Contact, []) == []
+
+
+def test_add_pairs_skips_rows_already_there(db, make_contact):
+    contact = make_contact()
+    vip, new = Tag.objects.create(name="VIP"), Tag.objects.create(name="New")
+    contact.tags.add(vip)
+    bulk.add_pairs(
+        Contact.tags.through, "contact_id", "tag_id", [(contact.pk, vip.pk), (contact.pk, new.pk)]
+    )
+    assert set(contact.tags.values_list("name", flat=True)) == {"VIP", "New"}
+    assert Contact.tags.through.objects.filter(contact=contact).count() == 2
