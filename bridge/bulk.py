@@ -24,17 +24,12 @@ from django.utils import timezone
 
 
 @cache
-def _columns(model) -> tuple[tuple[models.Field, ...], str]:
-    """The model's concrete fields other than the primary key, and its table."""
+def _columns(model) -> tuple[tuple[models.Field, ...], dict[str, int], frozenset[int]]:
+    """The model's concrete fields other than the primary key; attname -> position; JSON ones."""
     fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
-    return fields, model._meta.db_table
-
-
-def _default(field: models.Field, now):
-    """What a field holds when a row does not say: auto_now(_add) times, else its default."""
-    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-        return now
-    return field.get_default()
+    positions = {f.attname: i for i, f in enumerate(fields)}
+    json = frozenset(i for i, f in enumerate(fields) if isinstance(f, models.JSONField))
+    return fields, positions, json
 
 
 def _copy_value(field: models.Field, value):
@@ -42,6 +37,19 @@ def _copy_value(field: models.Field, value):
     if isinstance(field, models.JSONField) and value is not None:
         return json.dumps(value, cls=field.encoder)
     return value
+
+
+def _defaults(fields, now) -> list:
+    """What each field holds when a row does not say: auto_now(_add) times, else its default."""
+    return [
+        _copy_value(
+            f,
+            now
+            if (getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False))
+            else f.get_default(),
+        )
+        for f in fields
+    ]
 
 
 def insert_rows(model, rows: list[dict]) -> list[int]:
@@ -54,33 +62,29 @@ def insert_rows(model, rows: list[dict]) -> list[int]:
     if connection.vendor != "postgresql":
         objs = model.objects.bulk_create([model(**row) for row in rows], batch_size=500)
         return [obj.pk for obj in objs]
-    fields, table = _columns(model)
-    now = timezone.now()
-    defaults = {f.attname: _default(f, now) for f in fields}
-    pk = model._meta.pk.column
+    fields, positions, json_at = _columns(model)
+    template = _defaults(fields, timezone.now())
+    table, pk = model._meta.db_table, model._meta.pk.column
+    quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
             [table, pk, len(rows)],
         )
         ids = [row[0] for row in cursor.fetchall()]
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        columns = ", ".join(quote(f.column) for f in fields)
         raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no copy()
         # wrap_database_errors: a refused row raises Django's IntegrityError, as bulk_create does
         with (
             connection.wrap_database_errors,
-            raw.copy(
-                f"COPY {connection.ops.quote_name(table)} ({pk}, {columns}) FROM STDIN"
-            ) as copy,
+            raw.copy(f"COPY {quote(table)} ({quote(pk)}, {columns}) FROM STDIN") as copy,
         ):
             for new_id, row in zip(ids, rows, strict=True):
-                copy.write_row(
-                    [new_id]
-                    + [
-                        _copy_value(f, row[f.attname] if f.attname in row else defaults[f.attname])
-                        for f in fields
-                    ]
-                )
+                values = template.copy()
+                for name, value in row.items():
+                    at = positions[name]
+                    values[at] = _copy_value(fields[at], value) if at in json_at else value
+                copy.write_row([new_id, *values])
     return ids
 
 

@@ -40,27 +40,37 @@ def email_key(raw: str) -> str:
 
 
 def match_contacts(
-    candidates: list[Candidate], account: ProviderAccount | None = None
+    candidates: list[Candidate],
+    account: ProviderAccount | None = None,
+    *,
+    linked: dict[str, int] | None = None,
+    known: dict[tuple[str, str], int] | None = None,
 ) -> list[int | None]:
-    """Contact ids (or None) for each candidate, in order, in at most three queries."""
+    """Contact ids (or None) for each candidate, in order, in at most three queries.
+
+    A caller that has already read them passes ``linked`` (the account's remote id -> contact
+    id, for these candidates) and ``known`` (("phone" or "email", key) -> contact id, for every
+    contact holding one of the candidates' keys): the rule is the same, the queries are spared.
+    """
     result: list[int | None] = [None] * len(candidates)
     remote_ids = {c.remote_id for c in candidates if c.remote_id}
     if account is not None and remote_ids:
-        linked = dict(
-            RemoteLink.objects.filter(
-                account=account,
-                content_type=ContentType.objects.get_for_model(Contact),
-                remote_id__in=remote_ids,
-            ).values_list("remote_id", "object_id")
-        )
+        if linked is None:
+            linked = dict(
+                RemoteLink.objects.filter(
+                    account=account,
+                    content_type=ContentType.objects.get_for_model(Contact),
+                    remote_id__in=remote_ids,
+                ).values_list("remote_id", "object_id")
+            )
         for index, candidate in enumerate(candidates):
             result[index] = linked.get(candidate.remote_id)
-    _fill_by(result, candidates, "phone", phone_key)
-    _fill_by(result, candidates, "email", email_key)
+    _fill_by(result, candidates, "phone", phone_key, known)
+    _fill_by(result, candidates, "email", email_key, known)
     return result
 
 
-def _fill_by(result, candidates, field: str, key) -> None:
+def _fill_by(result, candidates, field: str, key, known) -> None:
     wanted = {
         index: key(getattr(candidate, field))
         for index, candidate in enumerate(candidates)
@@ -69,7 +79,10 @@ def _fill_by(result, candidates, field: str, key) -> None:
     values = {value for value in wanted.values() if value}
     if not values:
         return
-    found = dict(Contact.objects.filter(**{f"{field}__in": values}).values_list(field, "id"))
+    if known is not None:
+        found = {value: known[(field, value)] for value in values if (field, value) in known}
+    else:
+        found = dict(Contact.objects.filter(**{f"{field}__in": values}).values_list(field, "id"))
     for index, value in wanted.items():
         if value and value in found:
             result[index] = found[value]

@@ -43,3 +43,36 @@ def test_bulk_matching_keeps_order_and_reports_misses(make_contact):
         ]
     )
     assert result == [b.pk, None, a.pk]
+
+
+def test_a_caller_that_has_read_the_links_and_keys_gets_the_same_answer_without_queries(
+    make_account, make_contact, django_assert_num_queries
+):
+    """The sync passes what it has already read for its page; the rule must not change."""
+    account = make_account("leeloo")
+    linked = make_contact(phone="+13105550140")
+    by_phone = make_contact(phone="+13105550143", email="a@example.com")
+    by_email = make_contact(phone="+13105550144", email="b@example.com")
+    RemoteLink.objects.create(
+        account=account,
+        content_type=ContentType.objects.get_for_model(Contact),
+        object_id=linked.pk,
+        remote_id="p-1",
+    )
+    candidates = [
+        Candidate("p-1", "+13105550143", "a@example.com"),  # the link wins over the phone
+        Candidate("p-2", "+13105550143", "b@example.com"),  # the phone wins over the email
+        Candidate("p-3", "", "b@example.com"),
+        Candidate("p-4", "+13105550199", "nobody@example.com"),
+    ]
+    queried = match_contacts(candidates, account)
+    known = {
+        ("phone", "+13105550140"): linked.pk,
+        ("phone", "+13105550143"): by_phone.pk,
+        ("email", "a@example.com"): by_phone.pk,
+        ("phone", "+13105550144"): by_email.pk,
+        ("email", "b@example.com"): by_email.pk,
+    }
+    with django_assert_num_queries(0):
+        given = match_contacts(candidates, account, linked={"p-1": linked.pk}, known=known)
+    assert given == queried == [linked.pk, by_phone.pk, by_email.pk, None]

@@ -233,6 +233,41 @@ def test_a_run_past_its_time_continues_from_its_offset(leeloo, fake, fakes):
         sync.resume_run(run.pk)
 
 
+def test_a_page_and_the_offset_after_it_are_written_together(leeloo, fake):
+    """A failure while a page is written leaves none of that page and the offset before it."""
+    fake.seed_people(245, start=SEED_START)
+
+    def fail_on_the_second_page(run):
+        if run.pages == 2:
+            raise RuntimeError("the database went away mid-page")
+
+    failed = sync.run_sync(leeloo, "people", progress=fail_on_the_second_page)
+    assert failed.status == Status.FAILED and "went away mid-page" in failed.error
+    run = SyncRun.objects.get(pk=failed.pk)
+    assert (run.pages, run.next_offset, run.created_count) == (1, 100, 100)
+    assert Contact.objects.count() == 100
+    assert RemoteLink.objects.filter(account=leeloo).count() == 100
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="ANALYZE is PostgreSQL's")
+def test_a_large_first_pull_refreshes_the_planners_statistics(leeloo, fake):
+    """Tables filled from empty are re-analysed as they grow, not left to autovacuum."""
+
+    def analyses():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'bridge_contact'"
+            )
+            return cursor.fetchone()[0]
+
+    fake.seed_people(2500, start=SEED_START)
+    set_state(leeloo, "people", fetch_details=False)
+    before = analyses()
+    succeeded(sync.run_sync(leeloo, "people"))
+    assert analyses() - before == 2  # at 1,000 and 2,000 rows created
+
+
 # --- matching ----------------------------------------------------------------------------------
 
 
