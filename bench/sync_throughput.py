@@ -55,7 +55,7 @@ def leeloo_account(fakes_url: str):
         name="leeloo",
         base_url=f"{fakes_url}/leeloo",
         credential=FakeLeeloo.credential,
-        concurrency=1,
+        concurrency=2,  # a spare slot: the sync reads the next pages while it writes
         requests_per_second=1000,
         connect_timeout=2,
         read_timeout=30,

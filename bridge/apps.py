@@ -14,9 +14,11 @@ class BridgeConfig(AppConfig):
     def ready(self):
         """After every migrate: the environment's default accounts and the schedules exist.
 
+        Registers the ``__any`` lookup (``bridge.lookups``).
+
         Saving an account (or one of its sync states) keeps its sync schedules in step.
         """
-        from bridge import sync
+        from bridge import lookups, sync  # noqa: F401 (lookups registers ``__any``)
         from bridge.env_accounts import apply_after_migrate
         from bridge.schedules import ensure_after_migrate
 

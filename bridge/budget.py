@@ -128,6 +128,11 @@ class Lease:
         self._last_renewal = time.monotonic()
         return self.slots
 
+    def take_more(self, want: int) -> list[int]:
+        """Lease up to ``want`` more free slots now, without waiting; every slot now held."""
+        self.slots = acquire(self.account, want, self.holder)
+        return self.slots
+
     def keep_alive(self) -> None:
         """Renew the leases when a third of their time has gone (safe from several threads)."""
         with self._lock:

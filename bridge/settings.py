@@ -181,6 +181,8 @@ BRIDGE_KICK_WORKERS = env.bool("BRIDGE_KICK_WORKERS", default=True)
 # sync started by a task hands over to a fresh task after this long (default: three quarters
 # of the worker timeout, so no worker is killed mid-sync).
 BRIDGE_SYNC_PAGE_SIZE = env.int("BRIDGE_SYNC_PAGE_SIZE", default=100)
+# Records a sync writes per transaction (consecutive pages together; see bridge/sync.py).
+BRIDGE_SYNC_WRITE_BATCH = env.int("BRIDGE_SYNC_WRITE_BATCH", default=500)
 BRIDGE_SYNC_STALE_SECONDS = env.float("BRIDGE_SYNC_STALE_SECONDS", default=600.0)
 BRIDGE_SYNC_TASK_SECONDS = env.float(
     "BRIDGE_SYNC_TASK_SECONDS", default=Q_CLUSTER["timeout"] * 0.75

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -103,6 +104,14 @@ def page_size() -> int:
     size = int(_setting("BRIDGE_SYNC_PAGE_SIZE", 100))
     if size < 1:
         raise ImproperlyConfigured(f"BRIDGE_SYNC_PAGE_SIZE must be at least 1, not {size}.")
+    return size
+
+
+def write_batch() -> int:
+    """Records written per transaction: consecutive pages are written together up to this."""
+    size = int(_setting("BRIDGE_SYNC_WRITE_BATCH", 500))
+    if size < 1:
+        raise ImproperlyConfigured(f"BRIDGE_SYNC_WRITE_BATCH must be at least 1, not {size}.")
     return size
 
 
@@ -414,20 +423,24 @@ class Pacing:
     def __init__(self, account: ProviderAccount, lease: budget.Lease, run: SyncRun):
         self.account, self.lease, self.run = account, lease, run
         self.pacer = budget.Pacer(account)
-        self.requests = 0
         self._last_beat = time.monotonic()
         self._throttle_checked = float("-inf")
         self._throttled_until = None
 
     def before_request(self) -> None:
         """Renew the slot lease, wait out a provider's "slow down", then the pacer."""
+        self.bookkeeping()
+        self.pacer.wait()
+
+    def bookkeeping(self) -> None:
+        """What every request needs before its slot's pacer: the lease renewed, the run's
+        heartbeat, and any "slow down" the provider asked for waited out (this thread's
+        database connection; a read-ahead thread only waits for its own slot's pacer)."""
         self.lease.keep_alive()
         if time.monotonic() - self._last_beat > self.HEARTBEAT_SECONDS:
             SyncRun.objects.filter(pk=self.run.pk).update(heartbeat_at=timezone.now())
             self._last_beat = time.monotonic()
         self._respect_throttle()
-        self.pacer.wait()
-        self.requests += 1
 
     def _respect_throttle(self) -> None:
         if time.monotonic() - self._throttle_checked >= self.THROTTLE_CHECK_SECONDS:
@@ -523,6 +536,9 @@ class Context:
         problems = len(self.problems)
         try:
             with transaction.atomic():
+                if connection.vendor == "postgresql":
+                    with connection.cursor() as cursor:
+                        cursor.execute("SET LOCAL synchronous_commit TO OFF")
                 yield
         except BaseException:
             for name, value in saved.items():
@@ -530,9 +546,9 @@ class Context:
             del self.problems[problems:]
             raise
 
-    def page_done(self, next_offset: int | None = None) -> None:
-        """Save the counts and a heartbeat after a page; tell the caller's progress hook."""
-        self.run.pages += 1
+    def page_done(self, next_offset: int | None = None, pages: int = 1) -> None:
+        """Save the counts and a heartbeat after a page (or ``pages``); tell the progress hook."""
+        self.run.pages += pages
         if next_offset is not None:
             self.run.next_offset = next_offset
         self.run.heartbeat_at = timezone.now()
@@ -676,60 +692,159 @@ def _fail(run: SyncRun, error: Exception) -> SyncRun:
 
 
 def _pages(ctx: Context, path: str, params, parse, handle: Callable[[Context, list], None]):
-    """Read a list page by page from the run's offset, handing each page to ``handle``.
+    """Read a list page by page from the run's offset, handing the items to ``handle``.
 
     Stops on an empty or short page or when Leeloo's count is reached, and refuses a page that
     repeats the previous one (a server ignoring the offset) — the rules of
     ``LeelooProvider.iter_pages``, which cannot start at an offset. Between pages, when the
     task's time is up, it raises Suspended with the offset saved.
 
-    Each page is written in one transaction with the run's offset past it, so a run that
-    dies resumes exactly after the last page it wrote. The next page is requested (and parsed)
-    in a helper thread while ``handle`` writes the
-    current one, so the wait for Leeloo overlaps the database's work; the request still waits
-    its turn in the account's budget first. Pages are handled strictly in order.
+    Leeloo is asked for small pages (its document advises it), but the database is written in
+    batches of ``BRIDGE_SYNC_WRITE_BATCH`` records: consecutive pages are handled together,
+    in one transaction with the run's offset past them, so a run that dies resumes exactly
+    after what it wrote. A page that fails to arrive still leaves the pages before it written.
+    Pages are read ahead while a batch is written when the run holds a spare slot of the
+    account's budget (see :class:`PageReader`). Items are handled strictly in order.
     """
-    size = page_size()
+    size, batch_size = page_size(), write_batch()
     offset, previous = ctx.run.next_offset, None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-page") as ahead:
-        pending = _request_page(ctx, ahead, path, params, size, offset, parse)
+    batch = _Batch()
+    with PageReader(ctx, path, params, parse, size, ahead=batch_size // size + 1) as reader:
         while True:
-            page = pending.result()
+            try:
+                page = reader.page(offset)
+                ids = [item.get("remote_id") for item in page.items]  # before handle() adds
+                if page.items and ids == previous:
+                    raise InvalidResponse(
+                        f"Leeloo answered offset {offset} of {path} with the previous page"
+                    )
+            except Exception:
+                batch.write(ctx, handle)  # what arrived before the failing page is kept
+                raise
             total = page.meta.get("totalCount", page.total)
             if total is not None:
                 ctx.run.remote_total = int(total)
-            if not page.items:
-                return
-            ids = [item.get("remote_id") for item in page.items]  # before handle() adds to items
-            if ids == previous:
-                raise InvalidResponse(
-                    f"Leeloo answered offset {offset} of {path} with the previous page"
-                )
             previous = ids
+            offset += len(page.items)
             served = int(page.meta.get("limit") or size)
-            next_offset = offset + len(page.items)
             last = len(page.items) < min(size, served) or (
-                page.total is not None and next_offset >= page.total
+                page.total is not None and offset >= page.total
             )
-            if not last and not ctx.out_of_time():
-                pending = _request_page(ctx, ahead, path, params, size, next_offset, parse)
-            with ctx.page_transaction():
-                handle(ctx, page.items)
-                offset = next_offset
-                ctx.page_done(offset)
+            if page.items:
+                batch.add(page.items, offset)
+            if last or len(batch.items) >= batch_size or ctx.out_of_time():
+                batch.write(ctx, handle)
             if last:
                 return
             if ctx.out_of_time():
                 raise Suspended
 
 
-def _request_page(ctx: Context, ahead: ThreadPoolExecutor, path, params, size, offset, parse):
-    """Wait the request's turn here, then send it (and parse the items) on ``ahead``."""
-    ctx.pacing.before_request()
-    future: Future = ahead.submit(
-        ctx.client.list_page, path, params, limit=size, offset=offset, parse=parse
-    )
-    return future
+class PageReader:
+    """One list's pages, in order, read ahead on a helper thread when the run may.
+
+    Reading ahead needs a second request in flight, so it needs a second slot of the account's
+    budget: the run leases one more when one is free (never waiting for it), and the helper
+    thread keeps to that slot's pace. Without it, each page is read when asked for, paced by
+    the run's own slot. Reading ahead guesses the next offsets (a full page each, never past
+    Leeloo's count), one more page ahead after each full page up to ``ahead``, so a list that
+    ends soon costs at most a request or two past its end (Leeloo's counts may be the whole
+    list's, not the window's); a page that comes back short or capped makes it drop its
+    guesses and read from the true offset. The helper thread only sends requests and parses
+    (no database).
+    """
+
+    def __init__(self, ctx: Context, path: str, params, parse, size: int, ahead: int):
+        self.ctx, self.path, self.params, self.parse, self.size = ctx, path, params, parse, size
+        self.ahead = ahead if len(ctx.pacing.lease.take_more(1)) >= 2 else 0
+        self.pending: deque[tuple[int, Future]] = deque()
+        self.total: int | None = None
+        self.full_pages = 0
+        self.pacer = budget.Pacer(ctx.account)
+        self.helper = ThreadPoolExecutor(1, "sync-read-ahead") if self.ahead else None
+
+    def __enter__(self) -> PageReader:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._drop_guesses()
+        if self.helper is not None:
+            self.helper.shutdown(wait=True)
+
+    def page(self, offset: int):
+        """The page at ``offset``."""
+        if not self.ahead:
+            return self.ctx.call(
+                self.ctx.client.list_page,
+                self.path,
+                self.params,
+                limit=self.size,
+                offset=offset,
+                parse=self.parse,
+            )
+        if self.pending and self.pending[0][0] != offset:
+            self._drop_guesses()
+        if not self.pending:
+            self._request(offset)
+        _, future = self.pending.popleft()
+        page = future.result()
+        if page.total is not None:
+            self.total = page.total
+        if len(page.items) >= self.size:
+            self.full_pages += 1
+            self._guess_after(offset + len(page.items))
+        return page
+
+    def _guess_after(self, offset: int) -> None:
+        """Ask for the full pages from ``offset`` on, as many ahead as full pages came so far."""
+        next_offset = self.pending[-1][0] + self.size if self.pending else offset
+        depth = min(self.ahead, self.full_pages)
+        while len(self.pending) < depth and (self.total is None or next_offset < self.total):
+            if self.ctx.out_of_time():
+                return
+            self._request(next_offset)
+            next_offset += self.size
+
+    def _request(self, offset: int) -> None:
+        self.ctx.pacing.bookkeeping()
+        self.pending.append((offset, self.helper.submit(self._fetch, offset)))
+
+    def _fetch(self, offset: int):
+        """On the helper thread: wait for the spare slot's turn, then read and parse the page."""
+        self.pacer.wait()
+        return self.ctx.client.list_page(
+            self.path, self.params, limit=self.size, offset=offset, parse=self.parse
+        )
+
+    def _drop_guesses(self) -> None:
+        """Forget the pages asked for ahead (those already in flight finish, unread)."""
+        while self.pending:
+            _, future = self.pending.popleft()
+            if not future.cancel():
+                wait([future])
+
+
+@dataclass
+class _Batch:
+    """Consecutive pages' items waiting to be written together, and the offset past them."""
+
+    items: list = field(default_factory=list)
+    pages: int = 0
+    end_offset: int = 0
+
+    def add(self, items: list, end_offset: int) -> None:
+        self.items += items
+        self.pages += 1
+        self.end_offset = end_offset
+
+    def write(self, ctx: Context, handle: Callable[[Context, list], None]) -> None:
+        """Handle the items and record the run's progress past them, in one transaction."""
+        if not self.pages:
+            return
+        with ctx.page_transaction():
+            handle(ctx, self.items)
+            ctx.page_done(self.end_offset, pages=self.pages)
+        self.items, self.pages = [], 0
 
 
 def _unique_by_remote_id(ctx: Context, items: list[dict]) -> list[dict]:
@@ -793,7 +908,7 @@ def upsert_owned(ctx: Context, model, rows: list[dict]) -> dict[str, models.Mode
     existing = {
         obj.remote_id: obj
         for obj in model.objects.filter(
-            account=ctx.account, remote_id__in=[r["remote_id"] for r in rows]
+            account=ctx.account, remote_id__any=[r["remote_id"] for r in rows]
         )
     }
     created, updated, fields = [], [], set()
@@ -829,7 +944,7 @@ class Links:
     def __init__(self, ctx: Context, model, remote_ids: Iterable[str]):
         self.ctx = ctx
         self.content_type = ContentType.objects.get_for_model(model)
-        rows = RemoteLink.objects.filter(account=ctx.account, remote_id__in=list(remote_ids))
+        rows = RemoteLink.objects.filter(account=ctx.account, remote_id__any=list(remote_ids))
         self.by_remote: dict[str, RemoteLink] = {}
         #: remote id -> (content type id, object id) of links to *other* kinds of record
         self.elsewhere: dict[str, tuple[int, int]] = {}
@@ -888,7 +1003,7 @@ class Links:
             )
         pulled = [link.pk for link, _, _ in self.seen_links]
         if pulled:
-            RemoteLink.objects.filter(pk__in=pulled).update(last_pulled_at=self.ctx.now)
+            RemoteLink.objects.filter(pk__any=pulled).update(last_pulled_at=self.ctx.now)
 
 
 def person_contacts(account: ProviderAccount, person_ids: Iterable[str]) -> dict[str, int]:
@@ -901,7 +1016,7 @@ def person_contacts(account: ProviderAccount, person_ids: Iterable[str]) -> dict
         return {}
     types = ContentType.objects.get_for_models(Contact, Lead)
     links = RemoteLink.objects.filter(
-        account=account, remote_id__in=person_ids, content_type__in=types.values()
+        account=account, remote_id__any=person_ids, content_type__in=types.values()
     ).values_list("remote_id", "content_type_id", "object_id")
     found, lead_ids = {}, {}
     for remote_id, type_id, object_id in links:
@@ -1034,7 +1149,7 @@ def upsert_people(ctx: Context, people: list[dict]) -> None:
     contacts = Contact.objects.in_bulk(contact_ids)
     linked_to = dict(
         RemoteLink.objects.filter(
-            account=ctx.account, content_type=links.content_type, object_id__in=contact_ids
+            account=ctx.account, content_type=links.content_type, object_id__any=contact_ids
         ).values_list("object_id", "remote_id")
     )
     tags = PageTags(ctx, people, contact_ids)
@@ -1183,7 +1298,7 @@ def _write_people(
         write(Contact, [], updated, fields)
         links.save()
         if via_lead:  # their links are the leads' (made by pushes): stamp them
-            RemoteLink.objects.filter(account=ctx.account, remote_id__in=via_lead).update(
+            RemoteLink.objects.filter(account=ctx.account, remote_id__any=via_lead).update(
                 last_pulled_at=ctx.now
             )
         tags.save([(plan.pk, plan.person) for plan in plans])
@@ -1194,7 +1309,7 @@ def _write_people(
 class KeyOwners:
     """Who holds each phone and email among a page's values, in the database and the page.
 
-    Read in one query before matching, which uses it too (``match_contacts(known=…)``).
+    Read before matching, which uses it too (``match_contacts(known=…)``).
     """
 
     def __init__(self, people: list[dict]):
@@ -1203,13 +1318,14 @@ class KeyOwners:
         self.owner: dict[tuple[str, str], object] = {}
         if not (phones or emails):
             return
+        # Two index lookups (an OR of the two lists is planned as a scan of the table).
         # Emails are stored lower-cased (Contact.save), as bridge.matching looks them up.
-        holders = Contact.objects.filter(Q(phone__in=phones) | Q(email__in=emails))
-        for pk, phone, email in holders.values_list("pk", "phone", "email"):
-            if phone in phones:
-                self.owner[("phone", phone)] = pk
-            if email in emails:
-                self.owner[("email", email)] = pk
+        for name, keys in (("phone", phones), ("email", emails)):
+            if keys:
+                for key, pk in Contact.objects.filter(**{f"{name}__any": keys}).values_list(
+                    name, "pk"
+                ):
+                    self.owner[(name, key)] = pk
 
     def drop_taken(self, values: dict, contact: Contact | None) -> None:
         """Leave out a phone or email another contact (stored or new in this page) holds."""
@@ -1251,7 +1367,7 @@ class PageTags:
         self.ids = self._tag_ids(names)
         self.leeloo_ids = ctx.leeloo_tag_ids() | set(self.ids.values())
         self.current: dict[int, dict[int, int]] = {}  # contact id -> {tag id: through row id}
-        rows = self.through.objects.filter(contact_id__in=contact_ids)
+        rows = self.through.objects.filter(contact_id__any=contact_ids)
         for row_id, contact_id, tag_id in rows.values_list("pk", "contact_id", "tag_id"):
             self.current.setdefault(contact_id, {})[tag_id] = row_id
 
@@ -1285,14 +1401,14 @@ class PageTags:
                 if tag_id in self.leeloo_ids and tag_id not in wanted
             ]
         if remove:
-            self.through.objects.filter(pk__in=remove).delete()
+            self.through.objects.filter(pk__any=remove).delete()
         bulk.add_pairs(self.through, "contact_id", "tag_id", add)
 
 
 def _attach_channels(ctx: Context, contact_by_person: dict[str, int]) -> None:
     """Point already mirrored channels of these people at their contacts."""
     channels = Channel.objects.filter(
-        account=ctx.account, person_remote_id__in=list(contact_by_person)
+        account=ctx.account, person_remote_id__any=list(contact_by_person)
     ).only("pk", "person_remote_id", "contact_id")
     moved = []
     for channel in channels:

@@ -233,8 +233,22 @@ def test_a_run_past_its_time_continues_from_its_offset(leeloo, fake, fakes):
         sync.resume_run(run.pk)
 
 
-def test_a_page_and_the_offset_after_it_are_written_together(leeloo, fake):
+def test_pages_are_written_in_batches_of_the_write_batch_size(leeloo, fake, settings):
+    fake.seed_people(545, start=SEED_START)  # 550 people: pages of 100
+    batches = []
+    run = sync.run_sync(leeloo, "people", progress=lambda run: batches.append(run.pages))
+    assert succeeded(run).pages == 6 and batches == [5, 6]  # 500 records, then the rest
+    settings.BRIDGE_SYNC_WRITE_BATCH = 100
+    batches.clear()
+    succeeded(
+        sync.run_sync(leeloo, "people", full=True, progress=lambda r: batches.append(r.pages))
+    )
+    assert batches == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_page_and_the_offset_after_it_are_written_together(leeloo, fake, settings):
     """A failure while a page is written leaves none of that page and the offset before it."""
+    settings.BRIDGE_SYNC_WRITE_BATCH = 100  # a transaction a page
     fake.seed_people(245, start=SEED_START)
 
     def fail_on_the_second_page(run):
@@ -398,6 +412,27 @@ def test_a_refused_credential_fails_the_run_and_pauses_the_account(leeloo):
         sync.run_sync(account, "tags")
 
 
+@pytest.mark.parametrize("concurrency, slots_held", [(1, 1), (2, 2), (4, 2)])
+def test_a_sync_reads_ahead_only_on_a_spare_slot_of_the_budget(
+    leeloo, fake, fakes, concurrency, slots_held
+):
+    """Reading the next page while writing is a second request in flight: a second slot."""
+    from bridge.models import AccountSlot
+
+    leeloo.concurrency = concurrency
+    leeloo.save()
+    fake.seed_people(245, start=SEED_START)
+    held = []
+
+    def count_slots(run):
+        held.append(AccountSlot.objects.filter(account=leeloo).exclude(holder="").count())
+
+    run = succeeded(sync.run_sync(leeloo, "people", progress=count_slots))
+    assert held == [slots_held] and run.created_count == 250
+    assert [r.arg("offset") for r in people_lists(fakes)] == ["0", "100", "200"]
+    assert not AccountSlot.objects.filter(account=leeloo).exclude(holder="").exists()
+
+
 def test_a_sync_leases_a_slot_of_the_accounts_sending_budget(leeloo):
     from bridge import budget
 
@@ -522,14 +557,15 @@ def test_the_dashboard_judges_staleness_by_the_accounts_own_interval(leeloo):
 # --- the command ---------------------------------------------------------------------------
 
 
-def test_sync_command_prints_each_page_and_a_summary(leeloo, fake):
+def test_sync_command_prints_each_batch_and_a_summary(leeloo, fake, settings):
+    settings.BRIDGE_SYNC_WRITE_BATCH = 100
     fake.seed_people(145, start=SEED_START)
     out = StringIO()
     call_command("sync", "--account", "leeloo", "--resource", "people", stdout=out)
     lines = out.getvalue().splitlines()
     assert lines[:2] == [
-        "people: page 1 — 100 created, 0 updated, 0 unchanged, 0 failed",
-        "people: page 2 — 150 created, 0 updated, 0 unchanged, 0 failed",
+        "people: 1 page(s) — 100 created, 0 updated, 0 unchanged, 0 failed",
+        "people: 2 page(s) — 150 created, 0 updated, 0 unchanged, 0 failed",
     ]
     assert lines[2].startswith("people: succeeded in ")
     assert lines[2].endswith(

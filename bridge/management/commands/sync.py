@@ -1,7 +1,8 @@
 """``python manage.py sync --account NAME [--resource people|orders|…] [--full]``.
 
 Pulls one Leeloo.ai account's records into the mirror models in this process, as the scheduled
-jobs do: one run per resource, a line per page and a summary per run. Exits non-zero when a run
+jobs do: one run per resource, a line each time a batch of pages is written (pages read so
+far, records so far) and a summary per run. Exits non-zero when a run
 fails or is refused (another run of the same resource is going on).
 """
 
@@ -60,7 +61,7 @@ class Command(BaseCommand):
 
     def _progress(self, run: SyncRun) -> None:
         self.stdout.write(
-            f"{run.resource}: page {run.pages} — {run.created_count} created, "
+            f"{run.resource}: {run.pages} page(s) — {run.created_count} created, "
             f"{run.updated_count} updated, {run.unchanged_count} unchanged, "
             f"{run.failed_count} failed"
         )

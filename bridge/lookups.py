@@ -1,0 +1,46 @@
+"""``field__any=[…]``: the ``__in`` lookup, sent to PostgreSQL as one array parameter.
+
+A sync page looks up its 500 phones, emails and remote ids at once. As ``IN (%s, %s, …)``
+psycopg binds and quotes every value in Python and PostgreSQL plans a list of 500 constants;
+as ``= ANY(%s)`` it is one array parameter (about a quarter of the client's time, measured in
+docs/benchmarks.md, "Sync"). Other databases get the plain ``IN``. Registered on every field
+by ``BridgeConfig.ready``.
+"""
+
+from django.core.exceptions import EmptyResultSet
+from django.db.models import Field, ForeignObject
+from django.db.models.expressions import ColPairs
+from django.db.models.fields.related_lookups import RelatedIn
+from django.db.models.lookups import In
+
+
+@Field.register_lookup
+class AnyOf(In):
+    """``IN`` everywhere; ``= ANY(array)`` on PostgreSQL for a list of values."""
+
+    lookup_name = "any"
+
+    def as_postgresql(self, compiler, connection):
+        if not self.rhs_is_direct_value():  # a subquery stays a subquery
+            return super().as_sql(compiler, connection)
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        field = self.lhs.output_field
+        values = list(dict.fromkeys(v for v in self.rhs if v is not None))
+        if not values:
+            raise EmptyResultSet
+        values = [field.get_db_prep_value(v, connection, prepared=True) for v in values]
+        return f"{lhs} = ANY(%s::{field.cast_db_type(connection)}[])", [*lhs_params, values]
+
+
+@ForeignObject.register_lookup
+class RelatedAnyOf(RelatedIn):
+    """``__any`` on a foreign key (``contact_id__any``/``contact__any``): ids or instances."""
+
+    lookup_name = "any"
+
+    def as_postgresql(self, compiler, connection):
+        if not self.rhs_is_direct_value() or isinstance(
+            self.lhs, ColPairs
+        ):  # ColPairs: a multi-column key
+            return super().as_sql(compiler, connection)
+        return AnyOf.as_postgresql(self, compiler, connection)

@@ -1,0 +1,54 @@
+"""The ``__any`` lookup answers exactly as ``__in`` does, on every database."""
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+
+from bridge.models import Contact, RemoteLink, Tag
+
+
+@pytest.fixture
+def people(make_contact):
+    return [
+        make_contact(phone="+13105550140", email="a@example.com"),
+        make_contact(phone="+13105550141", email="b@example.com"),
+        make_contact(phone="", email="c@example.com"),
+    ]
+
+
+def test_any_matches_what_in_matches(people):
+    phones = ["+13105550141", "+13105550140", "+19999999999", None]
+    assert (
+        set(Contact.objects.filter(phone__any=phones))
+        == set(Contact.objects.filter(phone__in=phones))
+        == set(people[:2])
+    )
+    ids = {people[0].pk, people[2].pk}
+    assert set(Contact.objects.filter(pk__any=ids)) == {people[0], people[2]}
+
+
+def test_any_of_nothing_is_nothing(people):
+    assert list(Contact.objects.filter(email__any=[])) == []
+    assert list(Contact.objects.filter(email__any=[None])) == []
+    assert Contact.objects.filter(pk__any=[]).count() == 0
+
+
+def test_any_on_foreign_keys_and_in_an_or(people, make_account):
+    account = make_account("leeloo")
+    contact_type = ContentType.objects.get_for_model(Contact)
+    RemoteLink.objects.create(
+        account=account, content_type=contact_type, object_id=people[1].pk, remote_id="p-1"
+    )
+    vip = Tag.objects.create(name="VIP")
+    people[2].tags.add(vip)
+    assert list(
+        RemoteLink.objects.filter(account_id__any=[account.pk], remote_id__any=["p-1", "p-2"])
+    ) == list(RemoteLink.objects.filter(account=account))
+    through = Contact.tags.through.objects.filter(contact_id__any=[p.pk for p in people])
+    assert list(through.values_list("tag_id", flat=True)) == [vip.pk]
+    assert (
+        Contact.objects.filter(pk__any=[people[0].pk])
+        .order_by()
+        .union(Contact.objects.filter(email__any=["c@example.com"]).order_by())
+        .count()
+        == 2
+    )
