@@ -709,7 +709,7 @@ def _pages(ctx: Context, path: str, params, parse, handle: Callable[[Context, li
     size, batch_size = page_size(), write_batch()
     offset, previous = ctx.run.next_offset, None
     batch = _Batch()
-    with PageReader(ctx, path, params, parse, size, ahead=batch_size // size + 1) as reader:
+    with PageReader(ctx, path, params, parse, size, ahead=2 * (batch_size // size) + 1) as reader:
         while True:
             try:
                 page = reader.page(offset)

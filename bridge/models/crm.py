@@ -91,7 +91,7 @@ class Contact(TimestampedModel):
         OTHER = "OTHER", "Other"
 
     first_name = models.CharField(max_length=150, blank=True)
-    last_name = models.CharField(max_length=150, blank=True, db_index=True)
+    last_name = models.CharField(max_length=150, blank=True)
     email = models.EmailField(
         max_length=254, blank=True, help_text="Stored lower-cased; one contact per email."
     )
@@ -111,15 +111,13 @@ class Contact(TimestampedModel):
     city = models.CharField(max_length=100, blank=True)
     state = models.CharField(max_length=100, blank=True)
     zipcode = models.CharField("ZIP code", max_length=20, blank=True)
-    country = models.CharField(
-        max_length=2, blank=True, db_index=True, help_text="ISO country code, e.g. US."
-    )
+    country = models.CharField(max_length=2, blank=True, help_text="ISO country code, e.g. US.")
     timezone = models.CharField(
         max_length=64, blank=True, help_text="IANA time zone, e.g. America/Los_Angeles."
     )
     date_of_birth = models.DateField(null=True, blank=True)
     website = models.URLField(blank=True)
-    lead_source = models.CharField(max_length=100, blank=True, db_index=True)
+    lead_source = models.CharField(max_length=100, blank=True)
     notes = models.TextField(blank=True, help_text="Local notes; syncs never overwrite them.")
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
     custom_fields = models.JSONField(
@@ -154,9 +152,16 @@ class Contact(TimestampedModel):
             ),
         ]
         indexes = [
+            # Exact lookups by many keys at once (the sync's pages, matching). The unique
+            # indexes are partial (non-blank phone) or on lower(email) and cannot serve them.
             models.Index(fields=["email"], name="contact_email_idx"),
             models.Index(fields=["phone"], name="contact_phone_idx"),
-            models.Index(fields=["first_name", "last_name"], name="contact_name_idx"),
+            # The admin's source and country filters list their values from these (a loose
+            # index scan, bridge/admin/filters.py). Names are searched by the UPPER() prefix
+            # indexes of migration 0007; no index serves only LIKE on raw case (db_index's
+            # "_like" twins), since every contact written pays for each index it has.
+            models.Index(fields=["lead_source"], name="contact_lead_source_idx"),
+            models.Index(fields=["country"], name="contact_country_idx"),
         ]
 
     def __str__(self):
