@@ -275,11 +275,11 @@ def test_a_large_first_pull_refreshes_the_planners_statistics(leeloo, fake):
             )
             return cursor.fetchone()[0]
 
-    fake.seed_people(2500, start=SEED_START)
+    fake.seed_people(4500, start=SEED_START)
     set_state(leeloo, "people", fetch_details=False)
     before = analyses()
     succeeded(sync.run_sync(leeloo, "people"))
-    assert analyses() - before == 2  # at 1,000 and 2,000 rows created
+    assert analyses() - before == 2  # at 1,000 and 4,000 rows created
 
 
 # --- matching ----------------------------------------------------------------------------------

@@ -11,8 +11,12 @@ from .accounts import ProviderAccount
 class RemoteLink(models.Model):
     """Local record ↔ remote id in one account, so later pushes update and syncs match."""
 
-    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="links")
-    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    # No index of their own: the unique constraints lead with the account, the record index
+    # with the content type (a sync writes links by the hundred thousand; see 0009).
+    account = models.ForeignKey(
+        ProviderAccount, on_delete=models.CASCADE, related_name="links", db_index=False
+    )
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, db_index=False)
     object_id = models.PositiveBigIntegerField()
     record = GenericForeignKey("content_type", "object_id")
     remote_id = models.CharField(max_length=255)
