@@ -7,9 +7,11 @@ the default region (``DEFAULT_PHONE_REGION``).
 
 from __future__ import annotations
 
-from functools import lru_cache
+import re
+from functools import cache, lru_cache
 
 import phonenumbers
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, PhoneNumber
 
 
 class InvalidPhoneNumber(ValueError):
@@ -28,6 +30,8 @@ def normalize_phone(raw: str, region: str = "US") -> str:
         return ""
     if text.startswith("00"):
         text = "+" + text[2:]
+    if valid_e164(text):
+        return text
     try:
         parsed = phonenumbers.parse(text, None if text.startswith("+") else region)
     except phonenumbers.NumberParseException as exc:
@@ -39,6 +43,49 @@ def normalize_phone(raw: str, region: str = "US") -> str:
             + "; include the country code, e.g. +13105550143."
         )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+#: "+", a country code and a national number: the form providers and this bridge store.
+_E164 = re.compile(r"\+[1-9][0-9]{6,15}")
+
+
+def valid_e164(text: str) -> bool:
+    """True when ``text`` is a valid number already written in E.164 ("+13105550143").
+
+    Half of a number's cost in ``phonenumbers.parse`` is looking for what such text cannot hold
+    (extensions, IDD prefixes, punctuation, letters). Here the country code is read as parse
+    reads it, and the number is checked with the same ``is_valid_number``. False means "not
+    vouched for", not "invalid": the full parse decides those, which covers every national
+    number that starts with 0 or with the country's national prefix (which parse may strip).
+    """
+    if not _E164.fullmatch(text):
+        return False
+    digits = text[1:]
+    for size in (1, 2, 3):  # country codes are prefix-free, as parse reads them
+        code = int(digits[:size])
+        if code in COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return False
+    national = digits[size:]
+    if national.startswith("0") or _starts_with_national_prefix(code, national):
+        return False
+    number = PhoneNumber(country_code=code, national_number=int(national))
+    return phonenumbers.is_valid_number(number)
+
+
+def _starts_with_national_prefix(code: int, national: str) -> bool:
+    prefix = _national_prefix(code)
+    return prefix is not None and prefix.match(national) is not None
+
+
+@cache
+def _national_prefix(code: int) -> re.Pattern | None:
+    """The pattern parse strips from a national number of this country code, if any."""
+    region = phonenumbers.region_code_for_country_code(code)
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    pattern = metadata.national_prefix_for_parsing if metadata is not None else None
+    return re.compile(pattern) if pattern else None
 
 
 def _parse_reason(exc: phonenumbers.NumberParseException) -> str:
