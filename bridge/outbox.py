@@ -25,6 +25,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import timedelta
 
 from django.conf import settings
@@ -290,17 +293,24 @@ def _call_fields(client) -> dict:
 class Prefetched:
     """The records and remote links of a claimed batch of deliveries, read in a few queries.
 
-    ``deliver`` reads them from here instead of two or three queries per delivery, and writes
-    back the links it creates, so a record pushed twice in one batch is still skipped the
-    second time.
+    ``deliver`` reads them from here instead of two or three queries per delivery, and hands
+    back the links it asks the writer for, so a record pushed twice in one batch is still
+    skipped the second time. Links the drain's writer has not written yet (``in_flight``, taken
+    before the table is read) are waited for instead of read stale from the table.
     """
 
-    def __init__(self, account_id: int, deliveries: list[Delivery]):
+    def __init__(
+        self,
+        account_id: int,
+        deliveries: list[Delivery],
+        in_flight: dict[tuple[int, int], Future] | None = None,
+    ):
         wanted: dict[int, set[int]] = {}
         for delivery in deliveries:
             wanted.setdefault(delivery.content_type_id, set()).add(delivery.object_id)
         self.records: dict[tuple[int, int], object] = {}
         self.contact_type_id = ContentType.objects.get_for_model(Contact).pk
+        self.in_flight: dict[tuple[int, int], Future] = dict(in_flight or {})
         contact_ids = set()
         for content_type_id, object_ids in wanted.items():
             model = ContentType.objects.get_for_id(content_type_id).model_class()
@@ -320,9 +330,26 @@ class Prefetched:
             for link in (RemoteLink.objects.filter(links, account_id=account_id) if wanted else [])
         }
 
+    def link(self, key: tuple[int, int]) -> RemoteLink | None:
+        """The record's link: the one being written for it if any, else the one read."""
+        future = self.in_flight.pop(key, None)
+        if future is not None and (written := future.result()) is not None:
+            self.links[key] = written
+        return self.links.get(key)
 
-def deliver(delivery: Delivery, client, prefetched: Prefetched | None = None) -> str:
-    """Send one claimed delivery and record the outcome; returns the new state."""
+
+def deliver(
+    delivery: Delivery,
+    client,
+    prefetched: Prefetched | None = None,
+    writer: OutcomeWriter | None = None,
+) -> str:
+    """Send one claimed delivery and record the outcome; returns the new state.
+
+    The outcome goes through ``writer`` (a drain's: written in the background, in batches);
+    without one it is written before this returns.
+    """
+    writer = writer or OutcomeWriter(threaded=False)
     client.last_call = None
     key = (delivery.content_type_id, delivery.object_id)
     if prefetched is None:
@@ -333,9 +360,9 @@ def deliver(delivery: Delivery, client, prefetched: Prefetched | None = None) ->
             object_id=delivery.object_id,
         ).first()
     else:
-        record, link = prefetched.records.get(key), prefetched.links.get(key)
+        record, link = prefetched.records.get(key), prefetched.link(key)
     if record is None:
-        _finish(delivery, state=State.DEAD, error_message="The record no longer exists.")
+        writer.finish(delivery, state=State.DEAD, error_message="The record no longer exists.")
         return State.DEAD
     data = record_data(record)
     _add_contact_remote_id(data, delivery.account_id, prefetched)
@@ -346,7 +373,9 @@ def deliver(delivery: Delivery, client, prefetched: Prefetched | None = None) ->
         and link.pushed_hash == content_hash
         and not delivery.params.get("force")
     ):
-        _finish(delivery, state=State.SKIPPED, remote_id=link.remote_id, content_hash=content_hash)
+        writer.finish(
+            delivery, state=State.SKIPPED, remote_id=link.remote_id, content_hash=content_hash
+        )
         return State.SKIPPED
     try:
         result = client.perform(
@@ -355,7 +384,7 @@ def deliver(delivery: Delivery, client, prefetched: Prefetched | None = None) ->
     except ProviderError as error:
         return _record_failure(delivery, client, error)
     now = timezone.now()
-    _finish(
+    writer.finish(
         delivery,
         state=State.DELIVERED,
         remote_id=result.remote_id or "",
@@ -368,9 +397,9 @@ def deliver(delivery: Delivery, client, prefetched: Prefetched | None = None) ->
     )
     spec = client.operation_specs().get(delivery.operation)
     if spec is not None and spec.links_record and result.remote_id:
-        new_link = _link(delivery, result.remote_id, content_hash, now)
-        if prefetched is not None and new_link is not None:
-            prefetched.links[key] = new_link
+        future = writer.link(delivery, result.remote_id, content_hash, now)
+        if prefetched is not None:
+            prefetched.in_flight[key] = future
     return State.DELIVERED
 
 
@@ -382,7 +411,7 @@ def _add_contact_remote_id(
     if not isinstance(contact, dict) or not contact.get("id"):
         return
     if prefetched is not None:
-        link = prefetched.links.get((prefetched.contact_type_id, contact["id"]))
+        link = prefetched.link((prefetched.contact_type_id, contact["id"]))
         contact["remote_id"] = link.remote_id if link else ""
         return
     contact["remote_id"] = (
@@ -394,48 +423,6 @@ def _add_contact_remote_id(
         .values_list("remote_id", flat=True)
         .first()
         or ""
-    )
-
-
-def _link(
-    delivery: Delivery, remote_id: str, content_hash: str, now, current: RemoteLink | None = None
-) -> RemoteLink | None:
-    """Remember which remote id this record is, so later pushes update and syncs match.
-
-    One statement: insert or update the record's link unless another local record already
-    maps to this remote one (a lead and its contact can be the same Leeloo person or Aloware
-    phone; the first link stands). Returns the link, or None when it was taken.
-    """
-    table = RemoteLink._meta.db_table
-    key = [delivery.account_id, delivery.content_type_id, delivery.object_id]
-    stamp = connection.ops.adapt_datetimefield_value(now)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {table} (account_id, content_type_id, object_id, remote_id,
-                                 pushed_hash, last_pushed_at, created_at)
-            SELECT %s, %s, %s, %s, %s, %s, %s
-            WHERE NOT EXISTS (
-                SELECT 1 FROM {table}
-                WHERE account_id = %s AND remote_id = %s
-                  AND NOT (content_type_id = %s AND object_id = %s)
-            )
-            ON CONFLICT (account_id, content_type_id, object_id) DO UPDATE
-            SET remote_id = excluded.remote_id, pushed_hash = excluded.pushed_hash,
-                last_pushed_at = excluded.last_pushed_at
-            """,
-            [*key, remote_id, content_hash, stamp, stamp, delivery.account_id, remote_id, *key[1:]],
-        )
-        linked = cursor.rowcount > 0
-    if not linked:
-        return None
-    return RemoteLink(
-        account_id=delivery.account_id,
-        content_type_id=delivery.content_type_id,
-        object_id=delivery.object_id,
-        remote_id=remote_id,
-        pushed_hash=content_hash,
-        last_pushed_at=now,
     )
 
 
@@ -484,6 +471,292 @@ def _record_failure(delivery: Delivery, client, error: ProviderError) -> str:
     return State.DEAD
 
 
+# --- writing outcomes --------------------------------------------------------------------
+
+
+@dataclass
+class _FinishItem:
+    """A delivery's outcome, to be written if its claim still stands."""
+
+    pk: int
+    claimed_at: object
+    fields: dict
+
+
+@dataclass
+class _LinkItem:
+    """A record's remote link, to be written unless another record holds the remote id."""
+
+    account_id: int
+    content_type_id: int
+    object_id: int
+    remote_id: str
+    content_hash: str
+    now: object
+    future: Future = dataclass_field(default_factory=Future)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.content_type_id, self.object_id)
+
+
+class OutcomeWriter:
+    """Writes the outcomes of one drain's deliveries in batches, off the slots' request path.
+
+    A slot knows a delivery's outcome in memory as soon as the provider answers; instead of
+    waiting for two database round trips before its next request, it hands the finish (and the
+    record's remote link) to this writer and goes on. The writer's thread takes everything
+    queued since its last write and writes it at once: on PostgreSQL the finishes are one
+    ``UPDATE … FROM unnest(…)`` and the links one pipelined ``executemany``; elsewhere the
+    statements of :func:`_finish` and :func:`_link`, row by row. Semantics are unchanged: each
+    finish is a compare-and-set on ``(state=sending, claimed_at)``, and a link is written only
+    when no other local record holds its remote id.
+
+    Nothing is lost if the process dies: a delivery whose outcome was not written yet stays
+    ``sending`` and :func:`recover_stranded` sends it again (the providers' idempotency keys
+    make that an update, not a duplicate). ``threaded=False`` writes each outcome at once in
+    the caller's thread. :meth:`close` writes what is queued and stops the thread; the drain
+    calls it before returning, errors or not.
+    """
+
+    MAX_BATCH = 500
+    MAX_QUEUED = 2000  # a slot waits when the database falls this far behind
+
+    def __init__(self, threaded: bool = True):
+        self.threaded = threaded
+        #: Links being written, by record key: a later delivery of the same record (or a lead
+        #: whose contact was just linked) waits for the link instead of reading a stale table.
+        self.in_flight: dict[tuple[int, int], Future] = {}
+        self.error: BaseException | None = None
+        self._queue: list[_FinishItem | _LinkItem] = []
+        self._closed = False
+        self._changed = threading.Condition()
+        self._thread = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="outbox-writer", daemon=True)
+            self._thread.start()
+
+    # --- what the slots call --------------------------------------------------------------
+
+    def finish(self, delivery: Delivery, **fields) -> None:
+        """Queue a delivery's outcome (plain values; F() expressions go through _finish)."""
+        fields["updated_at"] = timezone.now()
+        self._submit(_FinishItem(delivery.pk, delivery.claimed_at, fields))
+
+    def link(self, delivery: Delivery, remote_id: str, content_hash: str, now) -> Future:
+        """Queue the record's remote link; the future gives the link, or None when taken."""
+        item = _LinkItem(
+            delivery.account_id,
+            delivery.content_type_id,
+            delivery.object_id,
+            remote_id,
+            content_hash,
+            now,
+        )
+        with self._changed:
+            self.in_flight[item.key] = item.future
+        self._submit(item)
+        return item.future
+
+    def links_in_flight(self) -> dict[tuple[int, int], Future]:
+        """A copy of the links queued or being written (for :class:`Prefetched`)."""
+        with self._changed:
+            return dict(self.in_flight)
+
+    def close(self) -> None:
+        """Write everything queued, stop the thread, and raise the writer's error if it had one."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    # --- the writer's side ------------------------------------------------------------------
+
+    def _submit(self, item) -> None:
+        if not self.threaded:
+            self._write([item])
+            return
+        with self._changed:
+            while len(self._queue) >= self.MAX_QUEUED and self.error is None:
+                self._changed.wait()
+            if self.error is not None:
+                _fail_links([item], self.error)
+                raise RuntimeError("the outbox writer stopped") from self.error
+            self._queue.append(item)
+            self._changed.notify_all()
+
+    def _run(self) -> None:
+        """The writer thread: write what is queued, batch after batch, until closed."""
+        try:
+            while batch := self._next_batch():
+                self._write(batch)
+        except BaseException as error:
+            logger.exception("the outbox writer stopped; unwritten outcomes stay 'sending'")
+            with self._changed:
+                self.error = error
+                _fail_links(self._queue, error)
+                self._queue.clear()
+                self._changed.notify_all()
+        finally:
+            connection.close()
+
+    def _next_batch(self) -> list:
+        """Wait for queued outcomes and take up to MAX_BATCH of them; [] once closed and empty."""
+        with self._changed:
+            while not self._queue and not self._closed:
+                self._changed.wait()
+            batch = self._queue[: self.MAX_BATCH]
+            del self._queue[: self.MAX_BATCH]
+            self._changed.notify_all()
+            return batch
+
+    def _write(self, batch: list) -> None:
+        """Write a batch: the finishes first, then the links; answer the links' futures."""
+        finishes = [item for item in batch if isinstance(item, _FinishItem)]
+        links = [item for item in batch if isinstance(item, _LinkItem)]
+        try:
+            if finishes:
+                _finish_many(finishes)
+            linked = _link_many(links) if links else []
+        except BaseException as error:
+            _fail_links(links, error)
+            raise
+        for item, new_link in zip(links, linked, strict=True):
+            item.future.set_result(new_link)
+        with self._changed:
+            for item in links:
+                if self.in_flight.get(item.key) is item.future:
+                    del self.in_flight[item.key]
+
+
+def _fail_links(items: Iterable, error: BaseException) -> None:
+    """Answer the futures of links that will not be written, so no slot waits for ever."""
+    for item in items:
+        if isinstance(item, _LinkItem) and not item.future.done():
+            item.future.set_exception(error)
+
+
+def _finish_many(items: list[_FinishItem]) -> int:
+    """Write several outcomes, each a compare-and-set on its claim; returns how many stood.
+
+    On PostgreSQL one ``UPDATE … FROM unnest(…)`` per set of columns (all deliveries of an
+    outcome write the same columns, so usually one statement); elsewhere :func:`_finish`.
+    """
+    if connection.vendor != "postgresql":
+        return sum(
+            Delivery.objects.filter(
+                pk=item.pk, state=State.SENDING, claimed_at=item.claimed_at
+            ).update(**item.fields)
+            for item in items
+        )
+    groups: dict[tuple[str, ...], list[_FinishItem]] = {}
+    for item in items:
+        groups.setdefault(tuple(sorted(item.fields)), []).append(item)
+    return sum(_finish_group(names, group) for names, group in groups.items())
+
+
+def _finish_group(names: tuple[str, ...], items: list[_FinishItem]) -> int:
+    """One ``UPDATE … FROM unnest(ids, claims, column arrays…)`` for outcomes writing ``names``."""
+    qn = connection.ops.quote_name
+    fields = [Delivery._meta.get_field(name) for name in names]
+    arrays = [[item.pk for item in items], [item.claimed_at for item in items]]
+    for model_field in fields:
+        arrays.append(
+            [
+                model_field.get_db_prep_save(item.fields[model_field.name], connection)
+                for item in items
+            ]
+        )
+    casts = ["%s::bigint[]", "%s::timestamptz[]"] + [
+        f"%s::{model_field.db_type(connection)}[]" for model_field in fields
+    ]
+    aliases = ["id", "claim"] + [f"c{n}" for n in range(len(fields))]
+    assignments = ", ".join(
+        f"{qn(model_field.column)} = v.c{n}" for n, model_field in enumerate(fields)
+    )
+    sql = (
+        f"UPDATE {qn(Delivery._meta.db_table)} AS d SET {assignments} "
+        f"FROM unnest({', '.join(casts)}) AS v({', '.join(aliases)}) "
+        "WHERE d.id = v.id AND d.state = %s AND d.claimed_at = v.claim"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*arrays, str(State.SENDING)])
+        return cursor.rowcount
+
+
+# Insert or update a record's link unless another local record already maps to this remote
+# one (a lead and its contact can be the same Leeloo person or Aloware phone; the first link
+# stands).
+_LINK_SQL = """
+    INSERT INTO {table} (account_id, content_type_id, object_id, remote_id,
+                         pushed_hash, last_pushed_at, created_at)
+    SELECT %s, %s, %s, %s, %s, %s, %s
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {table}
+        WHERE account_id = %s AND remote_id = %s
+          AND NOT (content_type_id = %s AND object_id = %s)
+    )
+    ON CONFLICT (account_id, content_type_id, object_id) DO UPDATE
+    SET remote_id = excluded.remote_id, pushed_hash = excluded.pushed_hash,
+        last_pushed_at = excluded.last_pushed_at
+"""
+
+
+def _link_params(item: _LinkItem) -> list:
+    stamp = connection.ops.adapt_datetimefield_value(item.now)
+    key = [item.account_id, item.content_type_id, item.object_id]
+    return [
+        *key,
+        item.remote_id,
+        item.content_hash,
+        stamp,
+        stamp,
+        item.account_id,
+        item.remote_id,
+        *key[1:],
+    ]
+
+
+def _link_many(items: list[_LinkItem]) -> list[RemoteLink | None]:
+    """Remember which remote id each record is, so later pushes update and syncs match.
+
+    The statement of :data:`_LINK_SQL` per link, in order, so each sees the ones before it; on
+    PostgreSQL all of them in one pipelined ``executemany``. Returns each link, or None where
+    the remote id was taken by another record.
+    """
+    sql = _LINK_SQL.format(table=RemoteLink._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(items) > 1:
+            raw = cursor.cursor
+            raw.executemany(sql + " RETURNING 1", [_link_params(i) for i in items], returning=True)
+            linked = []
+            while True:
+                linked.append(raw.fetchone() is not None)
+                if not raw.nextset():
+                    break
+        else:
+            linked = []
+            for item in items:
+                cursor.execute(sql, _link_params(item))
+                linked.append(cursor.rowcount > 0)
+    return [
+        RemoteLink(
+            account_id=item.account_id,
+            content_type_id=item.content_type_id,
+            object_id=item.object_id,
+            remote_id=item.remote_id,
+            pushed_hash=item.content_hash,
+            last_pushed_at=item.now,
+        )
+        if ok
+        else None
+        for item, ok in zip(items, linked, strict=True)
+    ]
+
+
 # --- draining an account -----------------------------------------------------------------
 
 
@@ -502,34 +775,47 @@ def drain_account(account_id: int, max_seconds: float | None = None) -> dict:
     with lease as slots:
         if not slots:
             return {"slots": 0, "states": {}}
-        drain = _Drain(account, time.monotonic() + max_seconds, lease.keep_alive)
-        threads = [
-            threading.Thread(
-                target=_slot_loop,
-                args=(drain,),
-                name=f"outbox-{account.name}-{n}",
-                daemon=True,
-            )
-            for n in slots
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        writer = OutcomeWriter()
+        drain = _Drain(account, time.monotonic() + max_seconds, lease.keep_alive, writer)
+        try:
+            _run_slots(drain, slots)
+        finally:
+            writer.close()  # every known outcome is written before the task returns
     if time.monotonic() >= drain.deadline and seconds_until_next_due(account_id) == 0.0:
         kick_accounts([account_id])
     return {"slots": len(slots), "states": dict(drain.outcomes)}
+
+
+def _run_slots(drain: _Drain, slots: list[int]) -> None:
+    """Run one thread per leased slot until each has nothing left to send."""
+    threads = [
+        threading.Thread(
+            target=_slot_loop,
+            args=(drain,),
+            name=f"outbox-{drain.account.name}-{n}",
+            daemon=True,
+        )
+        for n in slots
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 IDLE_WAIT_SECONDS = 30.0
 
 
 class _Drain:
-    """What the slot threads of one drain share: the account, the deadline, the outcomes and
-    the throttle, so one slot's 429 stops its sibling slots before their next request."""
+    """What the slot threads of one drain share: the account, the deadline, the outcomes, the
+    outcome writer and the throttle, so one slot's 429 stops its sibling slots before their
+    next request."""
 
-    def __init__(self, account: ProviderAccount, deadline: float, keep_alive):
+    def __init__(
+        self, account: ProviderAccount, deadline: float, keep_alive, writer: OutcomeWriter
+    ):
         self.account = account
+        self.writer = writer
         self.client = account.client()
         self.deadline = deadline
         self.keep_alive = keep_alive
@@ -565,7 +851,7 @@ def _slot_loop(drain: _Drain) -> None:
     pacer = budget.Pacer(account)
     checked = 0.0
     try:
-        while time.monotonic() < drain.deadline:
+        while time.monotonic() < drain.deadline and drain.writer.error is None:
             if time.monotonic() - checked > 1.0:
                 account.refresh_from_db(fields=["paused", "enabled", "throttled_until"])
                 checked = time.monotonic()
@@ -599,14 +885,14 @@ def _send_claimed(drain: _Drain, pacer: budget.Pacer, claimed: list[Delivery]) -
     Returns True when a delivery failed, so the caller re-reads the account first.
     """
     claimed_at = time.monotonic()
-    prefetched = Prefetched(drain.account.pk, claimed)
+    prefetched = Prefetched(drain.account.pk, claimed, drain.writer.links_in_flight())
     for index, delivery in enumerate(claimed):
         pacer.wait()
         stale = time.monotonic() - claimed_at > drain.fresh_seconds
         if stale or drain.pause_left() or time.monotonic() >= drain.deadline:
             release_claims(claimed[index:])
             return False
-        state = deliver(delivery, drain.client, prefetched)
+        state = deliver(delivery, drain.client, prefetched, drain.writer)
         drain.count(state)
         drain.keep_alive()
         if state in (State.FAILED, State.PENDING):
