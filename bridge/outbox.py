@@ -23,7 +23,7 @@ import logging
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -776,28 +776,28 @@ def drain_account(account_id: int, max_seconds: float | None = None) -> dict:
         if not slots:
             return {"slots": 0, "states": {}}
         writer = OutcomeWriter()
-        drain = _Drain(account, time.monotonic() + max_seconds, lease.keep_alive, writer)
+        drain = _Drain(account, len(slots), time.monotonic() + max_seconds, lease, writer)
         try:
-            _run_slots(drain, slots)
+            _run_threads(drain, slots)
         finally:
-            writer.close()  # every known outcome is written before the task returns
+            try:
+                drain.give_back_ready()  # claimed ahead but not sent: back to the queue
+            finally:
+                writer.close()  # every known outcome is written before the task returns
     if time.monotonic() >= drain.deadline and seconds_until_next_due(account_id) == 0.0:
         kick_accounts([account_id])
     return {"slots": len(slots), "states": dict(drain.outcomes)}
 
 
-def _run_slots(drain: _Drain, slots: list[int]) -> None:
-    """Run one thread per leased slot until each has nothing left to send."""
-    threads = [
-        threading.Thread(
-            target=_slot_loop,
-            args=(drain,),
-            name=f"outbox-{drain.account.name}-{n}",
-            daemon=True,
-        )
+def _run_threads(drain: _Drain, slots: list[int]) -> None:
+    """Run the drain's claimer and one thread per leased slot until nothing is left to send."""
+    threads = [threading.Thread(target=_claim_loop, args=(drain,), name="outbox-claimer")]
+    threads += [
+        threading.Thread(target=_slot_loop, args=(drain,), name=f"outbox-{drain.account.name}-{n}")
         for n in slots
     ]
     for thread in threads:
+        thread.daemon = True
         thread.start()
     for thread in threads:
         thread.join()
@@ -806,30 +806,114 @@ def _run_slots(drain: _Drain, slots: list[int]) -> None:
 IDLE_WAIT_SECONDS = 30.0
 
 
-class _Drain:
-    """What the slot threads of one drain share: the account, the deadline, the outcomes, the
-    outcome writer and the throttle, so one slot's 429 stops its sibling slots before their
-    next request."""
+@dataclass
+class _Claimed:
+    """Deliveries claimed ahead for one slot to send in order, with their claim's records and
+    links: usually one, or all of a claim's deliveries about the same person (a record pushed
+    twice, a lead and its contact), so the second still sees the first's link."""
 
-    def __init__(
-        self, account: ProviderAccount, deadline: float, keep_alive, writer: OutcomeWriter
-    ):
+    deliveries: list[Delivery]
+    prefetched: Prefetched
+    claimed_at: float  # monotonic
+
+
+class _Drain:
+    """What the threads of one drain share.
+
+    One claimer thread claims the account's due deliveries ahead of the slots (a few per
+    slot, in one statement, with their records and links read in a few queries) into
+    ``ready``; each slot thread takes the next one, paces, sends, and hands the outcome to the
+    writer. Claims and reads are therefore amortised over the whole drain and happen while the
+    slots' requests are in flight. The drain also shares the throttle (one slot's 429 stops the
+    others before their next request), the deadline and the outcome counts.
+    """
+
+    def __init__(self, account: ProviderAccount, slots: int, deadline: float, lease, writer):
         self.account = account
-        self.writer = writer
         self.client = account.client()
         self.deadline = deadline
-        self.keep_alive = keep_alive
+        self.keep_alive = lease.keep_alive
+        self.writer = writer
         self.outcomes: Counter = Counter()
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
+        self.ready: deque[_Claimed] = deque()
+        self.busy = 0  # slots between taking a delivery and having its outcome
+        self.exhausted = False  # the claimer found nothing due soon and stopped
+        self.stopped = False  # the account is no longer sendable, or a thread failed
         self.paused_until = 0.0  # monotonic; set from the account's throttled_until
         # A claim is sent only while fresh: well inside the time after which recover_stranded
         # would hand it to another worker (the account's timeouts plus this margin).
         self.fresh_seconds = _setting("BRIDGE_STRANDED_MARGIN_SECONDS", 60.0) / 2
-        self.claim_size = max(1, _setting("BRIDGE_CLAIM_BATCH", 4))
+        # Claimed ahead: BRIDGE_CLAIM_BATCH per slot, topped up when half of it is gone.
+        self.target = min(200, slots * max(1, _setting("BRIDGE_CLAIM_BATCH", 4)))
+
+    # --- the slots' side ----------------------------------------------------------------
+
+    def take(self) -> _Claimed | None:
+        """The next claimed delivery for a slot; None when the drain is over."""
+        with self.lock:
+            while True:
+                if self.stopped or time.monotonic() >= self.deadline:
+                    return None
+                if self.ready and not self.pause_left():
+                    self.busy += 1
+                    claimed = self.ready.popleft()
+                    self.lock.notify_all()  # the claimer tops up below half the target
+                    return claimed
+                if self.exhausted:
+                    return None
+                self.lock.wait(0.5)
+
+    def done(self) -> None:
+        """A slot is finished with what it took (sent, or given back)."""
+        with self.lock:
+            self.busy -= 1
+            self.lock.notify_all()
 
     def count(self, state: str) -> None:
         with self.lock:
             self.outcomes[state] += 1
+
+    def sendable_now(self, claimed: _Claimed) -> bool:
+        """Whether a taken delivery may go now: claim fresh, no pause, before the deadline."""
+        return (
+            time.monotonic() - claimed.claimed_at <= self.fresh_seconds
+            and not self.pause_left()
+            and not self.stopped
+            and self.writer.error is None
+            and time.monotonic() < self.deadline
+        )
+
+    def after_failure(self) -> None:
+        """Re-read the account at once after a failure; give back what was claimed ahead.
+
+        A 401 pauses the account and a 429 throttles it: neither the other slots nor the
+        deliveries claimed ahead may go before that is known.
+        """
+        self.check_account()
+        self.give_back_ready()
+
+    # --- shared -------------------------------------------------------------------------
+
+    def check_account(self) -> None:
+        """Re-read whether the account may send and until when it is throttled."""
+        account = self.account
+        account.refresh_from_db(fields=["paused", "enabled", "throttled_until"])
+        if not account.sendable:
+            self.stop()
+        self.note_throttle(account.throttled_until)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
+            self.lock.notify_all()
+
+    def give_back_ready(self) -> int:
+        """Release every delivery claimed ahead and not taken by a slot yet."""
+        with self.lock:
+            unsent = [delivery for claimed in self.ready for delivery in claimed.deliveries]
+            self.ready.clear()
+        return release_claims(unsent) if unsent else 0
 
     def note_throttle(self, throttled_until) -> float:
         """Share the account's throttle with every slot; returns the seconds left."""
@@ -846,61 +930,140 @@ class _Drain:
 
 
 def _slot_loop(drain: _Drain) -> None:
-    """One slot's work: claim a few, pace, send, record; until nothing is due soon."""
-    account = drain.account
-    pacer = budget.Pacer(account)
-    checked = 0.0
+    """One slot's work: take the next claimed deliveries, pace, send; until the drain is over."""
+    pacer = budget.Pacer(drain.account)
     try:
-        while time.monotonic() < drain.deadline and drain.writer.error is None:
-            if time.monotonic() - checked > 1.0:
-                account.refresh_from_db(fields=["paused", "enabled", "throttled_until"])
-                checked = time.monotonic()
-                if not account.sendable:
-                    return
-                drain.note_throttle(account.throttled_until)
-            if wait := drain.pause_left():
-                time.sleep(min(wait, max(drain.deadline - time.monotonic(), 0), 5.0))
-                checked = 0.0
-                continue
-            claimed = claim_due(account.pk, drain.claim_size)
-            if not claimed:
-                wait = seconds_until_next_due(account.pk)
-                if wait is None or wait > IDLE_WAIT_SECONDS:
-                    return
-                time.sleep(min(max(wait, 0.05), 1.0))
-                checked = 0.0
-                continue
-            if _send_claimed(drain, pacer, claimed):
-                checked = 0.0  # a failure: look at the account (paused? throttled?) at once
+        while (claimed := drain.take()) is not None:
+            try:
+                _send_claimed(drain, pacer, claimed)
+            finally:
+                drain.done()
     except Exception:
-        logger.exception("outbox slot for account %s stopped on an error", account.name)
+        logger.exception("outbox slot for account %s stopped on an error", drain.account.name)
+        drain.stop()
         raise
     finally:
         connection.close()
 
 
-def _send_claimed(drain: _Drain, pacer: budget.Pacer, claimed: list[Delivery]) -> bool:
-    """Send a slot's claimed deliveries one at a time; give back what must not go now.
+def _send_claimed(drain: _Drain, pacer: budget.Pacer, claimed: _Claimed) -> None:
+    """Send taken deliveries one at a time; give back what must not go now.
 
-    Returns True when a delivery failed, so the caller re-reads the account first.
+    A delivery goes only while its claim is fresh, the account is not throttled and the
+    drain's deadline is not reached; after a failure the account is re-read at once and the
+    rest (and whatever was claimed ahead) is given back.
     """
-    claimed_at = time.monotonic()
-    prefetched = Prefetched(drain.account.pk, claimed, drain.writer.links_in_flight())
-    for index, delivery in enumerate(claimed):
+    deliveries = claimed.deliveries
+    for index, delivery in enumerate(deliveries):
         pacer.wait()
-        stale = time.monotonic() - claimed_at > drain.fresh_seconds
-        if stale or drain.pause_left() or time.monotonic() >= drain.deadline:
-            release_claims(claimed[index:])
-            return False
-        state = deliver(delivery, drain.client, prefetched, drain.writer)
+        if not drain.sendable_now(claimed):
+            release_claims(deliveries[index:])
+            return
+        state = deliver(delivery, drain.client, claimed.prefetched, drain.writer)
         drain.count(state)
         drain.keep_alive()
         if state in (State.FAILED, State.PENDING):
-            account = drain.account
-            account.refresh_from_db(fields=["paused", "enabled", "throttled_until"])
-            drain.note_throttle(account.throttled_until)
-            release_claims(claimed[index + 1 :])
+            release_claims(deliveries[index + 1 :])
+            drain.after_failure()
+            return
+
+
+def _claim_loop(drain: _Drain) -> None:
+    """The drain's claimer: keep about ``target`` deliveries claimed ahead of the slots.
+
+    Looks at the account every second (paused? throttled?), gives back what was claimed ahead
+    while the account is throttled, and stops once nothing is due within IDLE_WAIT_SECONDS and
+    no slot is still sending (a failure may make a retry due soon).
+    """
+    checked = 0.0
+    try:
+        while not drain.stopped and time.monotonic() < drain.deadline:
+            if drain.writer.error is not None:
+                drain.stop()
+                return
+            if time.monotonic() - checked > 1.0:
+                drain.check_account()
+                checked = time.monotonic()
+                if drain.stopped:
+                    return
+            if wait := drain.pause_left():
+                drain.give_back_ready()
+                time.sleep(min(wait, max(drain.deadline - time.monotonic(), 0), 1.0))
+                checked = 0.0
+                continue
+            want = _claim_wanted(drain)
+            if want <= 0:
+                continue
+            claimed = claim_due(drain.account.pk, want)
+            if claimed:
+                _add_ready(drain, claimed)
+                continue
+            if _nothing_due_soon(drain):
+                return
+            checked = 0.0
+    except Exception:
+        logger.exception("outbox claimer for account %s stopped on an error", drain.account.name)
+        drain.stop()
+        raise
+    finally:
+        with drain.lock:
+            drain.exhausted = True
+            drain.lock.notify_all()
+        connection.close()
+
+
+def _claim_wanted(drain: _Drain) -> int:
+    """How many to claim now; waits (up to 0.5 s) while at least half the target is ready."""
+    with drain.lock:
+        if len(drain.ready) * 2 >= drain.target:
+            drain.lock.wait(0.5)
+        if len(drain.ready) * 2 >= drain.target:
+            return 0
+        return drain.target - len(drain.ready)
+
+
+def _add_ready(drain: _Drain, claimed: list[Delivery]) -> None:
+    """Read a fresh claim's records and links, and hand its deliveries to the slots.
+
+    Deliveries about the same person go to one slot, in claim order (see :class:`_Claimed`).
+    Should reading fail, the claim is given back before the error goes up.
+    """
+    try:
+        prefetched = Prefetched(drain.account.pk, claimed, drain.writer.links_in_flight())
+    except Exception:
+        release_claims(claimed)
+        raise
+    groups: dict[tuple, list[Delivery]] = {}
+    for delivery in claimed:
+        groups.setdefault(_person_key(delivery, prefetched), []).append(delivery)
+    now = time.monotonic()
+    with drain.lock:
+        drain.ready.extend(_Claimed(group, prefetched, now) for group in groups.values())
+        drain.lock.notify_all()
+
+
+def _person_key(delivery: Delivery, prefetched: Prefetched) -> tuple:
+    """Which person a delivery is about: its record's contact, else the record itself."""
+    key = (delivery.content_type_id, delivery.object_id)
+    if delivery.content_type_id == prefetched.contact_type_id:
+        return ("contact", delivery.object_id)
+    contact_id = getattr(prefetched.records.get(key), "contact_id", None)
+    return ("contact", contact_id) if contact_id else key
+
+
+def _nothing_due_soon(drain: _Drain) -> bool:
+    """True when the claimer may stop: nothing due soon and no slot still sending.
+
+    Otherwise sleeps until the next delivery is due (at most a second) and returns False.
+    """
+    wait = seconds_until_next_due(drain.account.pk)
+    with drain.lock:
+        if (wait is None or wait > IDLE_WAIT_SECONDS) and drain.busy == 0 and not drain.ready:
             return True
+        if drain.busy:
+            drain.lock.wait(0.05 if wait is None else min(max(wait, 0.05), 1.0))
+            return False
+    time.sleep(min(max(wait or 0.0, 0.05), 1.0))
     return False
 
 
