@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -45,7 +45,7 @@ from integrations.errors import (
 
 from . import budget
 from .models import Contact, Delivery, ProviderAccount, PushBatch, RemoteLink
-from .records import record_data, records_queryset
+from .records import load_records, record_data
 
 logger = logging.getLogger("bridge.outbox")
 
@@ -145,13 +145,31 @@ def _copied_fields():
 
 
 def kick_accounts(account_ids: Iterable[int]) -> None:
-    """Ask the django-q2 cluster to drain these accounts (carries ids only, never secrets)."""
+    """Ask the django-q2 cluster to drain these accounts (carries ids only, never secrets).
+
+    One drain task per account, or, with ``BRIDGE_DRAIN_SLOTS``, one per share of its slots,
+    so several workers send for one account at once (each drain leases what is free).
+    """
     if not _setting("BRIDGE_KICK_WORKERS", True):
         return
     from django_q.tasks import async_task
 
+    account_ids = list(account_ids)
+    drains = dict.fromkeys(account_ids, 1)
+    if _setting("BRIDGE_DRAIN_SLOTS", 0) > 0:
+        for account_id, concurrency in ProviderAccount.objects.filter(
+            pk__in=account_ids
+        ).values_list("pk", "concurrency"):
+            drains[account_id] = -(-concurrency // _slots_per_drain(concurrency))
     for account_id in account_ids:
-        async_task("bridge.outbox.drain_account", account_id, group="outbox", task_name=None)
+        for _ in range(drains[account_id]):
+            async_task("bridge.outbox.drain_account", account_id, group="outbox", task_name=None)
+
+
+def _slots_per_drain(concurrency: int) -> int:
+    """How many of an account's slots one drain leases (``BRIDGE_DRAIN_SLOTS``, 0 = all)."""
+    share = _setting("BRIDGE_DRAIN_SLOTS", 0)
+    return max(1, min(concurrency, share)) if share > 0 else max(1, concurrency)
 
 
 # --- claiming ----------------------------------------------------------------------------
@@ -315,7 +333,7 @@ class Prefetched:
         for content_type_id, object_ids in wanted.items():
             model = ContentType.objects.get_for_id(content_type_id).model_class()
             if model is not None:
-                for record in records_queryset(model).filter(pk__in=object_ids):
+                for record in load_records(model, object_ids):
                     self.records[(content_type_id, record.pk)] = record
                     if getattr(record, "contact_id", None):
                         contact_ids.add(record.contact_id)
@@ -397,7 +415,7 @@ def deliver(
     )
     spec = client.operation_specs().get(delivery.operation)
     if spec is not None and spec.links_record and result.remote_id:
-        future = writer.link(delivery, result.remote_id, content_hash, now)
+        future = writer.link(delivery, result.remote_id, content_hash, now, first=link is None)
         if prefetched is not None:
             prefetched.in_flight[key] = future
     return State.DELIVERED
@@ -493,11 +511,23 @@ class _LinkItem:
     remote_id: str
     content_hash: str
     now: object
+    first: bool = False  # no link was known for the record when it was claimed
     future: Future = dataclass_field(default_factory=Future)
 
     @property
     def key(self) -> tuple[int, int]:
         return (self.content_type_id, self.object_id)
+
+    def as_link(self) -> RemoteLink:
+        """The link as written (unsaved instance, for the drain's in-memory look-ups)."""
+        return RemoteLink(
+            account_id=self.account_id,
+            content_type_id=self.content_type_id,
+            object_id=self.object_id,
+            remote_id=self.remote_id,
+            pushed_hash=self.content_hash,
+            last_pushed_at=self.now,
+        )
 
 
 class OutcomeWriter:
@@ -543,8 +573,13 @@ class OutcomeWriter:
         fields["updated_at"] = timezone.now()
         self._submit(_FinishItem(delivery.pk, delivery.claimed_at, fields))
 
-    def link(self, delivery: Delivery, remote_id: str, content_hash: str, now) -> Future:
-        """Queue the record's remote link; the future gives the link, or None when taken."""
+    def link(
+        self, delivery: Delivery, remote_id: str, content_hash: str, now, first: bool = False
+    ) -> Future:
+        """Queue the record's remote link; the future gives the link, or None when taken.
+
+        ``first``: the record had no link when its delivery was claimed.
+        """
         item = _LinkItem(
             delivery.account_id,
             delivery.content_type_id,
@@ -552,6 +587,7 @@ class OutcomeWriter:
             remote_id,
             content_hash,
             now,
+            first,
         )
         with self._changed:
             self.in_flight[item.key] = item.future
@@ -659,40 +695,50 @@ def _finish_many(items: list[_FinishItem]) -> int:
 
 
 def _finish_group(names: tuple[str, ...], items: list[_FinishItem]) -> int:
-    """One ``UPDATE … FROM unnest(ids, claims, column arrays…)`` for outcomes writing ``names``."""
+    """One ``UPDATE … FROM jsonb_to_recordset(…)`` for outcomes writing the columns ``names``.
+
+    The rows travel as one JSON document (``json.dumps`` is C, where binding arrays of JSON
+    copies value by value was most of the writer's time); PostgreSQL casts each column to its
+    type. A JSON ``null`` in a JSON column is written as SQL NULL, as the ORM writes ``None``.
+    """
     qn = connection.ops.quote_name
     fields = [Delivery._meta.get_field(name) for name in names]
-    arrays = [[item.pk for item in items], [item.claimed_at for item in items]]
-    for model_field in fields:
-        arrays.append(
-            [
-                model_field.get_db_prep_save(item.fields[model_field.name], connection)
-                for item in items
-            ]
-        )
-    casts = ["%s::bigint[]", "%s::timestamptz[]"] + [
-        f"%s::{model_field.db_type(connection)}[]" for model_field in fields
+    columns = ["id bigint", "claim timestamptz"]
+    assignments = []
+    for n, model_field in enumerate(fields):
+        db_type = model_field.db_type(connection)
+        columns.append(f"c{n} {db_type}")
+        value = f"NULLIF(v.c{n}, 'null'::jsonb)" if db_type == "jsonb" else f"v.c{n}"
+        assignments.append(f"{qn(model_field.column)} = {value}")
+    rows = [
+        {
+            "id": item.pk,
+            "claim": item.claimed_at.isoformat(),
+            **{f"c{n}": _json_value(item.fields[f.name]) for n, f in enumerate(fields)},
+        }
+        for item in items
     ]
-    aliases = ["id", "claim"] + [f"c{n}" for n in range(len(fields))]
-    assignments = ", ".join(
-        f"{qn(model_field.column)} = v.c{n}" for n, model_field in enumerate(fields)
-    )
     sql = (
-        f"UPDATE {qn(Delivery._meta.db_table)} AS d SET {assignments} "
-        f"FROM unnest({', '.join(casts)}) AS v({', '.join(aliases)}) "
+        f"UPDATE {qn(Delivery._meta.db_table)} AS d SET {', '.join(assignments)} "
+        f"FROM jsonb_to_recordset(%s::jsonb) AS v({', '.join(columns)}) "
         "WHERE d.id = v.id AND d.state = %s AND d.claimed_at = v.claim"
     )
     with connection.cursor() as cursor, _server_bound(cursor) as bound:
-        bound.execute(sql, [*arrays, str(State.SENDING)])
+        bound.execute(sql, [json.dumps(rows), str(State.SENDING)])
         return bound.rowcount
+
+
+def _json_value(value):
+    """A column's value as JSON: datetimes in ISO 8601 (exact to the microsecond)."""
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _server_bound(cursor):
     """A psycopg cursor on Django's connection that sends parameters apart from the statement.
 
-    Django's psycopg cursors bind on the client: every value of the finish's arrays (JSON
-    copies of each request and response) is quoted into the SQL text in Python, which was
-    most of the writer's time. Server-side binding sends them as they are.
+    Django's psycopg cursors bind on the client, quoting every value into the SQL text in
+    Python; the writer's batches (a finish's JSON document, a link's values per row) are sent
+    as they are instead.
     """
     import psycopg
 
@@ -740,6 +786,8 @@ def _link_many(items: list[_LinkItem]) -> list[RemoteLink | None]:
     the remote id was taken by another record.
     """
     sql = _LINK_SQL.format(table=RemoteLink._meta.db_table)
+    if connection.vendor == "postgresql" and len(items) > 1 and _independent(items):
+        return _insert_first_links(items)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and len(items) > 1:
             with _server_bound(cursor) as bound:
@@ -755,19 +803,58 @@ def _link_many(items: list[_LinkItem]) -> list[RemoteLink | None]:
             for item in items:
                 cursor.execute(sql, _link_params(item))
                 linked.append(cursor.rowcount > 0)
-    return [
-        RemoteLink(
-            account_id=item.account_id,
-            content_type_id=item.content_type_id,
-            object_id=item.object_id,
-            remote_id=item.remote_id,
-            pushed_hash=item.content_hash,
-            last_pushed_at=item.now,
-        )
-        if ok
-        else None
-        for item, ok in zip(items, linked, strict=True)
+    return [item.as_link() if ok else None for item, ok in zip(items, linked, strict=True)]
+
+
+def _independent(items: list[_LinkItem]) -> bool:
+    """Whether one statement writes these links as the row-by-row statements would.
+
+    True when every record is linked for the first time and no two share a record or a remote
+    id: no row's write can then change another row's "taken" check, so reading them all from
+    the snapshot before the statement gives the same answers.
+    """
+    return (
+        all(item.first for item in items)
+        and len({item.key for item in items}) == len(items)
+        and len({item.remote_id for item in items}) == len(items)
+    )
+
+
+def _insert_first_links(items: list[_LinkItem]) -> list[RemoteLink | None]:
+    """:data:`_LINK_SQL` for many independent links at once (see :func:`_independent`)."""
+    table = connection.ops.quote_name(RemoteLink._meta.db_table)
+    rows = [
+        {
+            "account_id": item.account_id,
+            "content_type_id": item.content_type_id,
+            "object_id": item.object_id,
+            "remote_id": item.remote_id,
+            "pushed_hash": item.content_hash,
+            "stamp": item.now.isoformat(),
+        }
+        for item in items
     ]
+    sql = f"""
+        INSERT INTO {table} (account_id, content_type_id, object_id, remote_id,
+                             pushed_hash, last_pushed_at, created_at)
+        SELECT v.account_id, v.content_type_id, v.object_id, v.remote_id,
+               v.pushed_hash, v.stamp, v.stamp
+        FROM jsonb_to_recordset(%s::jsonb) AS v(account_id bigint, content_type_id integer,
+             object_id bigint, remote_id varchar(255), pushed_hash varchar(64), stamp timestamptz)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM {table} AS o
+            WHERE o.account_id = v.account_id AND o.remote_id = v.remote_id
+              AND NOT (o.content_type_id = v.content_type_id AND o.object_id = v.object_id)
+        )
+        ON CONFLICT (account_id, content_type_id, object_id) DO UPDATE
+        SET remote_id = excluded.remote_id, pushed_hash = excluded.pushed_hash,
+            last_pushed_at = excluded.last_pushed_at
+        RETURNING content_type_id, object_id
+    """
+    with connection.cursor() as cursor, _server_bound(cursor) as bound:
+        bound.execute(sql, [json.dumps(rows)])
+        linked = set(bound.fetchall())
+    return [item.as_link() if item.key in linked else None for item in items]
 
 
 # --- draining an account -----------------------------------------------------------------
@@ -784,7 +871,7 @@ def drain_account(account_id: int, max_seconds: float | None = None) -> dict:
         return {"slots": 0, "states": {}}
     if max_seconds is None:
         max_seconds = settings.Q_CLUSTER.get("timeout", 120) * 0.75
-    lease = budget.Lease(account, account.concurrency)
+    lease = budget.Lease(account, _slots_per_drain(account.concurrency))
     with lease as slots:
         if not slots:
             return {"slots": 0, "states": {}}

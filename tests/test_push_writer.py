@@ -47,6 +47,9 @@ def test_batched_finish_is_a_compare_and_set_on_each_claim(make_lead, make_accou
     assert rows[first.pk].state == rows[third.pk].state == State.DELIVERED
     assert rows[first.pk].request_redacted == {"json": {"externalId": f"r{first.pk}"}}
     assert rows[first.pk].last_http_status == 202 and rows[first.pk].next_attempt_at is None
+    # None is SQL NULL, as the ORM writes it (not a JSON null).
+    assert Delivery.objects.filter(pk=first.pk, response_redacted__isnull=True).exists()
+    assert rows[first.pk].delivered_at == items[0].fields["delivered_at"]
     assert rows[taken.pk].state == State.SENDING and rows[taken.pk].claimed_at == later
 
 
@@ -138,3 +141,53 @@ def test_a_record_twice_in_one_claim_goes_once_then_is_skipped(make_lead, fake_a
         State.SKIPPED,
     ]
     assert len(fakes.requests_for("aello", "POST", "/leads")) == 1
+
+
+def link_item(delivery, remote_id, first=True):
+    return outbox._LinkItem(
+        delivery.account_id,
+        delivery.content_type_id,
+        delivery.object_id,
+        remote_id,
+        "h",
+        timezone.now(),
+        first,
+    )
+
+
+def test_links_written_together_keep_the_first_link_stands_rule(make_lead, make_account):
+    account = make_account("aello")
+    push([make_lead() for _ in range(5)], account)
+    held, a, b, c, d = outbox.claim_due(account.pk, 5)
+    assert outbox._link_many([link_item(held, "taken")])[0] is not None
+    # New records, distinct remote ids (one statement on PostgreSQL): the taken one is refused.
+    linked = outbox._link_many([link_item(a, "ra"), link_item(b, "taken"), link_item(c, "rc")])
+    assert [link is not None for link in linked] == [True, False, True]
+    # Two records claiming one remote id in a batch (row by row): the first stands.
+    linked = outbox._link_many([link_item(d, "same"), link_item(c, "same", first=False)])
+    assert [link is not None for link in linked] == [True, False]
+    assert dict(RemoteLink.objects.values_list("object_id", "remote_id")) == {
+        held.object_id: "taken",
+        a.object_id: "ra",
+        c.object_id: "rc",
+        d.object_id: "same",
+    }
+
+
+def test_a_claims_records_are_read_in_two_queries_with_the_same_data(
+    make_lead, make_contact, django_assert_num_queries
+):
+    from bridge.models import Contact, Tag
+    from bridge.records import load_records, record_data
+
+    tagged = make_contact(tags=[Tag.objects.create(name="vip"), Tag.objects.create(name="b2b")])
+    leads = [make_lead(contact=tagged), make_lead()]
+    with django_assert_num_queries(2):
+        loaded = load_records(Lead, [lead.pk for lead in leads])
+        data = {record.pk: record_data(record) for record in loaded}
+    assert data[leads[0].pk]["contact"]["tags"] == ["b2b", "vip"]
+    assert data[leads[1].pk]["contact"]["tags"] == []
+    for lead in leads:
+        assert data[lead.pk] == record_data(Lead.objects.get(pk=lead.pk))
+    (contact,) = load_records(Contact, [tagged.pk])
+    assert record_data(contact) == record_data(Contact.objects.get(pk=tagged.pk))
