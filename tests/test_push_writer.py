@@ -191,3 +191,21 @@ def test_a_claims_records_are_read_in_two_queries_with_the_same_data(
         assert data[lead.pk] == record_data(Lead.objects.get(pk=lead.pk))
     (contact,) = load_records(Contact, [tagged.pk])
     assert record_data(contact) == record_data(Contact.objects.get(pk=tagged.pk))
+
+
+def test_a_drain_leases_its_share_and_a_kick_queues_one_drain_per_share(
+    make_lead, fake_account, settings, monkeypatch
+):
+    import django_q.tasks
+
+    settings.BRIDGE_DRAIN_SLOTS = 2
+    settings.BRIDGE_KICK_WORKERS = True
+    queued = []
+    monkeypatch.setattr(django_q.tasks, "async_task", lambda *args, **kw: queued.append(args))
+    account = fake_account("aello", concurrency=5)
+    outbox.kick_accounts([account.pk])
+    assert queued == [("bridge.outbox.drain_account", account.pk)] * 3
+    batch = push([make_lead() for _ in range(4)], account)
+    result = outbox.drain_account(account.pk)
+    assert result["slots"] == 2
+    assert set(batch.deliveries.values_list("state", flat=True)) == {State.DELIVERED}
