@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import sys
 import threading
 import time
@@ -108,13 +107,12 @@ def _drain_in_processes(account, lead_ids: list[int], processes: int, timeout: f
 
 def _drain_worker(account_id: int, share: int, timeout: float, ready, go) -> None:
     """One worker process: what a django-q2 worker runs for a drain task, with its share."""
-    os.environ["BRIDGE_DRAIN_SLOTS"] = str(share)
     common.setup_django(migrate=False)
     from bridge import outbox
 
     ready.wait(timeout=60)
     go.wait(timeout=60)
-    outbox.run_until_settled([account_id], timeout=timeout)
+    outbox.run_until_settled([account_id], timeout=timeout, slots=share)
 
 
 def _payloads(leads: int) -> list[dict]:
@@ -206,7 +204,6 @@ def main(argv=None) -> dict:
     from django.conf import settings
 
     share = settings.BRIDGE_DRAIN_SLOTS if args.drain_slots is None else args.drain_slots
-    settings.BRIDGE_DRAIN_SLOTS = share  # the in-process drain leases all C slots when P = 1
     runs, references = {}, {}
     with common.FakeProviders(record=False) as fakes:
         for concurrency in args.concurrency:

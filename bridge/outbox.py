@@ -537,10 +537,11 @@ class OutcomeWriter:
     waiting for two database round trips before its next request, it hands the finish (and the
     record's remote link) to this writer and goes on. The writer's thread takes everything
     queued since its last write and writes it at once: on PostgreSQL the finishes are one
-    ``UPDATE … FROM unnest(…)`` and the links one pipelined ``executemany``; elsewhere the
-    statements of :func:`_finish` and :func:`_link`, row by row. Semantics are unchanged: each
-    finish is a compare-and-set on ``(state=sending, claimed_at)``, and a link is written only
-    when no other local record holds its remote id.
+    ``UPDATE … FROM jsonb_to_recordset(…)`` (:func:`_finish_many`) and the links one statement
+    or one pipelined ``executemany`` (:func:`_link_many`); elsewhere the same statements row
+    by row. Semantics are unchanged: each finish is a compare-and-set on
+    ``(state=sending, claimed_at)``, and a link is written only when no other local record
+    holds its remote id.
 
     Nothing is lost if the process dies: a delivery whose outcome was not written yet stays
     ``sending`` and :func:`recover_stranded` sends it again (the providers' idempotency keys
@@ -678,8 +679,9 @@ def _fail_links(items: Iterable, error: BaseException) -> None:
 def _finish_many(items: list[_FinishItem]) -> int:
     """Write several outcomes, each a compare-and-set on its claim; returns how many stood.
 
-    On PostgreSQL one ``UPDATE … FROM unnest(…)`` per set of columns (all deliveries of an
-    outcome write the same columns, so usually one statement); elsewhere :func:`_finish`.
+    On PostgreSQL one ``UPDATE … FROM jsonb_to_recordset(…)`` per set of columns (all
+    deliveries of an outcome write the same columns, so usually one statement); elsewhere the
+    ORM update of :func:`_finish`, row by row.
     """
     if connection.vendor != "postgresql":
         return sum(
@@ -860,9 +862,12 @@ def _insert_first_links(items: list[_LinkItem]) -> list[RemoteLink | None]:
 # --- draining an account -----------------------------------------------------------------
 
 
-def drain_account(account_id: int, max_seconds: float | None = None) -> dict:
-    """Send an account's due deliveries with every free slot until none is due (a task).
+def drain_account(
+    account_id: int, max_seconds: float | None = None, slots: int | None = None
+) -> dict:
+    """Send an account's due deliveries with its free slots until none is due (a task).
 
+    Leases up to ``slots`` slots (default: ``BRIDGE_DRAIN_SLOTS``; 0: all of the account's).
     Runs at most ``max_seconds`` (default: three quarters of the django-q2 timeout), then
     hands over to a fresh task so a long batch never hits the worker's timeout.
     """
@@ -871,14 +876,16 @@ def drain_account(account_id: int, max_seconds: float | None = None) -> dict:
         return {"slots": 0, "states": {}}
     if max_seconds is None:
         max_seconds = settings.Q_CLUSTER.get("timeout", 120) * 0.75
-    lease = budget.Lease(account, _slots_per_drain(account.concurrency))
-    with lease as slots:
-        if not slots:
+    if slots is None:
+        slots = _slots_per_drain(account.concurrency)
+    lease = budget.Lease(account, min(slots, account.concurrency) or account.concurrency)
+    with lease as leased:
+        if not leased:
             return {"slots": 0, "states": {}}
         writer = OutcomeWriter()
-        drain = _Drain(account, len(slots), time.monotonic() + max_seconds, lease, writer)
+        drain = _Drain(account, len(leased), time.monotonic() + max_seconds, lease, writer)
         try:
-            _run_threads(drain, slots)
+            _run_threads(drain, leased)
         finally:
             try:
                 drain.give_back_ready()  # claimed ahead but not sent: back to the queue
@@ -886,7 +893,7 @@ def drain_account(account_id: int, max_seconds: float | None = None) -> dict:
                 writer.close()  # every known outcome is written before the task returns
     if time.monotonic() >= drain.deadline and seconds_until_next_due(account_id) == 0.0:
         kick_accounts([account_id])
-    return {"slots": len(slots), "states": dict(drain.outcomes)}
+    return {"slots": len(leased), "states": dict(drain.outcomes)}
 
 
 def _run_threads(drain: _Drain, slots: list[int]) -> None:
@@ -1243,14 +1250,24 @@ def batch_counts(batch: PushBatch) -> dict:
     }
 
 
-def run_until_settled(account_ids: Iterable[int], timeout: float = 600.0) -> None:
-    """Drain accounts in this process until nothing is due soon (``push --wait``, tests)."""
+def run_until_settled(
+    account_ids: Iterable[int], timeout: float = 600.0, slots: int | None = None
+) -> None:
+    """Drain accounts in this process until nothing is due soon (``push --wait``, tests).
+
+    Each drain leases up to ``slots`` slots; by default all of the account's, since this
+    process is the one sending (``BRIDGE_DRAIN_SLOTS`` is for drain tasks shared by workers).
+    """
     deadline = time.monotonic() + timeout
     account_ids = list(account_ids)
     while time.monotonic() < deadline:
         busy = False
         for account_id in account_ids:
-            result = drain_account(account_id, max_seconds=deadline - time.monotonic())
+            result = drain_account(
+                account_id,
+                max_seconds=deadline - time.monotonic(),
+                slots=0 if slots is None else slots,
+            )
             wait = seconds_until_next_due(account_id)
             account = ProviderAccount.objects.get(pk=account_id)
             if account.sendable and wait is not None and wait <= IDLE_WAIT_SECONDS:

@@ -209,3 +209,6 @@ def test_a_drain_leases_its_share_and_a_kick_queues_one_drain_per_share(
     result = outbox.drain_account(account.pk)
     assert result["slots"] == 2
     assert set(batch.deliveries.values_list("state", flat=True)) == {State.DELIVERED}
+    # Draining in this process (push --wait) uses every slot, or the share it is given.
+    assert outbox.drain_account(account.pk, slots=0)["slots"] == 5
+    assert outbox.drain_account(account.pk, slots=3)["slots"] == 3
