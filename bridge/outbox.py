@@ -23,9 +23,12 @@ import logging
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
-from datetime import timedelta
+from concurrent.futures import Future
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -42,7 +45,7 @@ from integrations.errors import (
 
 from . import budget
 from .models import Contact, Delivery, ProviderAccount, PushBatch, RemoteLink
-from .records import record_data, records_queryset
+from .records import load_records, record_data
 
 logger = logging.getLogger("bridge.outbox")
 
@@ -142,13 +145,31 @@ def _copied_fields():
 
 
 def kick_accounts(account_ids: Iterable[int]) -> None:
-    """Ask the django-q2 cluster to drain these accounts (carries ids only, never secrets)."""
+    """Ask the django-q2 cluster to drain these accounts (carries ids only, never secrets).
+
+    One drain task per account, or, with ``BRIDGE_DRAIN_SLOTS``, one per share of its slots,
+    so several workers send for one account at once (each drain leases what is free).
+    """
     if not _setting("BRIDGE_KICK_WORKERS", True):
         return
     from django_q.tasks import async_task
 
+    account_ids = list(account_ids)
+    drains = dict.fromkeys(account_ids, 1)
+    if _setting("BRIDGE_DRAIN_SLOTS", 0) > 0:
+        for account_id, concurrency in ProviderAccount.objects.filter(
+            pk__in=account_ids
+        ).values_list("pk", "concurrency"):
+            drains[account_id] = -(-concurrency // _slots_per_drain(concurrency))
     for account_id in account_ids:
-        async_task("bridge.outbox.drain_account", account_id, group="outbox", task_name=None)
+        for _ in range(drains[account_id]):
+            async_task("bridge.outbox.drain_account", account_id, group="outbox", task_name=None)
+
+
+def _slots_per_drain(concurrency: int) -> int:
+    """How many of an account's slots one drain leases (``BRIDGE_DRAIN_SLOTS``, 0 = all)."""
+    share = _setting("BRIDGE_DRAIN_SLOTS", 0)
+    return max(1, min(concurrency, share)) if share > 0 else max(1, concurrency)
 
 
 # --- claiming ----------------------------------------------------------------------------
@@ -290,22 +311,29 @@ def _call_fields(client) -> dict:
 class Prefetched:
     """The records and remote links of a claimed batch of deliveries, read in a few queries.
 
-    ``deliver`` reads them from here instead of two or three queries per delivery, and writes
-    back the links it creates, so a record pushed twice in one batch is still skipped the
-    second time.
+    ``deliver`` reads them from here instead of two or three queries per delivery, and hands
+    back the links it asks the writer for, so a record pushed twice in one batch is still
+    skipped the second time. Links the drain's writer has not written yet (``in_flight``, taken
+    before the table is read) are waited for instead of read stale from the table.
     """
 
-    def __init__(self, account_id: int, deliveries: list[Delivery]):
+    def __init__(
+        self,
+        account_id: int,
+        deliveries: list[Delivery],
+        in_flight: dict[tuple[int, int], Future] | None = None,
+    ):
         wanted: dict[int, set[int]] = {}
         for delivery in deliveries:
             wanted.setdefault(delivery.content_type_id, set()).add(delivery.object_id)
         self.records: dict[tuple[int, int], object] = {}
         self.contact_type_id = ContentType.objects.get_for_model(Contact).pk
+        self.in_flight: dict[tuple[int, int], Future] = dict(in_flight or {})
         contact_ids = set()
         for content_type_id, object_ids in wanted.items():
             model = ContentType.objects.get_for_id(content_type_id).model_class()
             if model is not None:
-                for record in records_queryset(model).filter(pk__in=object_ids):
+                for record in load_records(model, object_ids):
                     self.records[(content_type_id, record.pk)] = record
                     if getattr(record, "contact_id", None):
                         contact_ids.add(record.contact_id)
@@ -320,9 +348,26 @@ class Prefetched:
             for link in (RemoteLink.objects.filter(links, account_id=account_id) if wanted else [])
         }
 
+    def link(self, key: tuple[int, int]) -> RemoteLink | None:
+        """The record's link: the one being written for it if any, else the one read."""
+        future = self.in_flight.pop(key, None)
+        if future is not None and (written := future.result()) is not None:
+            self.links[key] = written
+        return self.links.get(key)
 
-def deliver(delivery: Delivery, client, prefetched: Prefetched | None = None) -> str:
-    """Send one claimed delivery and record the outcome; returns the new state."""
+
+def deliver(
+    delivery: Delivery,
+    client,
+    prefetched: Prefetched | None = None,
+    writer: OutcomeWriter | None = None,
+) -> str:
+    """Send one claimed delivery and record the outcome; returns the new state.
+
+    The outcome goes through ``writer`` (a drain's: written in the background, in batches);
+    without one it is written before this returns.
+    """
+    writer = writer or OutcomeWriter(threaded=False)
     client.last_call = None
     key = (delivery.content_type_id, delivery.object_id)
     if prefetched is None:
@@ -333,9 +378,9 @@ def deliver(delivery: Delivery, client, prefetched: Prefetched | None = None) ->
             object_id=delivery.object_id,
         ).first()
     else:
-        record, link = prefetched.records.get(key), prefetched.links.get(key)
+        record, link = prefetched.records.get(key), prefetched.link(key)
     if record is None:
-        _finish(delivery, state=State.DEAD, error_message="The record no longer exists.")
+        writer.finish(delivery, state=State.DEAD, error_message="The record no longer exists.")
         return State.DEAD
     data = record_data(record)
     _add_contact_remote_id(data, delivery.account_id, prefetched)
@@ -346,7 +391,9 @@ def deliver(delivery: Delivery, client, prefetched: Prefetched | None = None) ->
         and link.pushed_hash == content_hash
         and not delivery.params.get("force")
     ):
-        _finish(delivery, state=State.SKIPPED, remote_id=link.remote_id, content_hash=content_hash)
+        writer.finish(
+            delivery, state=State.SKIPPED, remote_id=link.remote_id, content_hash=content_hash
+        )
         return State.SKIPPED
     try:
         result = client.perform(
@@ -355,7 +402,7 @@ def deliver(delivery: Delivery, client, prefetched: Prefetched | None = None) ->
     except ProviderError as error:
         return _record_failure(delivery, client, error)
     now = timezone.now()
-    _finish(
+    writer.finish(
         delivery,
         state=State.DELIVERED,
         remote_id=result.remote_id or "",
@@ -368,9 +415,9 @@ def deliver(delivery: Delivery, client, prefetched: Prefetched | None = None) ->
     )
     spec = client.operation_specs().get(delivery.operation)
     if spec is not None and spec.links_record and result.remote_id:
-        new_link = _link(delivery, result.remote_id, content_hash, now)
-        if prefetched is not None and new_link is not None:
-            prefetched.links[key] = new_link
+        future = writer.link(delivery, result.remote_id, content_hash, now, first=link is None)
+        if prefetched is not None:
+            prefetched.in_flight[key] = future
     return State.DELIVERED
 
 
@@ -382,7 +429,7 @@ def _add_contact_remote_id(
     if not isinstance(contact, dict) or not contact.get("id"):
         return
     if prefetched is not None:
-        link = prefetched.links.get((prefetched.contact_type_id, contact["id"]))
+        link = prefetched.link((prefetched.contact_type_id, contact["id"]))
         contact["remote_id"] = link.remote_id if link else ""
         return
     contact["remote_id"] = (
@@ -394,48 +441,6 @@ def _add_contact_remote_id(
         .values_list("remote_id", flat=True)
         .first()
         or ""
-    )
-
-
-def _link(
-    delivery: Delivery, remote_id: str, content_hash: str, now, current: RemoteLink | None = None
-) -> RemoteLink | None:
-    """Remember which remote id this record is, so later pushes update and syncs match.
-
-    One statement: insert or update the record's link unless another local record already
-    maps to this remote one (a lead and its contact can be the same Leeloo person or Aloware
-    phone; the first link stands). Returns the link, or None when it was taken.
-    """
-    table = RemoteLink._meta.db_table
-    key = [delivery.account_id, delivery.content_type_id, delivery.object_id]
-    stamp = connection.ops.adapt_datetimefield_value(now)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {table} (account_id, content_type_id, object_id, remote_id,
-                                 pushed_hash, last_pushed_at, created_at)
-            SELECT %s, %s, %s, %s, %s, %s, %s
-            WHERE NOT EXISTS (
-                SELECT 1 FROM {table}
-                WHERE account_id = %s AND remote_id = %s
-                  AND NOT (content_type_id = %s AND object_id = %s)
-            )
-            ON CONFLICT (account_id, content_type_id, object_id) DO UPDATE
-            SET remote_id = excluded.remote_id, pushed_hash = excluded.pushed_hash,
-                last_pushed_at = excluded.last_pushed_at
-            """,
-            [*key, remote_id, content_hash, stamp, stamp, delivery.account_id, remote_id, *key[1:]],
-        )
-        linked = cursor.rowcount > 0
-    if not linked:
-        return None
-    return RemoteLink(
-        account_id=delivery.account_id,
-        content_type_id=delivery.content_type_id,
-        object_id=delivery.object_id,
-        remote_id=remote_id,
-        pushed_hash=content_hash,
-        last_pushed_at=now,
     )
 
 
@@ -484,12 +489,385 @@ def _record_failure(delivery: Delivery, client, error: ProviderError) -> str:
     return State.DEAD
 
 
+# --- writing outcomes --------------------------------------------------------------------
+
+
+@dataclass
+class _FinishItem:
+    """A delivery's outcome, to be written if its claim still stands."""
+
+    pk: int
+    claimed_at: object
+    fields: dict
+
+
+@dataclass
+class _LinkItem:
+    """A record's remote link, to be written unless another record holds the remote id."""
+
+    account_id: int
+    content_type_id: int
+    object_id: int
+    remote_id: str
+    content_hash: str
+    now: object
+    first: bool = False  # no link was known for the record when it was claimed
+    future: Future = dataclass_field(default_factory=Future)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.content_type_id, self.object_id)
+
+    def as_link(self) -> RemoteLink:
+        """The link as written (unsaved instance, for the drain's in-memory look-ups)."""
+        return RemoteLink(
+            account_id=self.account_id,
+            content_type_id=self.content_type_id,
+            object_id=self.object_id,
+            remote_id=self.remote_id,
+            pushed_hash=self.content_hash,
+            last_pushed_at=self.now,
+        )
+
+
+class OutcomeWriter:
+    """Writes the outcomes of one drain's deliveries in batches, off the slots' request path.
+
+    A slot knows a delivery's outcome in memory as soon as the provider answers; instead of
+    waiting for two database round trips before its next request, it hands the finish (and the
+    record's remote link) to this writer and goes on. The writer's thread takes everything
+    queued since its last write and writes it at once: on PostgreSQL the finishes are one
+    ``UPDATE … FROM jsonb_to_recordset(…)`` (:func:`_finish_many`) and the links one statement
+    or one pipelined ``executemany`` (:func:`_link_many`); elsewhere the same statements row
+    by row. Semantics are unchanged: each finish is a compare-and-set on
+    ``(state=sending, claimed_at)``, and a link is written only when no other local record
+    holds its remote id.
+
+    Nothing is lost if the process dies: a delivery whose outcome was not written yet stays
+    ``sending`` and :func:`recover_stranded` sends it again (the providers' idempotency keys
+    make that an update, not a duplicate). ``threaded=False`` writes each outcome at once in
+    the caller's thread. :meth:`close` writes what is queued and stops the thread; the drain
+    calls it before returning, errors or not.
+    """
+
+    MAX_BATCH = 500
+    MAX_QUEUED = 2000  # a slot waits when the database falls this far behind
+
+    def __init__(self, threaded: bool = True):
+        self.threaded = threaded
+        #: Links being written, by record key: a later delivery of the same record (or a lead
+        #: whose contact was just linked) waits for the link instead of reading a stale table.
+        self.in_flight: dict[tuple[int, int], Future] = {}
+        self.error: BaseException | None = None
+        self._queue: list[_FinishItem | _LinkItem] = []
+        self._closed = False
+        self._changed = threading.Condition()
+        self._thread = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="outbox-writer", daemon=True)
+            self._thread.start()
+
+    # --- what the slots call --------------------------------------------------------------
+
+    def finish(self, delivery: Delivery, **fields) -> None:
+        """Queue a delivery's outcome (plain values; F() expressions go through _finish)."""
+        fields["updated_at"] = timezone.now()
+        self._submit(_FinishItem(delivery.pk, delivery.claimed_at, fields))
+
+    def link(
+        self, delivery: Delivery, remote_id: str, content_hash: str, now, first: bool = False
+    ) -> Future:
+        """Queue the record's remote link; the future gives the link, or None when taken.
+
+        ``first``: the record had no link when its delivery was claimed.
+        """
+        item = _LinkItem(
+            delivery.account_id,
+            delivery.content_type_id,
+            delivery.object_id,
+            remote_id,
+            content_hash,
+            now,
+            first,
+        )
+        with self._changed:
+            self.in_flight[item.key] = item.future
+        self._submit(item)
+        return item.future
+
+    def links_in_flight(self) -> dict[tuple[int, int], Future]:
+        """A copy of the links queued or being written (for :class:`Prefetched`)."""
+        with self._changed:
+            return dict(self.in_flight)
+
+    def close(self) -> None:
+        """Write everything queued, stop the thread, and raise the writer's error if it had one."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    # --- the writer's side ------------------------------------------------------------------
+
+    def _submit(self, item) -> None:
+        if not self.threaded:
+            self._write([item])
+            return
+        with self._changed:
+            while len(self._queue) >= self.MAX_QUEUED and self.error is None:
+                self._changed.wait()
+            if self.error is not None:
+                _fail_links([item], self.error)
+                raise RuntimeError("the outbox writer stopped") from self.error
+            self._queue.append(item)
+            self._changed.notify_all()
+
+    def _run(self) -> None:
+        """The writer thread: write what is queued, batch after batch, until closed."""
+        try:
+            while batch := self._next_batch():
+                self._write(batch)
+        except BaseException as error:
+            logger.exception("the outbox writer stopped; unwritten outcomes stay 'sending'")
+            with self._changed:
+                self.error = error
+                _fail_links(self._queue, error)
+                self._queue.clear()
+                self._changed.notify_all()
+        finally:
+            connection.close()
+
+    def _next_batch(self) -> list:
+        """Wait for queued outcomes and take up to MAX_BATCH of them; [] once closed and empty."""
+        with self._changed:
+            while not self._queue and not self._closed:
+                self._changed.wait()
+            batch = self._queue[: self.MAX_BATCH]
+            del self._queue[: self.MAX_BATCH]
+            self._changed.notify_all()
+            return batch
+
+    def _write(self, batch: list) -> None:
+        """Write a batch: the finishes first, then the links; answer the links' futures."""
+        finishes = [item for item in batch if isinstance(item, _FinishItem)]
+        links = [item for item in batch if isinstance(item, _LinkItem)]
+        try:
+            if finishes:
+                _finish_many(finishes)
+            linked = _link_many(links) if links else []
+        except BaseException as error:
+            _fail_links(links, error)
+            raise
+        for item, new_link in zip(links, linked, strict=True):
+            item.future.set_result(new_link)
+        with self._changed:
+            for item in links:
+                if self.in_flight.get(item.key) is item.future:
+                    del self.in_flight[item.key]
+
+
+def _fail_links(items: Iterable, error: BaseException) -> None:
+    """Answer the futures of links that will not be written, so no slot waits for ever."""
+    for item in items:
+        if isinstance(item, _LinkItem) and not item.future.done():
+            item.future.set_exception(error)
+
+
+def _finish_many(items: list[_FinishItem]) -> int:
+    """Write several outcomes, each a compare-and-set on its claim; returns how many stood.
+
+    On PostgreSQL one ``UPDATE … FROM jsonb_to_recordset(…)`` per set of columns (all
+    deliveries of an outcome write the same columns, so usually one statement); elsewhere the
+    ORM update of :func:`_finish`, row by row.
+    """
+    if connection.vendor != "postgresql":
+        return sum(
+            Delivery.objects.filter(
+                pk=item.pk, state=State.SENDING, claimed_at=item.claimed_at
+            ).update(**item.fields)
+            for item in items
+        )
+    groups: dict[tuple[str, ...], list[_FinishItem]] = {}
+    for item in items:
+        groups.setdefault(tuple(sorted(item.fields)), []).append(item)
+    return sum(_finish_group(names, group) for names, group in groups.items())
+
+
+def _finish_group(names: tuple[str, ...], items: list[_FinishItem]) -> int:
+    """One ``UPDATE … FROM jsonb_to_recordset(…)`` for outcomes writing the columns ``names``.
+
+    The rows travel as one JSON document (``json.dumps`` is C, where binding arrays of JSON
+    copies value by value was most of the writer's time); PostgreSQL casts each column to its
+    type. A JSON ``null`` in a JSON column is written as SQL NULL, as the ORM writes ``None``.
+    """
+    qn = connection.ops.quote_name
+    fields = [Delivery._meta.get_field(name) for name in names]
+    columns = ["id bigint", "claim timestamptz"]
+    assignments = []
+    for n, model_field in enumerate(fields):
+        db_type = model_field.db_type(connection)
+        columns.append(f"c{n} {db_type}")
+        value = f"NULLIF(v.c{n}, 'null'::jsonb)" if db_type == "jsonb" else f"v.c{n}"
+        assignments.append(f"{qn(model_field.column)} = {value}")
+    rows = [
+        {
+            "id": item.pk,
+            "claim": item.claimed_at.isoformat(),
+            **{f"c{n}": _json_value(item.fields[f.name]) for n, f in enumerate(fields)},
+        }
+        for item in items
+    ]
+    sql = (
+        f"UPDATE {qn(Delivery._meta.db_table)} AS d SET {', '.join(assignments)} "
+        f"FROM jsonb_to_recordset(%s::jsonb) AS v({', '.join(columns)}) "
+        "WHERE d.id = v.id AND d.state = %s AND d.claimed_at = v.claim"
+    )
+    with connection.cursor() as cursor, _server_bound(cursor) as bound:
+        bound.execute(sql, [json.dumps(rows), str(State.SENDING)])
+        return bound.rowcount
+
+
+def _json_value(value):
+    """A column's value as JSON: datetimes in ISO 8601 (exact to the microsecond)."""
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _server_bound(cursor):
+    """A psycopg cursor on Django's connection that sends parameters apart from the statement.
+
+    Django's psycopg cursors bind on the client, quoting every value into the SQL text in
+    Python; the writer's batches (a finish's JSON document, a link's values per row) are sent
+    as they are instead.
+    """
+    import psycopg
+
+    return psycopg.Cursor(cursor.cursor.connection)
+
+
+# Insert or update a record's link unless another local record already maps to this remote
+# one (a lead and its contact can be the same Leeloo person or Aloware phone; the first link
+# stands).
+_LINK_SQL = """
+    INSERT INTO {table} (account_id, content_type_id, object_id, remote_id,
+                         pushed_hash, last_pushed_at, created_at)
+    SELECT %s, %s, %s, %s, %s, %s, %s
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {table}
+        WHERE account_id = %s AND remote_id = %s
+          AND NOT (content_type_id = %s AND object_id = %s)
+    )
+    ON CONFLICT (account_id, content_type_id, object_id) DO UPDATE
+    SET remote_id = excluded.remote_id, pushed_hash = excluded.pushed_hash,
+        last_pushed_at = excluded.last_pushed_at
+"""
+
+
+def _link_params(item: _LinkItem) -> list:
+    stamp = connection.ops.adapt_datetimefield_value(item.now)
+    key = [item.account_id, item.content_type_id, item.object_id]
+    return [
+        *key,
+        item.remote_id,
+        item.content_hash,
+        stamp,
+        stamp,
+        item.account_id,
+        item.remote_id,
+        *key[1:],
+    ]
+
+
+def _link_many(items: list[_LinkItem]) -> list[RemoteLink | None]:
+    """Remember which remote id each record is, so later pushes update and syncs match.
+
+    The statement of :data:`_LINK_SQL` per link, in order, so each sees the ones before it; on
+    PostgreSQL all of them in one pipelined ``executemany``. Returns each link, or None where
+    the remote id was taken by another record.
+    """
+    sql = _LINK_SQL.format(table=RemoteLink._meta.db_table)
+    if connection.vendor == "postgresql" and len(items) > 1 and _independent(items):
+        return _insert_first_links(items)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(items) > 1:
+            with _server_bound(cursor) as bound:
+                params = [_link_params(item) for item in items]
+                bound.executemany(sql + " RETURNING 1", params, returning=True)
+                linked = []
+                while True:
+                    linked.append(bound.fetchone() is not None)
+                    if not bound.nextset():
+                        break
+        else:
+            linked = []
+            for item in items:
+                cursor.execute(sql, _link_params(item))
+                linked.append(cursor.rowcount > 0)
+    return [item.as_link() if ok else None for item, ok in zip(items, linked, strict=True)]
+
+
+def _independent(items: list[_LinkItem]) -> bool:
+    """Whether one statement writes these links as the row-by-row statements would.
+
+    True when every record is linked for the first time and no two share a record or a remote
+    id: no row's write can then change another row's "taken" check, so reading them all from
+    the snapshot before the statement gives the same answers.
+    """
+    return (
+        all(item.first for item in items)
+        and len({item.key for item in items}) == len(items)
+        and len({item.remote_id for item in items}) == len(items)
+    )
+
+
+def _insert_first_links(items: list[_LinkItem]) -> list[RemoteLink | None]:
+    """:data:`_LINK_SQL` for many independent links at once (see :func:`_independent`)."""
+    table = connection.ops.quote_name(RemoteLink._meta.db_table)
+    rows = [
+        {
+            "account_id": item.account_id,
+            "content_type_id": item.content_type_id,
+            "object_id": item.object_id,
+            "remote_id": item.remote_id,
+            "pushed_hash": item.content_hash,
+            "stamp": item.now.isoformat(),
+        }
+        for item in items
+    ]
+    sql = f"""
+        INSERT INTO {table} (account_id, content_type_id, object_id, remote_id,
+                             pushed_hash, last_pushed_at, created_at)
+        SELECT v.account_id, v.content_type_id, v.object_id, v.remote_id,
+               v.pushed_hash, v.stamp, v.stamp
+        FROM jsonb_to_recordset(%s::jsonb) AS v(account_id bigint, content_type_id integer,
+             object_id bigint, remote_id varchar(255), pushed_hash varchar(64), stamp timestamptz)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM {table} AS o
+            WHERE o.account_id = v.account_id AND o.remote_id = v.remote_id
+              AND NOT (o.content_type_id = v.content_type_id AND o.object_id = v.object_id)
+        )
+        ON CONFLICT (account_id, content_type_id, object_id) DO UPDATE
+        SET remote_id = excluded.remote_id, pushed_hash = excluded.pushed_hash,
+            last_pushed_at = excluded.last_pushed_at
+        RETURNING content_type_id, object_id
+    """
+    with connection.cursor() as cursor, _server_bound(cursor) as bound:
+        bound.execute(sql, [json.dumps(rows)])
+        linked = set(bound.fetchall())
+    return [item.as_link() if item.key in linked else None for item in items]
+
+
 # --- draining an account -----------------------------------------------------------------
 
 
-def drain_account(account_id: int, max_seconds: float | None = None) -> dict:
-    """Send an account's due deliveries with every free slot until none is due (a task).
+def drain_account(
+    account_id: int, max_seconds: float | None = None, slots: int | None = None
+) -> dict:
+    """Send an account's due deliveries with its free slots until none is due (a task).
 
+    Leases up to ``slots`` slots (default: ``BRIDGE_DRAIN_SLOTS``; 0: all of the account's).
     Runs at most ``max_seconds`` (default: three quarters of the django-q2 timeout), then
     hands over to a fresh task so a long batch never hits the worker's timeout.
     """
@@ -498,52 +876,151 @@ def drain_account(account_id: int, max_seconds: float | None = None) -> dict:
         return {"slots": 0, "states": {}}
     if max_seconds is None:
         max_seconds = settings.Q_CLUSTER.get("timeout", 120) * 0.75
-    lease = budget.Lease(account, account.concurrency)
-    with lease as slots:
-        if not slots:
+    if slots is None:
+        slots = _slots_per_drain(account.concurrency)
+    lease = budget.Lease(account, min(slots, account.concurrency) or account.concurrency)
+    with lease as leased:
+        if not leased:
             return {"slots": 0, "states": {}}
-        drain = _Drain(account, time.monotonic() + max_seconds, lease.keep_alive)
-        threads = [
-            threading.Thread(
-                target=_slot_loop,
-                args=(drain,),
-                name=f"outbox-{account.name}-{n}",
-                daemon=True,
-            )
-            for n in slots
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        writer = OutcomeWriter()
+        drain = _Drain(account, len(leased), time.monotonic() + max_seconds, lease, writer)
+        try:
+            _run_threads(drain, leased)
+        finally:
+            try:
+                drain.give_back_ready()  # claimed ahead but not sent: back to the queue
+            finally:
+                writer.close()  # every known outcome is written before the task returns
     if time.monotonic() >= drain.deadline and seconds_until_next_due(account_id) == 0.0:
         kick_accounts([account_id])
-    return {"slots": len(slots), "states": dict(drain.outcomes)}
+    return {"slots": len(leased), "states": dict(drain.outcomes)}
+
+
+def _run_threads(drain: _Drain, slots: list[int]) -> None:
+    """Run the drain's claimer and one thread per leased slot until nothing is left to send."""
+    threads = [threading.Thread(target=_claim_loop, args=(drain,), name="outbox-claimer")]
+    threads += [
+        threading.Thread(target=_slot_loop, args=(drain,), name=f"outbox-{drain.account.name}-{n}")
+        for n in slots
+    ]
+    for thread in threads:
+        thread.daemon = True
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 IDLE_WAIT_SECONDS = 30.0
 
 
-class _Drain:
-    """What the slot threads of one drain share: the account, the deadline, the outcomes and
-    the throttle, so one slot's 429 stops its sibling slots before their next request."""
+@dataclass
+class _Claimed:
+    """Deliveries claimed ahead for one slot to send in order, with their claim's records and
+    links: usually one, or all of a claim's deliveries about the same person (a record pushed
+    twice, a lead and its contact), so the second still sees the first's link."""
 
-    def __init__(self, account: ProviderAccount, deadline: float, keep_alive):
+    deliveries: list[Delivery]
+    prefetched: Prefetched
+    claimed_at: float  # monotonic
+
+
+class _Drain:
+    """What the threads of one drain share.
+
+    One claimer thread claims the account's due deliveries ahead of the slots (a few per
+    slot, in one statement, with their records and links read in a few queries) into
+    ``ready``; each slot thread takes the next one, paces, sends, and hands the outcome to the
+    writer. Claims and reads are therefore amortised over the whole drain and happen while the
+    slots' requests are in flight. The drain also shares the throttle (one slot's 429 stops the
+    others before their next request), the deadline and the outcome counts.
+    """
+
+    def __init__(self, account: ProviderAccount, slots: int, deadline: float, lease, writer):
         self.account = account
         self.client = account.client()
         self.deadline = deadline
-        self.keep_alive = keep_alive
+        self.keep_alive = lease.keep_alive
+        self.writer = writer
         self.outcomes: Counter = Counter()
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
+        self.ready: deque[_Claimed] = deque()
+        self.busy = 0  # slots between taking a delivery and having its outcome
+        self.exhausted = False  # the claimer found nothing due soon and stopped
+        self.stopped = False  # the account is no longer sendable, or a thread failed
         self.paused_until = 0.0  # monotonic; set from the account's throttled_until
         # A claim is sent only while fresh: well inside the time after which recover_stranded
         # would hand it to another worker (the account's timeouts plus this margin).
         self.fresh_seconds = _setting("BRIDGE_STRANDED_MARGIN_SECONDS", 60.0) / 2
-        self.claim_size = max(1, _setting("BRIDGE_CLAIM_BATCH", 4))
+        # Claimed ahead: BRIDGE_CLAIM_BATCH per slot, topped up when half of it is gone.
+        self.target = min(200, slots * max(1, _setting("BRIDGE_CLAIM_BATCH", 4)))
+
+    # --- the slots' side ----------------------------------------------------------------
+
+    def take(self) -> _Claimed | None:
+        """The next claimed delivery for a slot; None when the drain is over."""
+        with self.lock:
+            while True:
+                if self.stopped or time.monotonic() >= self.deadline:
+                    return None
+                if self.ready and not self.pause_left():
+                    self.busy += 1
+                    claimed = self.ready.popleft()
+                    self.lock.notify_all()  # the claimer tops up below half the target
+                    return claimed
+                if self.exhausted:
+                    return None
+                self.lock.wait(0.5)
+
+    def done(self) -> None:
+        """A slot is finished with what it took (sent, or given back)."""
+        with self.lock:
+            self.busy -= 1
+            self.lock.notify_all()
 
     def count(self, state: str) -> None:
         with self.lock:
             self.outcomes[state] += 1
+
+    def sendable_now(self, claimed: _Claimed) -> bool:
+        """Whether a taken delivery may go now: claim fresh, no pause, before the deadline."""
+        return (
+            time.monotonic() - claimed.claimed_at <= self.fresh_seconds
+            and not self.pause_left()
+            and not self.stopped
+            and self.writer.error is None
+            and time.monotonic() < self.deadline
+        )
+
+    def after_failure(self) -> None:
+        """Re-read the account at once after a failure; give back what was claimed ahead.
+
+        A 401 pauses the account and a 429 throttles it: neither the other slots nor the
+        deliveries claimed ahead may go before that is known.
+        """
+        self.check_account()
+        self.give_back_ready()
+
+    # --- shared -------------------------------------------------------------------------
+
+    def check_account(self) -> None:
+        """Re-read whether the account may send and until when it is throttled."""
+        account = self.account
+        account.refresh_from_db(fields=["paused", "enabled", "throttled_until"])
+        if not account.sendable:
+            self.stop()
+        self.note_throttle(account.throttled_until)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
+            self.lock.notify_all()
+
+    def give_back_ready(self) -> int:
+        """Release every delivery claimed ahead and not taken by a slot yet."""
+        with self.lock:
+            unsent = [delivery for claimed in self.ready for delivery in claimed.deliveries]
+            self.ready.clear()
+        return release_claims(unsent) if unsent else 0
 
     def note_throttle(self, throttled_until) -> float:
         """Share the account's throttle with every slot; returns the seconds left."""
@@ -560,61 +1037,140 @@ class _Drain:
 
 
 def _slot_loop(drain: _Drain) -> None:
-    """One slot's work: claim a few, pace, send, record; until nothing is due soon."""
-    account = drain.account
-    pacer = budget.Pacer(account)
-    checked = 0.0
+    """One slot's work: take the next claimed deliveries, pace, send; until the drain is over."""
+    pacer = budget.Pacer(drain.account)
     try:
-        while time.monotonic() < drain.deadline:
-            if time.monotonic() - checked > 1.0:
-                account.refresh_from_db(fields=["paused", "enabled", "throttled_until"])
-                checked = time.monotonic()
-                if not account.sendable:
-                    return
-                drain.note_throttle(account.throttled_until)
-            if wait := drain.pause_left():
-                time.sleep(min(wait, max(drain.deadline - time.monotonic(), 0), 5.0))
-                checked = 0.0
-                continue
-            claimed = claim_due(account.pk, drain.claim_size)
-            if not claimed:
-                wait = seconds_until_next_due(account.pk)
-                if wait is None or wait > IDLE_WAIT_SECONDS:
-                    return
-                time.sleep(min(max(wait, 0.05), 1.0))
-                checked = 0.0
-                continue
-            if _send_claimed(drain, pacer, claimed):
-                checked = 0.0  # a failure: look at the account (paused? throttled?) at once
+        while (claimed := drain.take()) is not None:
+            try:
+                _send_claimed(drain, pacer, claimed)
+            finally:
+                drain.done()
     except Exception:
-        logger.exception("outbox slot for account %s stopped on an error", account.name)
+        logger.exception("outbox slot for account %s stopped on an error", drain.account.name)
+        drain.stop()
         raise
     finally:
         connection.close()
 
 
-def _send_claimed(drain: _Drain, pacer: budget.Pacer, claimed: list[Delivery]) -> bool:
-    """Send a slot's claimed deliveries one at a time; give back what must not go now.
+def _send_claimed(drain: _Drain, pacer: budget.Pacer, claimed: _Claimed) -> None:
+    """Send taken deliveries one at a time; give back what must not go now.
 
-    Returns True when a delivery failed, so the caller re-reads the account first.
+    A delivery goes only while its claim is fresh, the account is not throttled and the
+    drain's deadline is not reached; after a failure the account is re-read at once and the
+    rest (and whatever was claimed ahead) is given back.
     """
-    claimed_at = time.monotonic()
-    prefetched = Prefetched(drain.account.pk, claimed)
-    for index, delivery in enumerate(claimed):
+    deliveries = claimed.deliveries
+    for index, delivery in enumerate(deliveries):
         pacer.wait()
-        stale = time.monotonic() - claimed_at > drain.fresh_seconds
-        if stale or drain.pause_left() or time.monotonic() >= drain.deadline:
-            release_claims(claimed[index:])
-            return False
-        state = deliver(delivery, drain.client, prefetched)
+        if not drain.sendable_now(claimed):
+            release_claims(deliveries[index:])
+            return
+        state = deliver(delivery, drain.client, claimed.prefetched, drain.writer)
         drain.count(state)
         drain.keep_alive()
         if state in (State.FAILED, State.PENDING):
-            account = drain.account
-            account.refresh_from_db(fields=["paused", "enabled", "throttled_until"])
-            drain.note_throttle(account.throttled_until)
-            release_claims(claimed[index + 1 :])
+            release_claims(deliveries[index + 1 :])
+            drain.after_failure()
+            return
+
+
+def _claim_loop(drain: _Drain) -> None:
+    """The drain's claimer: keep about ``target`` deliveries claimed ahead of the slots.
+
+    Looks at the account every second (paused? throttled?), gives back what was claimed ahead
+    while the account is throttled, and stops once nothing is due within IDLE_WAIT_SECONDS and
+    no slot is still sending (a failure may make a retry due soon).
+    """
+    checked = 0.0
+    try:
+        while not drain.stopped and time.monotonic() < drain.deadline:
+            if drain.writer.error is not None:
+                drain.stop()
+                return
+            if time.monotonic() - checked > 1.0:
+                drain.check_account()
+                checked = time.monotonic()
+                if drain.stopped:
+                    return
+            if wait := drain.pause_left():
+                drain.give_back_ready()
+                time.sleep(min(wait, max(drain.deadline - time.monotonic(), 0), 1.0))
+                checked = 0.0
+                continue
+            want = _claim_wanted(drain)
+            if want <= 0:
+                continue
+            claimed = claim_due(drain.account.pk, want)
+            if claimed:
+                _add_ready(drain, claimed)
+                continue
+            if _nothing_due_soon(drain):
+                return
+            checked = 0.0
+    except Exception:
+        logger.exception("outbox claimer for account %s stopped on an error", drain.account.name)
+        drain.stop()
+        raise
+    finally:
+        with drain.lock:
+            drain.exhausted = True
+            drain.lock.notify_all()
+        connection.close()
+
+
+def _claim_wanted(drain: _Drain) -> int:
+    """How many to claim now; waits (up to 0.5 s) while at least half the target is ready."""
+    with drain.lock:
+        if len(drain.ready) * 2 >= drain.target:
+            drain.lock.wait(0.5)
+        if len(drain.ready) * 2 >= drain.target:
+            return 0
+        return drain.target - len(drain.ready)
+
+
+def _add_ready(drain: _Drain, claimed: list[Delivery]) -> None:
+    """Read a fresh claim's records and links, and hand its deliveries to the slots.
+
+    Deliveries about the same person go to one slot, in claim order (see :class:`_Claimed`).
+    Should reading fail, the claim is given back before the error goes up.
+    """
+    try:
+        prefetched = Prefetched(drain.account.pk, claimed, drain.writer.links_in_flight())
+    except Exception:
+        release_claims(claimed)
+        raise
+    groups: dict[tuple, list[Delivery]] = {}
+    for delivery in claimed:
+        groups.setdefault(_person_key(delivery, prefetched), []).append(delivery)
+    now = time.monotonic()
+    with drain.lock:
+        drain.ready.extend(_Claimed(group, prefetched, now) for group in groups.values())
+        drain.lock.notify_all()
+
+
+def _person_key(delivery: Delivery, prefetched: Prefetched) -> tuple:
+    """Which person a delivery is about: its record's contact, else the record itself."""
+    key = (delivery.content_type_id, delivery.object_id)
+    if delivery.content_type_id == prefetched.contact_type_id:
+        return ("contact", delivery.object_id)
+    contact_id = getattr(prefetched.records.get(key), "contact_id", None)
+    return ("contact", contact_id) if contact_id else key
+
+
+def _nothing_due_soon(drain: _Drain) -> bool:
+    """True when the claimer may stop: nothing due soon and no slot still sending.
+
+    Otherwise sleeps until the next delivery is due (at most a second) and returns False.
+    """
+    wait = seconds_until_next_due(drain.account.pk)
+    with drain.lock:
+        if (wait is None or wait > IDLE_WAIT_SECONDS) and drain.busy == 0 and not drain.ready:
             return True
+        if drain.busy:
+            drain.lock.wait(0.05 if wait is None else min(max(wait, 0.05), 1.0))
+            return False
+    time.sleep(min(max(wait or 0.0, 0.05), 1.0))
     return False
 
 
@@ -694,14 +1250,24 @@ def batch_counts(batch: PushBatch) -> dict:
     }
 
 
-def run_until_settled(account_ids: Iterable[int], timeout: float = 600.0) -> None:
-    """Drain accounts in this process until nothing is due soon (``push --wait``, tests)."""
+def run_until_settled(
+    account_ids: Iterable[int], timeout: float = 600.0, slots: int | None = None
+) -> None:
+    """Drain accounts in this process until nothing is due soon (``push --wait``, tests).
+
+    Each drain leases up to ``slots`` slots; by default all of the account's, since this
+    process is the one sending (``BRIDGE_DRAIN_SLOTS`` is for drain tasks shared by workers).
+    """
     deadline = time.monotonic() + timeout
     account_ids = list(account_ids)
     while time.monotonic() < deadline:
         busy = False
         for account_id in account_ids:
-            result = drain_account(account_id, max_seconds=deadline - time.monotonic())
+            result = drain_account(
+                account_id,
+                max_seconds=deadline - time.monotonic(),
+                slots=0 if slots is None else slots,
+            )
             wait = seconds_until_next_due(account_id)
             account = ProviderAccount.objects.get(pk=account_id)
             if account.sendable and wait is not None and wait <= IDLE_WAIT_SECONDS:

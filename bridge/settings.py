@@ -175,6 +175,11 @@ BRIDGE_RETRY_CAP_SECONDS = env.float("BRIDGE_RETRY_CAP_SECONDS", default=900.0)
 BRIDGE_STRANDED_MARGIN_SECONDS = env.float("BRIDGE_STRANDED_MARGIN_SECONDS", default=60.0)
 # Wake the django-q2 cluster when deliveries are queued (off only in unit tests).
 BRIDGE_KICK_WORKERS = env.bool("BRIDGE_KICK_WORKERS", default=True)
+# Slots one drain task leases at most (0: all of the account's concurrency). A drain is one
+# Python process, which tops out near 300 deliveries/s; above this many slots an account's
+# sending is spread over several django-q2 workers, one drain task per share, each leasing what
+# is free (docs/benchmarks.md, "Push throughput").
+BRIDGE_DRAIN_SLOTS = env.int("BRIDGE_DRAIN_SLOTS", default=16)
 
 # --- syncs from the providers (bridge/sync.py) ----------------------------------------------
 # Records per list request; a running sync silent this long is taken over by the next one; a
