@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 
-from integrations.phones import InvalidPhoneNumber, normalize_phone
+from integrations import phones
 
 from .models import Contact, ProviderAccount, RemoteLink
 
@@ -28,10 +28,7 @@ class Candidate:
 
 def phone_key(raw: str) -> str:
     """The phone as stored for matching, or "" when it is blank or not a number."""
-    try:
-        return normalize_phone(raw or "", settings.DEFAULT_PHONE_REGION)
-    except InvalidPhoneNumber:
-        return ""
+    return phones.phone_key(raw, settings.DEFAULT_PHONE_REGION)
 
 
 def email_key(raw: str) -> str:
@@ -45,12 +42,15 @@ def match_contacts(
     *,
     linked: dict[str, int] | None = None,
     known: dict[tuple[str, str], int] | None = None,
+    keyed: bool = False,
 ) -> list[int | None]:
     """Contact ids (or None) for each candidate, in order, in at most three queries.
 
     A caller that has already read them passes ``linked`` (the account's remote id -> contact
     id, for these candidates) and ``known`` (("phone" or "email", key) -> contact id, for every
     contact holding one of the candidates' keys): the rule is the same, the queries are spared.
+    ``keyed`` says the candidates' phones and emails are keys already (``phone_key``,
+    ``email_key``), so they are not normalised again.
     """
     result: list[int | None] = [None] * len(candidates)
     remote_ids = {c.remote_id for c in candidates if c.remote_id}
@@ -65,8 +65,8 @@ def match_contacts(
             )
         for index, candidate in enumerate(candidates):
             result[index] = linked.get(candidate.remote_id)
-    _fill_by(result, candidates, "phone", phone_key, known)
-    _fill_by(result, candidates, "email", email_key, known)
+    _fill_by(result, candidates, "phone", str if keyed else phone_key, known)
+    _fill_by(result, candidates, "email", str if keyed else email_key, known)
     return result
 
 

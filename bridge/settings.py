@@ -159,6 +159,9 @@ Q_CLUSTER = {
     "queue_limit": 50,
     "catch_up": False,
     "label": "Background tasks",
+    # Workers may start child processes: a long sync reads its pages in one
+    # (BRIDGE_SYNC_READ_PROCESS_PAGES). django-q2 stops its workers itself either way.
+    "daemonize_workers": False,
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -188,6 +191,8 @@ BRIDGE_DRAIN_SLOTS = env.int("BRIDGE_DRAIN_SLOTS", default=16)
 BRIDGE_SYNC_PAGE_SIZE = env.int("BRIDGE_SYNC_PAGE_SIZE", default=100)
 # Records a sync writes per transaction (consecutive pages together; see bridge/sync.py).
 BRIDGE_SYNC_WRITE_BATCH = env.int("BRIDGE_SYNC_WRITE_BATCH", default=500)
+# A sync with at least this many pages left reads them in a child process (0: never).
+BRIDGE_SYNC_READ_PROCESS_PAGES = env.int("BRIDGE_SYNC_READ_PROCESS_PAGES", default=20)
 BRIDGE_SYNC_STALE_SECONDS = env.float("BRIDGE_SYNC_STALE_SECONDS", default=600.0)
 BRIDGE_SYNC_TASK_SECONDS = env.float(
     "BRIDGE_SYNC_TASK_SECONDS", default=Q_CLUSTER["timeout"] * 0.75

@@ -22,12 +22,13 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
+from multiprocessing import current_process, get_context
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -37,6 +38,7 @@ from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
+from integrations import readahead
 from integrations.errors import (
     AuthenticationError,
     InvalidResponse,
@@ -48,7 +50,7 @@ from integrations.leeloo import (
     EVERYONE_SINCE,
     parse_channel,
     parse_order,
-    parse_person,
+    parse_person_keyed,
     parse_tunnel,
     parse_user,
 )
@@ -750,8 +752,12 @@ class PageReader:
     Leeloo's count), one more page ahead after each full page up to ``ahead``, so a list that
     ends soon costs at most a request or two past its end (Leeloo's counts may be the whole
     list's, not the window's); a page that comes back short or capped makes it drop its
-    guesses and read from the true offset. The helper thread only sends requests and parses
-    (no database).
+    guesses and read from the true offset. The helper only sends requests and parses (no
+    database).
+
+    The helper is a thread, or, for a list with at least ``BRIDGE_SYNC_READ_PROCESS_PAGES``
+    pages still to read, a child process (``integrations.readahead``): reading and parsing a
+    page costs about as much CPU as writing it, and in one process the two take turns.
     """
 
     def __init__(self, ctx: Context, path: str, params, parse, size: int, ahead: int):
@@ -762,14 +768,17 @@ class PageReader:
         self.full_pages = 0
         self.pacer = budget.Pacer(ctx.account)
         self.helper = ThreadPoolExecutor(1, "sync-read-ahead") if self.ahead else None
+        self.child: ProcessPoolExecutor | None = None
+        self.job: readahead.ListJob | None = None
 
     def __enter__(self) -> PageReader:
         return self
 
     def __exit__(self, *exc_info) -> None:
         self._drop_guesses()
-        if self.helper is not None:
-            self.helper.shutdown(wait=True)
+        for executor in (self.helper, self.child):
+            if executor is not None:
+                executor.shutdown(wait=True)
 
     def page(self, offset: int):
         """The page at ``offset``."""
@@ -797,6 +806,8 @@ class PageReader:
 
     def _guess_after(self, offset: int) -> None:
         """Ask for the full pages from ``offset`` on, as many ahead as full pages came so far."""
+        if self.full_pages == 1 and not self.pending:  # nothing in flight: the helper may change
+            self._start_child_for(offset)
         next_offset = self.pending[-1][0] + self.size if self.pending else offset
         depth = min(self.ahead, self.full_pages)
         while len(self.pending) < depth and (self.total is None or next_offset < self.total):
@@ -807,7 +818,30 @@ class PageReader:
 
     def _request(self, offset: int) -> None:
         self.ctx.pacing.bookkeeping()
-        self.pending.append((offset, self.helper.submit(self._fetch, offset)))
+        if self.child is not None:
+            future = self.child.submit(readahead.read_page, self.job, offset)
+        else:
+            future = self.helper.submit(self._fetch, offset)
+        self.pending.append((offset, future))
+
+    def _start_child_for(self, offset: int) -> None:
+        """Read the rest in a child process when it is long enough and this process may fork."""
+        pages = int(_setting("BRIDGE_SYNC_READ_PROCESS_PAGES", 20))
+        left = (self.total - offset) // self.size if self.total is not None else 0
+        if pages <= 0 or left < pages or current_process().daemon:
+            return  # a daemonic process (a django-q2 worker left daemonic) may not have children
+        client = self.ctx.client
+        self.job = readahead.ListJob(
+            provider=f"{type(client).__module__}.{type(client).__qualname__}",
+            config=self.ctx.account.config(),
+            interval=self.pacer.interval,
+            path=self.path,
+            params=self.params,
+            size=self.size,
+            parse=self.parse,
+        )
+        # spawn, not fork: a forked child would share this process's database connections.
+        self.child = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
 
     def _fetch(self, offset: int):
         """On the helper thread: wait for the spare slot's turn, then read and parse the page."""
@@ -1046,18 +1080,8 @@ def pull_people(ctx: Context) -> None:
     tags = ctx.call(ctx.client.list_tags)
     ctx.leeloo_tag_names = {tag_key(tag["name"]) for tag in tags}
     params = ctx.client.people_params(ctx.run.window_from, ctx.run.window_to)
-    _pages(ctx, "/people", params, parse_person_keyed, upsert_people)
-
-
-def parse_person_keyed(item: dict) -> dict:
-    """A listed person with its matching keys (phone in E.164, email folded) worked out.
-
-    Runs with the page's request, off the thread that writes (reading a number is not cheap).
-    """
-    person = parse_person(item)
-    person["phone_key"] = phone_key(person["phone"])
-    person["email_key"] = email_key(person["email"])
-    return person
+    parse = partial(parse_person_keyed, region=settings.DEFAULT_PHONE_REGION)
+    _pages(ctx, "/people", params, parse, upsert_people)
 
 
 def person_values(person: dict, contact: Contact | None, detailed: bool) -> dict:
@@ -1144,6 +1168,7 @@ def upsert_people(ctx: Context, people: list[dict]) -> None:
         ctx.account,
         linked={remote_id: link.object_id for remote_id, link in links.by_remote.items()},
         known=owners.owner,
+        keyed=True,
     )
     contact_ids = {cid for cid in matches if cid} | set(lead_contacts.values())
     contacts = Contact.objects.in_bulk(contact_ids)

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from .base import ApiResponse, Operation, Option, Provider, PushResult
 from .errors import ConfigurationError, InvalidResponse, PayloadError, PermanentError
+from .phones import phone_key
 
 API = "/api/v2"
 
@@ -239,6 +240,19 @@ def _text_message(text: str) -> str:
 
 
 # --- parsers: Leeloo's items as the bridge's plain data ------------------------------------
+
+
+def parse_person_keyed(item: dict, region: str = "US") -> dict:
+    """A listed person with its phone as the bridge matches it (E.164, or "") worked out.
+
+    Reading a number is the dearest part of a person, so the sync has it done where the page
+    is read (a thread or a child process), not where the page is written. The email is
+    already folded by ``parse_person``.
+    """
+    person = parse_person(item)
+    person["phone_key"] = phone_key(person["phone"], region)
+    person["email_key"] = person["email"]
+    return person
 
 
 def parse_person(item: dict) -> dict:

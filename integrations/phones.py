@@ -88,6 +88,14 @@ def _national_prefix(code: int) -> re.Pattern | None:
     return re.compile(pattern) if pattern else None
 
 
+def phone_key(raw: str, region: str = "US") -> str:
+    """The number as the bridge matches and stores it (E.164), or "" when blank or invalid."""
+    try:
+        return normalize_phone(raw or "", region)
+    except InvalidPhoneNumber:
+        return ""
+
+
 def _parse_reason(exc: phonenumbers.NumberParseException) -> str:
     reasons = {
         phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",

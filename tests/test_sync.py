@@ -246,6 +246,41 @@ def test_pages_are_written_in_batches_of_the_write_batch_size(leeloo, fake, sett
     assert batches == [1, 2, 3, 4, 5, 6]
 
 
+def test_a_long_list_is_read_in_a_child_process_with_the_same_result(leeloo, fake, fakes, settings):
+    import multiprocessing
+
+    settings.BRIDGE_SYNC_READ_PROCESS_PAGES = 2  # "long" from two pages left
+    settings.BRIDGE_SYNC_WRITE_BATCH = 100
+    fake.seed_people(545, start=SEED_START)
+    children = []
+    run = sync.run_sync(
+        leeloo,
+        "people",
+        progress=lambda run: children.append(len(multiprocessing.active_children())),
+    )
+    assert succeeded(run).created_count == 550 and Contact.objects.count() == 550
+    assert set(children) == {1}  # page 1 read by this process, the rest by one child
+    assert [r.arg("offset") for r in people_lists(fakes)] == [str(o) for o in range(0, 600, 100)]
+    person = Contact.objects.get(email="person7@example.com")
+    assert person.phone == seed_phone(7) and person.tags.exists()
+    assert multiprocessing.active_children() == []  # the child is gone with the run
+
+
+def test_an_error_in_the_child_process_fails_the_run_as_in_this_one(leeloo, fake, fakes, settings):
+    settings.BRIDGE_SYNC_READ_PROCESS_PAGES = 1
+    settings.BRIDGE_SYNC_WRITE_BATCH = 100
+    fake.seed_people(545, start=SEED_START)
+    fakes.add_fault("leeloo", "latency", path="/api/v2/people$", method="GET", times=3)
+    fakes.add_fault("leeloo", "error", path="/api/v2/people$", method="GET", times=1)
+    failed = sync.run_sync(leeloo, "people")
+    assert (
+        failed.status == Status.FAILED
+        and "TransientError" in failed.error
+        and "500" in failed.error
+    )
+    assert failed.pages == 3 and counts(failed) == (300, 0, 0, 0)
+
+
 def test_a_page_and_the_offset_after_it_are_written_together(leeloo, fake, settings):
     """A failure while a page is written leaves none of that page and the offset before it."""
     settings.BRIDGE_SYNC_WRITE_BATCH = 100  # a transaction a page

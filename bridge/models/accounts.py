@@ -91,10 +91,10 @@ class ProviderAccount(models.Model):
         """Plain-data view of this account for the integrations layer."""
         return AccountConfig(
             name=self.name,
-            provider=self.provider,
+            provider=str(self.provider),  # str: plain data, not the model's choices
             credential=self.credential,
             base_url=self.base_url,
-            environment=self.environment,
+            environment=str(self.environment),
             options=dict(self.options or {}),
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
