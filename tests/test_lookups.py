@@ -52,3 +52,11 @@ def test_any_on_foreign_keys_and_in_an_or(people, make_account):
         .count()
         == 2
     )
+
+
+def test_any_finds_values_with_quotes_backslashes_commas_and_braces(make_contact):
+    odd = ['O"Brien', "back\\slash", "a,b", "{brace}", " spaced ", "", "Łódź ☎", "NULL"]
+    made = {name: make_contact(company=name) for name in odd}
+    assert {c.company for c in Contact.objects.filter(company__any=odd)} == set(odd)
+    assert list(Contact.objects.filter(company__any=['O"Brien'])) == [made['O"Brien']]
+    assert not Contact.objects.filter(company__any=['O\\"Brien', "a"]).exists()
