@@ -839,6 +839,7 @@ class PageReader:
             params=self.params,
             size=self.size,
             parse=self.parse,
+            log_level=logging.getLogger("integrations").getEffectiveLevel(),
         )
         # spawn, not fork: a forked child would share this process's database connections.
         self.child = ProcessPoolExecutor(1, mp_context=get_context("spawn"))

@@ -10,12 +10,14 @@ per account, and waits its slot's interval between requests, as the parent's pac
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from importlib import import_module
 
 from .base import AccountConfig
 from .errors import ProviderError
+from .secrets import RedactingFilter
 
 #: One client (and the time its next request may go) per account, in the child process.
 _clients: dict[tuple[str, str], list] = {}
@@ -32,11 +34,14 @@ class ListJob:
     params: object
     size: int
     parse: object  # a picklable callable (a module-level function or a functools.partial)
+    log_level: int = logging.INFO  # the parent's level for the provider-call lines
 
 
 def read_page(job: ListJob, offset: int):
     """In the child: wait for the slot's turn, then read and parse the page at ``offset``."""
     key = (job.provider, job.config.name)
+    if not _clients:
+        _log_like_the_parent(job.log_level)
     if key not in _clients:
         module, name = job.provider.rsplit(".", 1)
         _clients[key] = [getattr(import_module(module), name)(job.config), 0.0]
@@ -52,6 +57,17 @@ def read_page(job: ListJob, offset: int):
         )
     except ProviderError as error:
         raise portable(error) from None
+
+
+def _log_like_the_parent(level: int) -> None:
+    """The child's provider-call lines go to its stderr (the worker's), redacted, as the
+    parent's would; the child has no Django settings to configure logging from."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logger = logging.getLogger("integrations")
+    logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 def portable(error: ProviderError) -> ProviderError:

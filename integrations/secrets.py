@@ -67,6 +67,11 @@ class Secret:
     def __len__(self) -> int:
         return len(self._value)
 
+    def __reduce__(self):
+        """Unpickled (in a child process reading pages for a sync) it is known there too, so
+        redaction in that process scrubs it."""
+        return (Secret, (self._value,))
+
 
 def redact_text(text: str) -> str:
     """Replace every known secret value inside ``text`` with the mask."""

@@ -29,3 +29,17 @@ def test_a_provider_error_crosses_unchanged_with_its_attributes():
         429,
         "slow",
     )
+
+
+def test_a_credential_unpickled_in_the_child_is_redacted_there_too():
+    from integrations import secrets
+
+    value = "tok-unpickled-7f3a9c"
+    credential = secrets.Secret(value)
+    payload = pickle.dumps(credential)
+    with secrets._known_lock:
+        secrets._known_values.discard(value)  # as in a fresh child process
+    assert secrets.redact_text(f"token={value}") == f"token={value}"
+    crossed = pickle.loads(payload)
+    assert crossed.reveal() == value
+    assert value not in secrets.redact_text(f"token={value}")
