@@ -56,7 +56,7 @@ from integrations.leeloo import (
 )
 
 from . import budget, bulk
-from .matching import Candidate, email_key, match_contacts, phone_key
+from .matching import Candidate, match_contacts
 from .models import (
     Channel,
     Connection,
@@ -1154,13 +1154,10 @@ def upsert_people(ctx: Context, people: list[dict]) -> None:
     is linked to a lead is that lead's contact. A contact already linked to another person of
     the account, or two people of one page matching one contact, cannot be linked twice: such a
     person is counted as failed with the reason. A phone or email another contact holds is not
-    copied (the unique constraints would refuse it); the local value stays.
+    copied (the unique constraints would refuse it); the local value stays. The people come
+    from ``parse_person_keyed``, with their matching keys already worked out.
     """
     people = _unique_by_remote_id(ctx, people)
-    for person in people:
-        if "phone_key" not in person:  # the matching keys, unless parse_person_keyed made them
-            person["phone_key"] = phone_key(person["phone"])
-            person["email_key"] = email_key(person["email"])
     links = Links(ctx, Contact, [p["remote_id"] for p in people])
     lead_contacts = _lead_contacts(ctx, links)
     owners = KeyOwners(people)
