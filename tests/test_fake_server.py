@@ -98,6 +98,29 @@ def test_latency_delays_the_answer(server):
     assert time.monotonic() - started >= 0.3
 
 
+def test_latency_counts_from_arrival_with_the_work_done_inside_it(server):
+    """The fake does its work when the request arrives and holds the answer until L has passed,
+    so a benchmark's L is the answer's latency, not L plus the fake's own time."""
+    import threading
+    import time
+
+    fake = server.fakes["echo"]
+    server.add_fault("echo", "latency", seconds=2.0)
+    answers = []
+    started = time.monotonic()
+    sender = threading.Thread(
+        target=lambda: answers.append(call(server, "POST", "/echo/items", json={"n": 1}))
+    )
+    sender.start()
+    while not fake.items and time.monotonic() - started < 1.0:  # half of L: well before
+        time.sleep(0.01)
+    assert fake.items == [{"n": 1}]
+    assert sender.is_alive() and not answers  # stored, the answer still held back
+    sender.join()
+    assert answers[0].status_code == 201
+    assert time.monotonic() - started >= 2.0
+
+
 def test_control_api_sets_faults_lists_requests_and_resets(server):
     created = requests.post(
         server.url + "/_control/faults",

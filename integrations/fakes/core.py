@@ -43,6 +43,9 @@ class FakeRequest:
     content_type: str
     provider: str = ""
     received_at: float = 0.0
+    #: When the request line arrived (monotonic) and, under a latency fault, when to answer.
+    arrived: float = 0.0
+    answer_at: float = 0.0
 
     def header(self, name: str, default: str = "") -> str:
         """A header's value, looked up case-insensitively."""
@@ -150,10 +153,12 @@ class FakeProvider:
 class Fault:
     """A misbehaviour injected for requests to one provider whose path matches a regex.
 
-    kind: ``latency`` (delay ``seconds`` then answer), ``error`` (answer ``status`` with
-    ``body``), ``rate_limit`` (429 with ``Retry-After: retry_after``), ``hang`` (sleep
-    ``seconds`` before answering, past the client's timeout), ``drop`` (close the connection
-    without answering). ``times`` limits how many requests it hits (0 = until cleared).
+    kind: ``latency`` (answer ``seconds`` after the request arrived: the fake's own work
+    counts within it, so a benchmark's L is the answer's true latency), ``error`` (answer
+    ``status`` with ``body``), ``rate_limit`` (429 with ``Retry-After: retry_after``),
+    ``hang`` (sleep ``seconds`` before answering, past the client's timeout), ``drop`` (close
+    the connection without answering). ``times`` limits how many requests it hits (0 = until
+    cleared).
     """
 
     provider: str
@@ -321,7 +326,9 @@ class FakeServer:
         if fault is not None:
             if fault.kind == "drop":
                 raise _Dropped
-            if fault.kind in ("latency", "hang"):
+            if fault.kind == "latency":
+                request.answer_at = request.arrived + fault.seconds
+            elif fault.kind == "hang":
                 time.sleep(fault.seconds)
             elif fault.kind == "error":
                 body = fault.body if fault.body is not None else {"error": "Internal Server Error"}
@@ -382,6 +389,11 @@ class FakeServer:
             # a kept-alive connection waited ~40 ms for the client's delayed ACK.
             disable_nagle_algorithm = True
 
+            def parse_request(self):
+                # Called as soon as the request line is read: the moment the request arrived.
+                self.arrived = time.monotonic()
+                return super().parse_request()
+
             def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
                 logger.debug("fake %s", format % args)
 
@@ -403,6 +415,7 @@ class FakeServer:
                     content_type=content_type,
                     provider=provider,
                     received_at=time.time(),
+                    arrived=self.arrived,
                 )
                 try:
                     response = server.dispatch(request)
@@ -421,6 +434,9 @@ class FakeServer:
                         {"Content-Type": "text/html"},
                     )
                 payload, content_type = response.encode()
+                delay = request.answer_at - time.monotonic()
+                if delay > 0:  # a latency fault: the answer is ready, it goes out at its time
+                    time.sleep(delay)
                 try:
                     self.send_response(response.status)
                     if content_type:
