@@ -512,7 +512,7 @@ class _LinkItem:
     content_hash: str
     now: object
     first: bool = False  # no link was known for the record when it was claimed
-    future: Future = dataclass_field(default_factory=Future)
+    future: Future = dataclass_field(default_factory=Future)  # the writer's _LinkFuture
 
     @property
     def key(self) -> tuple[int, int]:
@@ -528,6 +528,19 @@ class _LinkItem:
             pushed_hash=self.content_hash,
             last_pushed_at=self.now,
         )
+
+
+class _LinkFuture(Future):
+    """A queued link's future: a slot that waits for it makes the writer write now."""
+
+    def __init__(self, writer: OutcomeWriter):
+        super().__init__()
+        self.writer = writer
+
+    def result(self, timeout=None):
+        if not self.done():
+            self.writer.hurry()
+        return super().result(timeout)
 
 
 class OutcomeWriter:
@@ -548,10 +561,17 @@ class OutcomeWriter:
     make that an update, not a duplicate). ``threaded=False`` writes each outcome at once in
     the caller's thread. :meth:`close` writes what is queued and stops the thread; the drain
     calls it before returning, errors or not.
+
+    A write's statements cost about as much as a few dozen rows, so the writer gathers
+    outcomes for up to ``GATHER_SECONDS`` (or ``GATHER_ITEMS``) before writing: nothing waits
+    for them, except a slot about to send a record whose link is still queued, and that slot
+    makes the writer write at once (:meth:`hurry`).
     """
 
     MAX_BATCH = 500
     MAX_QUEUED = 2000  # a slot waits when the database falls this far behind
+    GATHER_SECONDS = 0.1
+    GATHER_ITEMS = 100
 
     def __init__(self, threaded: bool = True):
         self.threaded = threaded
@@ -561,6 +581,7 @@ class OutcomeWriter:
         self.error: BaseException | None = None
         self._queue: list[_FinishItem | _LinkItem] = []
         self._closed = False
+        self._hurried = False
         self._changed = threading.Condition()
         self._thread = None
         if threaded:
@@ -589,6 +610,7 @@ class OutcomeWriter:
             content_hash,
             now,
             first,
+            _LinkFuture(self),
         )
         with self._changed:
             self.in_flight[item.key] = item.future
@@ -599,6 +621,12 @@ class OutcomeWriter:
         """A copy of the links queued or being written (for :class:`Prefetched`)."""
         with self._changed:
             return dict(self.in_flight)
+
+    def hurry(self) -> None:
+        """Write what is queued now rather than gather more (a slot waits for a link)."""
+        with self._changed:
+            self._hurried = True
+            self._changed.notify_all()
 
     def close(self) -> None:
         """Write everything queued, stop the thread, and raise the writer's error if it had one."""
@@ -623,7 +651,8 @@ class OutcomeWriter:
                 _fail_links([item], self.error)
                 raise RuntimeError("the outbox writer stopped") from self.error
             self._queue.append(item)
-            self._changed.notify_all()
+            if len(self._queue) in (1, self.GATHER_ITEMS):  # what the writer may wait for
+                self._changed.notify_all()
 
     def _run(self) -> None:
         """The writer thread: write what is queued, batch after batch, until closed."""
@@ -641,10 +670,22 @@ class OutcomeWriter:
             connection.close()
 
     def _next_batch(self) -> list:
-        """Wait for queued outcomes and take up to MAX_BATCH of them; [] once closed and empty."""
+        """Wait for queued outcomes and take up to MAX_BATCH of them; [] once closed and empty.
+
+        Once one is queued, waits up to GATHER_SECONDS for GATHER_ITEMS, unless closed or
+        hurried meanwhile.
+        """
         with self._changed:
             while not self._queue and not self._closed:
                 self._changed.wait()
+            gather_until = time.monotonic() + self.GATHER_SECONDS
+            while (
+                len(self._queue) < self.GATHER_ITEMS
+                and not (self._closed or self._hurried)
+                and (left := gather_until - time.monotonic()) > 0
+            ):
+                self._changed.wait(left)
+            self._hurried = False
             batch = self._queue[: self.MAX_BATCH]
             del self._queue[: self.MAX_BATCH]
             self._changed.notify_all()

@@ -70,6 +70,44 @@ def test_writer_writes_everything_queued_before_close_returns(make_lead, make_ac
     assert writer.in_flight == {}
 
 
+def test_writer_gathers_outcomes_into_one_write(make_lead, make_account, monkeypatch):
+    account = make_account("aello")
+    push([make_lead() for _ in range(5)], account)
+    claimed = outbox.claim_due(account.pk, 5)
+    writes = []
+    monkeypatch.setattr(outbox.OutcomeWriter, "GATHER_SECONDS", 60.0)  # only close ends it
+    real_write = outbox.OutcomeWriter._write
+    monkeypatch.setattr(
+        outbox.OutcomeWriter,
+        "_write",
+        lambda self, batch: writes.append(len(batch)) or real_write(self, batch),
+    )
+    writer = outbox.OutcomeWriter()
+    for delivery in claimed:
+        writer.finish(delivery, **delivered_fields(delivery))
+    writer.close()
+    assert writes == [5]
+    assert set(Delivery.objects.values_list("state", flat=True)) == {State.DELIVERED}
+
+
+def test_a_slot_waiting_for_a_queued_link_makes_the_writer_write_now(
+    make_lead, make_account, monkeypatch
+):
+    account = make_account("aello")
+    push([make_lead()], account)
+    (delivery,) = outbox.claim_due(account.pk, 1)
+    monkeypatch.setattr(outbox.OutcomeWriter, "GATHER_SECONDS", 60.0)
+    writer = outbox.OutcomeWriter()
+    try:
+        future = writer.link(delivery, "r-hurried", "h", timezone.now())
+        # Without the hurry the writer would gather for a minute: this would time out.
+        link = future.result(timeout=10)
+        assert link is not None and link.remote_id == "r-hurried"
+        assert RemoteLink.objects.filter(remote_id="r-hurried").exists()
+    finally:
+        writer.close()
+
+
 def test_a_remote_id_already_linked_to_another_record_is_not_taken(make_lead, make_account):
     account = make_account("aello")
     one, other = make_lead(), make_lead()
