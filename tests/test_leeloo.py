@@ -1392,3 +1392,4 @@ def test_the_token_never_reaches_logs_or_errors(fakes, fake, caplog, monkeypatch
     assert echoed_in_html.value.provider_message == "bad ********"
     assert echoed_in_json.value.provider_message == "********"
     assert token not in json.dumps(provider.last_call.as_dict())
+    assert token not in repr(provider.last_call)  # the raw answer is kept, never shown
