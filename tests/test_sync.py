@@ -281,6 +281,50 @@ def test_an_error_in_the_child_process_fails_the_run_as_in_this_one(leeloo, fake
     assert failed.pages == 3 and counts(failed) == (300, 0, 0, 0)
 
 
+def test_batches_sharing_a_phone_give_the_result_of_writing_them_one_after_the_other(
+    leeloo, fake, settings, caplog
+):
+    """On PostgreSQL a batch is prepared while the one before it is written; a batch that
+    shares a phone with it waits for its commit and is read again, so the later person meets
+    the contact the earlier one made, as when the batches are handled in turn."""
+    settings.BRIDGE_SYNC_WRITE_BATCH = 100
+    ids = fake.seed_people(245, start=SEED_START)  # 250 people with the examples: 3 batches
+    later = fake.people[ids[150]]  # in the second batch; person 7 is in the first
+    later["phone"] = seed_phone(7)
+    caplog.set_level("DEBUG", logger="bridge.sync")
+    run = succeeded(sync.run_sync(leeloo, "people"))
+    assert counts(run) == (249, 0, 0, 1)
+    first = next(pid for pid, p in fake.people.items() if p["email"] == "person7@example.com")
+    assert f"is already Leeloo person {first}" in run.error
+    assert Contact.objects.filter(phone=seed_phone(7)).count() == 1
+    assert not RemoteLink.objects.filter(account=leeloo, remote_id=later["id"]).exists()
+    if connection.vendor == "postgresql":
+        assert "prepared again after that one committed" in caplog.text
+    assert not [t for t in threading.enumerate() if t.name.startswith("sync-writer")]
+
+
+def test_a_batch_that_fails_to_write_keeps_the_batches_before_it(
+    leeloo, fake, settings, monkeypatch
+):
+    settings.BRIDGE_SYNC_WRITE_BATCH = 100
+    fake.seed_people(345, start=SEED_START)  # 4 batches of 100 (the examples come first)
+    real_write, written = sync.write_people, []
+
+    def fail_the_third(ctx, batch):
+        written.append(len(batch.plans))
+        if len(written) == 3:
+            raise RuntimeError("disk full while writing batch 3")
+        real_write(ctx, batch)
+
+    monkeypatch.setattr(sync, "write_people", fail_the_third)
+    failed = sync.run_sync(leeloo, "people")
+    assert failed.status == Status.FAILED and "disk full" in failed.error
+    run = SyncRun.objects.get(pk=failed.pk)
+    assert (run.pages, run.next_offset, run.created_count) == (2, 200, 200)
+    assert Contact.objects.count() == 200 and len(written) == 3  # nothing after the failure
+    assert not [t for t in threading.enumerate() if t.name.startswith("sync-writer")]
+
+
 def test_a_page_and_the_offset_after_it_are_written_together(leeloo, fake, settings):
     """A failure while a page is written leaves none of that page and the offset before it."""
     settings.BRIDGE_SYNC_WRITE_BATCH = 100  # a transaction a page
