@@ -1283,55 +1283,34 @@ class PeopleBatch:
 def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
     """Read what a batch of people needs and decide every write; writes nothing but new Tags.
 
-    Failures are kept on the batch and counted when it is written.
+    Failures (``fail``) are kept on the batch and counted when it is written, so a batch
+    prepared twice (see :class:`WritePipeline`) counts them once.
     """
     failures: list[tuple[str, str]] = []
 
     def fail(remote_id: str, reason: str) -> None:
         failures.append((remote_id, reason))
 
-    with lookups_by_key():
-        return _prepare_people(ctx, people, fail, failures)
-
-
-@contextmanager
-def lookups_by_key():
-    """A transaction whose reads by lists of keys are planned as index probes (PostgreSQL).
-
-    A first pull fills the tables faster than their statistics follow, and below some 50,000
-    rows the default ``random_page_cost`` (4, priced for spinning disks) makes a batch's 500
-    index probes look dearer than reading the whole table: the contact and link look-ups became
-    sequential scans, 7 ms each at 23,000 rows where the probes take under 1 ms. Here a random
-    page is priced as the cached page it is, for this transaction only (``SET LOCAL``).
-    """
-    with transaction.atomic(savepoint=False):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL random_page_cost TO 1.1")
-        yield
-
-
-def _prepare_people(ctx: Context, people: list[dict], fail, failures) -> PeopleBatch:
     people = _unique_by_remote_id(ctx, people, fail)
-    links = Links(ctx, Contact, [p["remote_id"] for p in people])
-    lead_contacts = _lead_contacts(ctx, links)
-    owners = KeyOwners(people)
-    matches = match_contacts(
-        [Candidate(p["remote_id"], p["phone_key"], p["email_key"]) for p in people],
-        ctx.account,
-        linked={remote_id: link.object_id for remote_id, link in links.by_remote.items()},
-        known=owners.owner,
-        keyed=True,
-    )
-    contact_ids = {cid for cid in matches if cid} | set(lead_contacts.values())
-    contacts = Contact.objects.in_bulk(contact_ids)
-    linked_to = dict(
-        RemoteLink.objects.filter(
-            account=ctx.account, content_type=links.content_type, object_id__any=contact_ids
-        ).values_list("object_id", "remote_id")
-    )
-    footprint = _footprint(people, links, contacts.values())
-    tags = PageTags(ctx, people, contact_ids)
+    with lookups_by_key():  # the reads only: a card read below is an HTTP request
+        links = Links(ctx, Contact, [p["remote_id"] for p in people])
+        lead_contacts = _lead_contacts(ctx, links)
+        owners = KeyOwners(people)
+        matches = match_contacts(
+            [Candidate(p["remote_id"], p["phone_key"], p["email_key"]) for p in people],
+            ctx.account,
+            linked={remote_id: link.object_id for remote_id, link in links.by_remote.items()},
+            known=owners.owner,
+            keyed=True,
+        )
+        contact_ids = {cid for cid in matches if cid} | set(lead_contacts.values())
+        contacts = Contact.objects.in_bulk(contact_ids)
+        linked_to = dict(
+            RemoteLink.objects.filter(
+                account=ctx.account, content_type=links.content_type, object_id__any=contact_ids
+            ).values_list("object_id", "remote_id")
+        )
+        tags = PageTags(ctx, people, contact_ids)
     claims = PageClaims(links, lead_contacts, linked_to)
     plans = []
     for person, contact_id in zip(people, matches, strict=True):
@@ -1351,7 +1330,25 @@ def _prepare_people(ctx: Context, people: list[dict], fail, failures) -> PeopleB
             )
         )
     _read_cards(ctx, plans, tags, fail)
+    footprint = _footprint(people, links, contacts.values())
     return _compare_people(plans, links, tags, owners, failures, footprint)
+
+
+@contextmanager
+def lookups_by_key():
+    """A transaction whose reads by lists of keys are planned as index probes (PostgreSQL).
+
+    A first pull fills the tables faster than their statistics follow, and below some 50,000
+    rows the default ``random_page_cost`` (4, priced for spinning disks) makes a batch's 500
+    index probes look dearer than reading the whole table: the contact and link look-ups became
+    sequential scans, 7 ms each at 23,000 rows where the probes take under 1 ms. Here a random
+    page is priced as the cached page it is, for this transaction only (``SET LOCAL``).
+    """
+    with transaction.atomic(savepoint=False):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL random_page_cost TO 1.1")
+        yield
 
 
 def _footprint(people: list[dict], links: Links, contacts: Iterable[Contact]) -> frozenset:
@@ -1477,7 +1474,7 @@ def _lead_contacts(ctx: Context, links: Links) -> dict[str, int]:
     return {lead_ids[lead_id]: contact_id for lead_id, contact_id in pairs}
 
 
-def _read_cards(ctx: Context, plans: list[PersonPlan], tags: PageTags, fail=None) -> None:
+def _read_cards(ctx: Context, plans: list[PersonPlan], tags: PageTags, fail: Callable) -> None:
     """Read the card of each new or changed person (or every one, on a full run).
 
     The card has what the list lacks (custom fields, subscribe history, gender…). A person gone
@@ -1492,7 +1489,7 @@ def _read_cards(ctx: Context, plans: list[PersonPlan], tags: PageTags, fail=None
         try:
             card = ctx.call(ctx.client.get_person, plan.person["remote_id"])
         except PermanentError as error:
-            (fail or ctx.fail)(plan.person["remote_id"], f"its card could not be read: {error}")
+            fail(plan.person["remote_id"], f"its card could not be read: {error}")
             plans.remove(plan)
             continue
         for name in ("gender", "locale", "profile_image", "subscribe_history", "custom_fields"):
