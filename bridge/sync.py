@@ -1570,8 +1570,10 @@ class PageTags:
     def _tag_ids(self, names: dict[str, str]) -> dict[str, int]:
         """Folded name -> Tag id for the page's names, creating the missing tags."""
         known = self.ctx.tags()
-        missing = [names[key][:100] for key in names if key not in known]
+        missing = [names[key][:100] for key in sorted(names) if key not in known]
         if missing:  # another sync may make one meanwhile (in another case): read them all again
+            # In name order, as the tags sync inserts: two syncs making the same new tags wait
+            # for each other in one order, never in a cycle (a deadlock fails one of them).
             Tag.objects.bulk_create([Tag(name=name) for name in missing], ignore_conflicts=True)
             self.ctx.forget_tags()
             known = self.ctx.tags()
@@ -1772,7 +1774,9 @@ def _create_tags(tags: list[Tag]) -> None:
     """Insert new tags; one the people sync made meanwhile (same name, any case) is used."""
     if not tags:
         return
-    Tag.objects.bulk_create(tags, ignore_conflicts=True)  # no ids back from a skipping insert
+    # In name order, as the people sync inserts (see PageTags._tag_ids); no ids back from a
+    # skipping insert, so they are read after.
+    Tag.objects.bulk_create(sorted(tags, key=lambda tag: tag_key(tag.name)), ignore_conflicts=True)
     ids = {tag_key(name): pk for name, pk in Tag.objects.values_list("name", "pk")}
     for tag in tags:
         tag.pk = ids[tag_key(tag.name)]
