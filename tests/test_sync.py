@@ -303,6 +303,22 @@ def test_batches_sharing_a_phone_give_the_result_of_writing_them_one_after_the_o
     assert not [t for t in threading.enumerate() if t.name.startswith("sync-writer")]
 
 
+def test_a_phone_moved_by_one_batch_is_free_for_the_next(leeloo, fake, settings):
+    """Person 7 (first batch) gets a new phone and a person of the second batch takes their
+    old one: the second batch must see the first's update, as when written in turn."""
+    settings.BRIDGE_SYNC_WRITE_BATCH = 100
+    ids = fake.seed_people(245, start=SEED_START)
+    succeeded(sync.run_sync(leeloo, "people"))
+    seventh = next(pid for pid, p in fake.people.items() if p["email"] == "person7@example.com")
+    fake.people[seventh]["phone"] = "+13105559999"
+    later = fake.people[ids[150]]
+    later["phone"] = seed_phone(7)
+    run = succeeded(sync.run_sync(leeloo, "people", full=True))
+    assert run.failed_count == 0 and run.updated_count == 2
+    assert Contact.objects.get(email="person7@example.com").phone == "+13105559999"
+    assert Contact.objects.get(email=later["email"]).phone == seed_phone(7)
+
+
 def test_a_batch_that_fails_to_write_keeps_the_batches_before_it(
     leeloo, fake, settings, monkeypatch
 ):
