@@ -1356,12 +1356,12 @@ def _footprint(people: list[dict], links: Links, contacts: Iterable[Contact]) ->
     touched: set[tuple] = set()
     for person in people:
         touched.add(("remote", person["remote_id"]))
-        touched.update(key for key in PageClaims._keys(person))
+        touched.update(PageClaims._keys(person))
     for contact in contacts:
         touched.add(("contact", contact.pk))
-        touched.update((name, getattr(contact, name)) for name in ("phone", "email"))
-    touched.discard(("phone", ""))
-    touched.discard(("email", ""))
+        touched.update(
+            (name, key) for name in ("phone", "email") if (key := getattr(contact, name))
+        )
     touched.update(("contact", link.object_id) for link in links.by_remote.values())
     return frozenset(touched)
 
