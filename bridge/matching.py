@@ -82,7 +82,7 @@ def _fill_by(result, candidates, field: str, key, known) -> None:
     if known is not None:
         found = {value: known[(field, value)] for value in values if (field, value) in known}
     else:
-        found = dict(Contact.objects.filter(**{f"{field}__in": values}).values_list(field, "id"))
+        found = dict(Contact.objects.holding(field, values).values_list(field, "id"))
     for index, value in wanted.items():
         if value and value in found:
             result[index] = found[value]

@@ -1519,7 +1519,7 @@ class KeyOwners:
         # Emails are stored lower-cased (Contact.save), as bridge.matching looks them up.
         for name, keys in (("phone", phones), ("email", emails)):
             if keys:
-                found = Contact.objects.filter(**{f"{name}__any": keys}).order_by()
+                found = Contact.objects.holding(name, keys)
                 for key, pk in found.values_list(name, "pk"):
                     self.owner[(name, key)] = pk
 

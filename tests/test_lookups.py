@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 
 from bridge.models import Contact, RemoteLink, Tag
 
@@ -60,3 +61,35 @@ def test_any_finds_values_with_quotes_backslashes_commas_and_braces(make_contact
     assert {c.company for c in Contact.objects.filter(company__any=odd)} == set(odd)
     assert list(Contact.objects.filter(company__any=['O"Brien'])) == [made['O"Brien']]
     assert not Contact.objects.filter(company__any=['O\\"Brien', "a"]).exists()
+
+
+def test_holding_finds_contacts_by_phone_or_email_as_in_does(people):
+    phones = ["+13105550141", "+19999999999", ""]
+    assert list(Contact.objects.holding("phone", phones)) == [people[1]]
+    emails = ["c@example.com", "a@example.com", "nobody@example.com"]
+    assert set(Contact.objects.holding("email", emails)) == {people[0], people[2]}
+    assert list(Contact.objects.holding("phone", [""])) == []
+    assert list(Contact.objects.holding("email", [])) == []
+
+
+def test_holding_names_the_key_it_does_not_know(people):
+    with pytest.raises(ValueError, match="key: 'company' is not a contact key"):
+        Contact.objects.holding("company", ["Acme"])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the plans are PostgreSQL's")
+@pytest.mark.parametrize(
+    "key, values, index",
+    [
+        ("phone", ["+13105550141"], "contact_phone_unique"),
+        ("phone", [f"+1310555{n:04d}" for n in range(500)], "contact_phone_unique"),
+        ("email", ["b@example.com"], "contact_email_unique_ci"),
+        ("email", [f"p{n}@example.com" for n in range(500)], "contact_email_unique_ci"),
+    ],
+)
+def test_holding_is_planned_on_the_keys_unique_index(people, key, values, index):
+    """The keys have no other index: a look-up must name the partial index's conditions."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan TO off")  # a 3-row table would be scanned
+        plan = Contact.objects.holding(key, values).explain()
+    assert index in plan, plan

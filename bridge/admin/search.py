@@ -49,15 +49,23 @@ class PersonSearchMixin:
         term = (search_term or "").strip()
         if not term:
             return queryset, False
-        prefix = f"{self.person_lookup}__" if self.person_lookup else ""
         phone = looks_like_phone(term)
         if phone:
-            return queryset.filter(**{f"{prefix}phone": phone}), False
+            return self._by_key(queryset, "phone", phone), False
         if "@" in term and " " not in term:
-            return queryset.filter(**{f"{prefix}email": term.lower()}), False
+            return self._by_key(queryset, "email", term.lower()), False
         for word in term.split():
             queryset = queryset.filter(self._word_matches(word))
         return queryset, False
+
+    def _by_key(self, queryset, key: str, value: str):
+        """Rows whose contact holds this phone or email, found by the key's unique index."""
+        from bridge.models import Contact
+
+        if not self.person_lookup:
+            return queryset.holding(key, [value])  # the Contact admin's own queryset
+        contacts = Contact.objects.holding(key, [value]).values("pk")
+        return queryset.filter(**{f"{self.person_lookup}__in": contacts})
 
     def _word_matches(self, word: str) -> Q:
         own = [Q(**{f"{field}__istartswith": word}) for field in self.prefix_search_fields]

@@ -12,11 +12,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from integrations.phones import InvalidPhoneNumber, normalize_phone
+
+from ..lookups import AnyOf
 
 
 def clean_phone_field(value: str, field: str) -> str:
@@ -81,6 +83,26 @@ class Tunnel(TimestampedModel):
         return self.name
 
 
+class ContactQuerySet(models.QuerySet):
+    def holding(self, key: str, values) -> "ContactQuerySet":
+        """Contacts whose ``key`` ("phone" or "email") is one of ``values``, by its unique index.
+
+        The unique indexes are the only indexes on the keys: partial (no blank key) and, for
+        the email, on ``LOWER(email)``. PostgreSQL uses a partial or expression index only for
+        a query that says the same, so this spells both out. Keys are stored normalised (E.164
+        phones, lower-cased emails, see ``Contact.save``): the answer is that of
+        ``key__in=values``, in no order (the default one would be planned as a walk of the
+        ``created_at`` index instead).
+        """
+        if key not in ("phone", "email"):
+            raise ValueError(f"key: {key!r} is not a contact key (phone or email)")
+        values = [value for value in values if value]
+        if not values:
+            return self.none()
+        column = Lower("email") if key == "email" else F("phone")
+        return self.filter(AnyOf(column, values)).exclude(**{key: ""}).order_by()
+
+
 class Contact(TimestampedModel):
     """A person: the one record every provider's lead, person or contact maps to."""
 
@@ -135,6 +157,8 @@ class Contact(TimestampedModel):
     subscribe_history = models.JSONField(default=list, blank=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ContactQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -152,10 +176,8 @@ class Contact(TimestampedModel):
             ),
         ]
         indexes = [
-            # Exact lookups by many keys at once (the sync's pages, matching). The unique
-            # indexes are partial (non-blank phone) or on lower(email) and cannot serve them.
-            models.Index(fields=["email"], name="contact_email_idx"),
-            models.Index(fields=["phone"], name="contact_phone_idx"),
+            # Phones and emails are looked up by their unique indexes (Contact.objects.holding);
+            # plain indexes beside them cost every write and served no query of their own.
             # The admin's source and country filters list their values from these (a loose
             # index scan, bridge/admin/filters.py). Names are searched by the UPPER() prefix
             # indexes of migration 0007; no index serves only LIKE on raw case (db_index's
