@@ -68,6 +68,20 @@ def test_admin_search_finds_contacts_by_phone_typed_any_way(admin_client, make_c
         assert list(response.context["cl"].result_list) == [contact], term
 
 
+def test_admin_search_finds_leads_by_their_contacts_phone_or_email(
+    admin_client, make_contact, make_lead
+):
+    ann = make_contact(phone="+13105550143", email="ann@example.com")
+    lead = make_lead(contact=ann)
+    make_lead(contact=make_contact(phone="+13105550144", email="bob@example.com"))
+    url = reverse("admin:bridge_lead_changelist")
+    for term in ("310.555.0143", "Ann@Example.com"):
+        response = admin_client.get(url, {"q": term})
+        assert list(response.context["cl"].result_list) == [lead], term
+    response = admin_client.get(url, {"q": "nobody@example.com"})
+    assert list(response.context["cl"].result_list) == []
+
+
 def test_invalid_phone_in_the_admin_form_names_the_field(admin_client, db):
     response = admin_client.post(
         reverse("admin:bridge_contact_add"),
