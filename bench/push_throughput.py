@@ -41,6 +41,8 @@ REQUESTS_PER_SECOND = 1000.0  # C / rps stays under L for C ≤ 32: the latency 
 
 def push_run(fakes, concurrency: int, leads: int, latency: float, processes: int = 1) -> dict:
     """Enqueue and drain ``leads`` leads with concurrency C; returns the run's numbers."""
+    from django.db.models import Count, Max, Min
+
     from bridge import outbox
     from bridge.models import Delivery, Lead
 
@@ -59,10 +61,11 @@ def push_run(fakes, concurrency: int, leads: int, latency: float, processes: int
         outbox.enqueue(Lead, {account: lead_ids})
         outbox.run_until_settled([account.pk], timeout=timeout)
         elapsed = time.perf_counter() - started
-    states = dict(
-        Delivery.objects.values_list("state").annotate(n=__import__("django").db.models.Count("id"))
-    )
+    states = dict(Delivery.objects.values_list("state").annotate(n=Count("id")))
     at_fake = fakes.state()
+    span = Delivery.objects.aggregate(
+        enqueued=Min("created_at"), first=Min("delivered_at"), last=Max("delivered_at")
+    )
     limit = concurrency / latency
     achieved = states.get("delivered", 0) / elapsed
     return {
@@ -76,7 +79,15 @@ def push_run(fakes, concurrency: int, leads: int, latency: float, processes: int
         "ratio": round(achieved / limit, 3),
         "states": states,
         "leads_at_fake": at_fake["distinct_external_ids"],
+        # Where the time went: the enqueue and first claim before the first delivery, the
+        # steady stream, and the workers noticing nothing is left after the last one.
+        "first_delivered_after_s": _seconds(span["first"], span["enqueued"]),
+        "last_delivered_after_s": _seconds(span["last"], span["enqueued"]),
     }
+
+
+def _seconds(later, earlier) -> float | None:
+    return None if later is None or earlier is None else round((later - earlier).total_seconds(), 3)
 
 
 def _drain_in_processes(account, lead_ids: list[int], processes: int, timeout: float) -> float:
