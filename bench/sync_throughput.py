@@ -10,7 +10,10 @@ records/s and its peak RSS (``ru_maxrss``). In the same run, the raw baseline re
 pages with the same client and writes each page with one psycopg ``INSERT … ON CONFLICT DO
 UPDATE`` into a plain table: the ratio is the sync's rate over the raw one. Sync and raw run
 in turn ``--repeats`` times (the machine is shared and noisy); the ratio is best over best,
-and every pair is kept in ``bench/details.json``.
+and every pair is kept in ``bench/details.json``, with the CPU seconds each side used
+(``cpu_s``: the sync's process and its page-reader child, or the raw client; PostgreSQL's
+server processes and the fake, sampled from ``/proc``): on a machine of 2 cores the sum says
+how much of the gap is work rather than waiting.
 
 The headline pull reads the list only (the people's ``fetch_details`` switch off): the raw
 upsert writes the list's rows, so the sync is measured on the same work. With the switch on,
@@ -98,6 +101,8 @@ def child(fakes_url: str, count: int, details: bool) -> dict:
     run = sync.run_sync(account, "people", full=True)
     elapsed = time.perf_counter() - started
     records = run.created_count + run.updated_count + run.unchanged_count
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the page reader, once joined
     return {
         "people": count,
         "details": details,
@@ -107,7 +112,11 @@ def child(fakes_url: str, count: int, details: bool) -> dict:
         "failed": run.failed_count,
         "elapsed_s": round(elapsed, 2),
         "records_per_s": round(records / elapsed, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(own.ru_maxrss / 1024, 1),
+        "cpu_s": {
+            "sync_process": round(own.ru_utime + own.ru_stime, 2),
+            "page_reader": round(children.ru_utime + children.ru_stime, 2),
+        },
     }
 
 
@@ -134,7 +143,7 @@ def raw_upsert(fakes_url: str, count: int, page_size: int, details: bool = False
             f"CREATE TABLE {RAW_TABLE} (remote_id text PRIMARY KEY, first_name text, "
             "last_name text, email text, phone text, tags text[], last_message_at timestamptz)"
         )
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for page in client.iter_people(SEED_START - timedelta(days=1), until, page_size=page_size):
             if details:
                 page.items[:] = [client.get_person(p["remote_id"]) for p in page.items]
@@ -154,10 +163,12 @@ def raw_upsert(fakes_url: str, count: int, page_size: int, details: bool = False
                 cursor.executemany(sql, rows)
             records += len(rows)
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
     return {
         "records": records,
         "elapsed_s": round(elapsed, 2),
         "records_per_s": round(records / elapsed, 1),
+        "cpu_s": {"client": round(cpu, 2)},
     }
 
 
@@ -201,12 +212,13 @@ def measure(fakes, count: int, repeats: int, details: bool = False) -> dict:
     seed(fakes, count)
     pairs = []
     for _ in range(repeats):
-        pairs.append(
-            {
-                "sync": synced(fakes, count, details),
-                "raw": raw_upsert(fakes.url, count, sync.page_size(), details),
-            }
-        )
+        with common.CpuMeter(fake=fakes.process.pid) as sync_cpu:
+            sync_run = synced(fakes, count, details)
+        with common.CpuMeter(fake=fakes.process.pid) as raw_cpu:
+            raw_run = raw_upsert(fakes.url, count, sync.page_size(), details)
+        sync_run["cpu_s"].update(sync_cpu.seconds)
+        raw_run["cpu_s"].update(raw_cpu.seconds)
+        pairs.append({"sync": sync_run, "raw": raw_run})
     best_sync = max(pair["sync"]["records_per_s"] for pair in pairs)
     best_raw = max(pair["raw"]["records_per_s"] for pair in pairs)
     return {
@@ -274,9 +286,12 @@ def main(argv=None) -> dict:
 
 
 def summary(run: dict) -> str:
+    last = run["pairs"][-1]
     return (
         f"sync {run['best_sync_per_s']}/s, raw {run['best_raw_per_s']}/s, ratio "
-        f"{run['ratio_vs_raw']} (pairs {run['pair_ratios']}), peak RSS {run['peak_rss_mb']} MB"
+        f"{run['ratio_vs_raw']} (pairs {run['pair_ratios']}), peak RSS {run['peak_rss_mb']} MB; "
+        f"last pair's CPU s: sync {last['sync']['cpu_s']} in {last['sync']['elapsed_s']} s, "
+        f"raw {last['raw']['cpu_s']} in {last['raw']['elapsed_s']} s"
     )
 
 
