@@ -84,6 +84,8 @@ class Tunnel(TimestampedModel):
 
 
 class ContactQuerySet(models.QuerySet):
+    """``Contact.objects``: the look-ups by key every path that matches people shares."""
+
     def holding(self, key: str, values) -> "ContactQuerySet":
         """Contacts whose ``key`` ("phone" or "email") is one of ``values``, by its unique index.
 
