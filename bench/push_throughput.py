@@ -94,16 +94,20 @@ def _drain_in_processes(account, lead_ids: list[int], processes: int, timeout: f
     """Drain from ``processes`` worker processes, each leasing its share of the slots.
 
     The workers start (Django set up, connected) before the clock does, as a running cluster
-    is; the time is from the enqueue until every worker found nothing left to send.
+    is; the time is from the enqueue until every worker found nothing left to send (the
+    clock stops there, not when the processes have exited: a cluster's workers stay up).
     """
     from bridge import outbox
     from bridge.models import Lead
 
     context = multiprocessing.get_context("spawn")
     ready, go = context.Barrier(processes + 1), context.Event()
+    finished = context.Barrier(processes + 1)
     share = -(-account.concurrency // processes)
     workers = [
-        context.Process(target=_drain_worker, args=(account.pk, share, timeout, ready, go))
+        context.Process(
+            target=_drain_worker, args=(account.pk, share, timeout, ready, go, finished)
+        )
         for _ in range(processes)
     ]
     for worker in workers:
@@ -112,22 +116,35 @@ def _drain_in_processes(account, lead_ids: list[int], processes: int, timeout: f
     started = time.perf_counter()
     outbox.enqueue(Lead, {account: lead_ids})
     go.set()
+    try:
+        finished.wait(timeout=timeout)
+    except threading.BrokenBarrierError:
+        pass  # a worker failed: its exit code says so below
+    elapsed = time.perf_counter() - started
     for worker in workers:
         worker.join()
-    elapsed = time.perf_counter() - started
     if any(worker.exitcode for worker in workers):
         raise RuntimeError("a drain worker failed")
     return elapsed
 
 
-def _drain_worker(account_id: int, share: int, timeout: float, ready, go) -> None:
-    """One worker process: what a django-q2 worker runs for a drain task, with its share."""
+def _drain_worker(account_id: int, share: int, timeout: float, ready, go, finished) -> None:
+    """One worker process: what a django-q2 worker runs for a drain task, with its share.
+
+    It meets the others at ``finished`` when it finds nothing left, or breaks that barrier
+    when it fails, so the parent never waits out the timeout for a dead worker.
+    """
     common.setup_django(migrate=False)
     from bridge import outbox
 
     ready.wait(timeout=60)
     go.wait(timeout=60)
-    outbox.run_until_settled([account_id], timeout=timeout, slots=share)
+    try:
+        outbox.run_until_settled([account_id], timeout=timeout, slots=share)
+    except BaseException:
+        finished.abort()
+        raise
+    finished.wait(timeout=timeout)
 
 
 def _payloads(leads: int) -> list[dict]:
