@@ -54,24 +54,61 @@ def valid_e164(text: str) -> bool:
 
     Half of a number's cost in ``phonenumbers.parse`` is looking for what such text cannot hold
     (extensions, IDD prefixes, punctuation, letters). Here the country code is read as parse
-    reads it, and the number is checked with the same ``is_valid_number``. False means "not
+    reads it, and the number is checked as ``is_valid_number`` checks it. False means "not
     vouched for", not "invalid": the full parse decides those, which covers every national
     number that starts with 0 or with the country's national prefix (which parse may strip).
     """
-    if not _E164.fullmatch(text):
+    read = _read_e164(text)
+    if read is None:
         return False
+    code, national = read
+    return _is_valid(PhoneNumber(country_code=code, national_number=int(national)))
+
+
+def _read_e164(text: str) -> tuple[int, str] | None:
+    """(country code, national number) of plain E.164 text that parse would take unchanged.
+
+    None when parse might read it otherwise: not "+" and digits, no known country code, or a
+    national number starting with 0 or with the country's national prefix.
+    """
+    if not _E164.fullmatch(text):
+        return None
     digits = text[1:]
     for size in (1, 2, 3):  # country codes are prefix-free, as parse reads them
         code = int(digits[:size])
         if code in COUNTRY_CODE_TO_REGION_CODE:
             break
     else:
-        return False
+        return None
     national = digits[size:]
     if national.startswith("0") or _starts_with_national_prefix(code, national):
-        return False
-    number = PhoneNumber(country_code=code, national_number=int(national))
+        return None
+    return code, national
+
+
+def _is_valid(number: PhoneNumber) -> bool:
+    """``phonenumbers.is_valid_number``, asking the country code's main region first.
+
+    For a code shared by several regions (+1: the US, Canada and 23 more) the library first
+    finds the number's region by trying each region's number types, then checks the number
+    again in that region. When the main region needs no leading digits it is the first one
+    tried, so a number valid there is valid, full stop: one check instead of two. Any other
+    answer is left to ``is_valid_number``.
+    """
+    main = _main_region(number.country_code)
+    if main is not None and phonenumbers.is_valid_number_for_region(number, main):
+        return True
     return phonenumbers.is_valid_number(number)
+
+
+@cache
+def _main_region(code: int) -> str | None:
+    """The main region of a code several regions share, when it is tried first unconditionally."""
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(code, ())
+    if len(regions) < 2:
+        return None  # one region: is_valid_number checks it once already
+    metadata = PhoneMetadata.metadata_for_region(regions[0])
+    return regions[0] if metadata is not None and metadata.leading_digits is None else None
 
 
 def _starts_with_national_prefix(code: int, national: str) -> bool:
@@ -111,7 +148,12 @@ def split_country_code(e164: str) -> tuple[str, str]:
     """Split an E.164 number into (country calling code digits, national number digits).
 
     Aéllo wants ``phoneCountryCode`` "352" and ``phoneNumber`` "612345679" for +352612345679.
+    Plain E.164 text is split as parse would split it, without parsing it (4 % of a push's
+    CPU went to parsing numbers the bridge had stored in this form itself).
     """
+    read = _read_e164(e164)
+    if read is not None:
+        return str(read[0]), read[1]
     parsed = phonenumbers.parse(e164, None)
     return str(parsed.country_code), phonenumbers.national_significant_number(parsed)
 

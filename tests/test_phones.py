@@ -5,7 +5,13 @@ import random
 import phonenumbers
 import pytest
 
-from integrations.phones import InvalidPhoneNumber, normalize_phone, valid_e164
+from integrations.phones import (
+    InvalidPhoneNumber,
+    _read_e164,
+    normalize_phone,
+    split_country_code,
+    valid_e164,
+)
 
 
 def parsed_the_long_way(text: str) -> str:
@@ -42,6 +48,33 @@ def test_the_fast_path_vouches_only_for_what_the_full_parse_accepts_unchanged():
     vouched = [text for text in samples if valid_e164(text)]
     assert len(vouched) > len(samples) // 20  # it does take the common case
     assert [t for t in vouched if parsed_the_long_way(t) != t] == []
+
+
+def test_the_fast_path_refuses_nothing_the_full_parse_accepts_unchanged():
+    """Where the text is read without parsing, its answer is exactly the full parse's (those
+    it does not read, such as national numbers kept with a leading 0, go the long way): the
+    main region's shortcut for shared country codes (+1, +7, +44…) must not drop a number
+    valid in another region of the code."""
+    samples = e164_samples()
+    accepted = {text for text in samples if parsed_the_long_way(text) == text}
+    assert any(text.startswith("+1") and not text.startswith("+1310") for text in accepted)
+    read_fast = {text for text in accepted if _read_e164(text) is not None}
+    assert len(read_fast) > len(accepted) // 2
+    assert [text for text in read_fast if not valid_e164(text)] == []
+
+
+def test_split_country_code_splits_as_the_full_parse_does():
+    samples = e164_samples() + ["+440201234567", "+390612345678", "+113105550143"]
+    checked = 0
+    for text in samples:
+        try:
+            number = phonenumbers.parse(text, None)
+        except phonenumbers.NumberParseException:
+            continue
+        expected = (str(number.country_code), phonenumbers.national_significant_number(number))
+        assert split_country_code(text) == expected, text
+        checked += 1
+    assert checked > len(samples) // 2
 
 
 @pytest.mark.parametrize(
