@@ -45,7 +45,7 @@ from integrations.errors import (
 
 from . import budget
 from .models import Contact, Delivery, ProviderAccount, PushBatch, RemoteLink
-from .records import load_records, record_data
+from .records import load_record_data, record_data
 
 logger = logging.getLogger("bridge.outbox")
 
@@ -309,7 +309,7 @@ def _call_fields(client) -> dict:
 
 
 class Prefetched:
-    """The records and remote links of a claimed batch of deliveries, read in a few queries.
+    """The records' plain data and remote links of a claimed batch, read in a few queries.
 
     ``deliver`` reads them from here instead of two or three queries per delivery, and hands
     back the links it asks the writer for, so a record pushed twice in one batch is still
@@ -326,17 +326,17 @@ class Prefetched:
         wanted: dict[int, set[int]] = {}
         for delivery in deliveries:
             wanted.setdefault(delivery.content_type_id, set()).add(delivery.object_id)
-        self.records: dict[tuple[int, int], object] = {}
+        self.data: dict[tuple[int, int], dict] = {}
         self.contact_type_id = ContentType.objects.get_for_model(Contact).pk
         self.in_flight: dict[tuple[int, int], Future] = dict(in_flight or {})
         contact_ids = set()
         for content_type_id, object_ids in wanted.items():
             model = ContentType.objects.get_for_id(content_type_id).model_class()
             if model is not None:
-                for record in load_records(model, object_ids):
-                    self.records[(content_type_id, record.pk)] = record
-                    if getattr(record, "contact_id", None):
-                        contact_ids.add(record.contact_id)
+                for pk, data in load_record_data(model, object_ids).items():
+                    self.data[(content_type_id, pk)] = data
+                    if contact_id := self.contact_id(data):
+                        contact_ids.add(contact_id)
         # The records' own links, and their contacts' (a lead tells Leeloo who its person is).
         wanted.setdefault(self.contact_type_id, set()).update(contact_ids)
         links = Q()
@@ -347,6 +347,22 @@ class Prefetched:
             (link.content_type_id, link.object_id): link
             for link in (RemoteLink.objects.filter(links, account_id=account_id) if wanted else [])
         }
+
+    def record_data(self, key: tuple[int, int]) -> dict | None:
+        """The record's plain data, a copy of its own (a delivery adds to it), or None."""
+        data = self.data.get(key)
+        if data is None:
+            return None
+        copied = dict(data)
+        if isinstance(copied.get("contact"), dict):
+            copied["contact"] = dict(copied["contact"])
+        return copied
+
+    @staticmethod
+    def contact_id(data: dict) -> int | None:
+        """The id of the contact a lead's or order's data is about, if any."""
+        contact = data.get("contact")
+        return contact.get("id") if isinstance(contact, dict) else None
 
     def link(self, key: tuple[int, int]) -> RemoteLink | None:
         """The record's link: the one being written for it if any, else the one read."""
@@ -372,17 +388,17 @@ def deliver(
     key = (delivery.content_type_id, delivery.object_id)
     if prefetched is None:
         record = delivery.record
+        data = record_data(record) if record is not None else None
         link = RemoteLink.objects.filter(
             account_id=delivery.account_id,
             content_type_id=delivery.content_type_id,
             object_id=delivery.object_id,
         ).first()
     else:
-        record, link = prefetched.records.get(key), prefetched.link(key)
-    if record is None:
+        data, link = prefetched.record_data(key), prefetched.link(key)
+    if data is None:
         writer.finish(delivery, state=State.DEAD, error_message="The record no longer exists.")
         return State.DEAD
-    data = record_data(record)
     _add_contact_remote_id(data, delivery.account_id, prefetched)
     content_hash = fingerprint(delivery.operation, delivery.params, data)
     if (
@@ -1195,7 +1211,8 @@ def _person_key(delivery: Delivery, prefetched: Prefetched) -> tuple:
     key = (delivery.content_type_id, delivery.object_id)
     if delivery.content_type_id == prefetched.contact_type_id:
         return ("contact", delivery.object_id)
-    contact_id = getattr(prefetched.records.get(key), "contact_id", None)
+    data = prefetched.data.get(key)
+    contact_id = prefetched.contact_id(data) if data is not None else None
     return ("contact", contact_id) if contact_id else key
 
 

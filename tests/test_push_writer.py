@@ -215,20 +215,38 @@ def test_links_written_together_keep_the_first_link_stands_rule(make_lead, make_
 def test_a_claims_records_are_read_in_two_queries_with_the_same_data(
     make_lead, make_contact, django_assert_num_queries
 ):
-    from bridge.models import Contact, Tag
-    from bridge.records import load_records, record_data
+    """load_record_data reads rows, not model instances: its data must be record_data's."""
+    from bridge.models import Contact, Order, Tag, Tunnel
+    from bridge.records import load_record_data, record_data
 
-    tagged = make_contact(tags=[Tag.objects.create(name="vip"), Tag.objects.create(name="b2b")])
+    tagged = make_contact(
+        tags=[Tag.objects.create(name="vip"), Tag.objects.create(name="b2b")],
+        other_phones=[{"phone_number": "+13105550199", "label": "work"}],
+        custom_fields={"trim": "GT"},
+        company="Acme",
+    )
     leads = [make_lead(contact=tagged), make_lead()]
     with django_assert_num_queries(2):
-        loaded = load_records(Lead, [lead.pk for lead in leads])
-        data = {record.pk: record_data(record) for record in loaded}
+        data = load_record_data(Lead, [lead.pk for lead in leads] + [10**9])
+    assert set(data) == {lead.pk for lead in leads}  # a missing id is simply absent
     assert data[leads[0].pk]["contact"]["tags"] == ["b2b", "vip"]
     assert data[leads[1].pk]["contact"]["tags"] == []
     for lead in leads:
         assert data[lead.pk] == record_data(Lead.objects.get(pk=lead.pk))
-    (contact,) = load_records(Contact, [tagged.pk])
-    assert record_data(contact) == record_data(Contact.objects.get(pk=tagged.pk))
+    assert load_record_data(Contact, [tagged.pk]) == {
+        tagged.pk: record_data(Contact.objects.get(pk=tagged.pk))
+    }
+    orders = [
+        Order.objects.create(title="Trade-in", price="1200.50", contact=tagged),
+        Order.objects.create(title="No contact"),
+    ]
+    loaded = load_record_data(Order, [order.pk for order in orders])
+    assert loaded[orders[1].pk]["contact"] is None
+    for order in orders:
+        assert loaded[order.pk] == record_data(Order.objects.get(pk=order.pk))
+    tag, tunnel = Tag.objects.get(name="vip"), Tunnel.objects.create(name="Showroom")
+    assert load_record_data(Tag, [tag.pk]) == {tag.pk: record_data(tag)}
+    assert load_record_data(Tunnel, [tunnel.pk]) == {tunnel.pk: record_data(tunnel)}
 
 
 def test_a_drain_leases_its_share_and_a_kick_queues_one_drain_per_share(

@@ -21,6 +21,11 @@ from integrations.phones import InvalidPhoneNumber, normalize_phone
 from ..lookups import AnyOf
 
 
+def full_name(first_name: str, last_name: str) -> str:
+    """A person's name as staff and providers read it: the parts present, one space apart."""
+    return " ".join(part for part in (first_name, last_name) if part)
+
+
 def clean_phone_field(value: str, field: str) -> str:
     """E.164 form of ``value``; a ValidationError naming ``field`` when it is not a number."""
     try:
@@ -200,7 +205,7 @@ class Contact(TimestampedModel):
 
     @property
     def full_name(self) -> str:
-        return " ".join(part for part in (self.first_name, self.last_name) if part)
+        return full_name(self.first_name, self.last_name)
 
     def clean(self):
         """Normalise the dedup keys (phone to E.164, email lower-cased) and check other phones."""
