@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any, ClassVar
 
 import requests
@@ -237,7 +237,15 @@ class Provider:
 
     @classmethod
     def operation_specs(cls) -> dict[str, Operation]:
-        """Every operation as an :class:`Operation` (plain method names filled in)."""
+        """Every operation as an :class:`Operation` (plain method names filled in).
+
+        Worked out once per class (the outbox asks twice per delivery); each caller gets its
+        own dict. A class's operations are declared in its body, never changed at run time.
+        """
+        return dict(_operation_specs(cls))
+
+    @classmethod
+    def _build_operation_specs(cls) -> dict[str, Operation]:
         specs = {}
         for name, spec in cls.operations.items():
             if isinstance(spec, str):
@@ -408,6 +416,11 @@ class Provider:
             outcome,
             record.elapsed_ms,
         )
+
+
+@cache
+def _operation_specs(provider_class: type[Provider]) -> dict[str, Operation]:
+    return provider_class._build_operation_specs()
 
 
 def _read_environment_once(session: requests.Session, url: str) -> None:
