@@ -191,6 +191,9 @@ BRIDGE_DRAIN_SLOTS = env.int("BRIDGE_DRAIN_SLOTS", default=16)
 BRIDGE_SYNC_PAGE_SIZE = env.int("BRIDGE_SYNC_PAGE_SIZE", default=100)
 # Records a sync writes per transaction (consecutive pages together; see bridge/sync.py).
 BRIDGE_SYNC_WRITE_BATCH = env.int("BRIDGE_SYNC_WRITE_BATCH", default=500)
+# Batches a people pull writes at once, each on its own connection (PostgreSQL; offsets still
+# commit in order). 1 writes one batch at a time while the next is prepared.
+BRIDGE_SYNC_WRITERS = env.int("BRIDGE_SYNC_WRITERS", default=2)
 # A sync with at least this many pages left reads them in a child process (0: never).
 BRIDGE_SYNC_READ_PROCESS_PAGES = env.int("BRIDGE_SYNC_READ_PROCESS_PAGES", default=20)
 BRIDGE_SYNC_STALE_SECONDS = env.float("BRIDGE_SYNC_STALE_SECONDS", default=600.0)

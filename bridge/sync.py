@@ -117,6 +117,14 @@ def write_batch() -> int:
     return size
 
 
+def writers() -> int:
+    """Connections a people pull writes its batches on at once (PostgreSQL; see WritePipeline)."""
+    count = int(_setting("BRIDGE_SYNC_WRITERS", 2))
+    if count < 1:
+        raise ImproperlyConfigured(f"BRIDGE_SYNC_WRITERS must be at least 1, not {count}.")
+    return count
+
+
 def stale_after() -> timedelta:
     """How long a running run may stay silent before another run takes over."""
     return timedelta(seconds=float(_setting("BRIDGE_SYNC_STALE_SECONDS", 600)))
@@ -464,6 +472,17 @@ class Pacing:
             time.sleep(wait)
 
 
+def commit_without_waiting_for_disk() -> None:
+    """This transaction commits without waiting for its WAL to reach the disk (PostgreSQL).
+
+    For a sync's batches only: a crash can lose the last batches, never half of one, and the
+    run's offset goes with them, so the next run reads them again.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 @dataclass
 class Context:
     """What one run's functions share: the account, its client, the run and its counters."""
@@ -534,19 +553,27 @@ class Context:
         If the page fails, the run's counters and problems go back to what they were before
         it, so the failed run records what was written, not what was rolled back.
         """
-        saved = {name: getattr(self.run, name) for name in (*COUNT_FIELDS, "next_offset")}
-        problems = len(self.problems)
+        saved = self.counters()
         try:
             with transaction.atomic():
-                if connection.vendor == "postgresql":
-                    with connection.cursor() as cursor:
-                        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                commit_without_waiting_for_disk()
                 yield
         except BaseException:
-            for name, value in saved.items():
-                setattr(self.run, name, value)
-            del self.problems[problems:]
+            self.restore_counters(saved)
             raise
+
+    def counters(self) -> tuple[dict, int]:
+        """The run's counters and offset, and how many problems are kept: to put back later."""
+        return {name: getattr(self.run, name) for name in (*COUNT_FIELDS, "next_offset")}, len(
+            self.problems
+        )
+
+    def restore_counters(self, saved: tuple[dict, int]) -> None:
+        """Put back what :meth:`counters` saved (a batch's transaction was rolled back)."""
+        values, problems = saved
+        for name, value in values.items():
+            setattr(self.run, name, value)
+        del self.problems[problems:]
 
     def page_done(self, next_offset: int | None = None, pages: int = 1) -> None:
         """Save the counts and a heartbeat after a page (or ``pages``); tell the progress hook."""
@@ -699,7 +726,7 @@ def _pages(
     params,
     parse,
     handle: Callable[[Context, list], None],
-    steps: tuple[Callable, Callable] | None = None,
+    steps: tuple[Callable, Callable, Callable] | None = None,
 ):
     """Read a list page by page from the run's offset, handing the items to ``handle``.
 
@@ -715,8 +742,9 @@ def _pages(
     Pages are read ahead while a batch is written when the run holds a spare slot of the
     account's budget (see :class:`PageReader`). Items are handled strictly in order.
 
-    ``steps`` (prepare, write) splits ``handle`` in two, so that on PostgreSQL a batch is
-    written on a second connection while the next one is prepared (:class:`WritePipeline`).
+    ``steps`` (prepare, store, count) splits ``handle`` in three, so that on PostgreSQL
+    batches are written on other connections while the next one is prepared
+    (:class:`WritePipeline`).
     """
     size, batch_size = page_size(), write_batch()
     offset, previous = ctx.run.next_offset, None
@@ -902,32 +930,39 @@ class _Batch:
 
 
 class WritePipeline:
-    """Writes one batch on a second database connection while the next batch is prepared.
+    """Writes batches on other database connections while the next batch is prepared.
 
-    A batch's handling is in two steps: *prepare* (read what it needs, match, compare: mostly
-    Python) and *write* (the inserts and updates: mostly the database's time). Done in turn,
-    each waits for the other; here the writer thread writes batch k — one transaction with the
-    run's offset past it, as always, and in order, one at a time — while this thread prepares
-    batch k+1 on its own connection.
+    A batch's handling is in three steps: *prepare* (read what it needs, match, compare:
+    mostly Python, on this thread's connection), *store* (the inserts and updates: mostly the
+    database's time) and *count* (the run's counters). Here up to ``BRIDGE_SYNC_WRITERS``
+    batches are stored at once, each on a writer thread of its own with its own connection,
+    while this thread prepares the next one. Each batch is still one transaction with the
+    run's offset past it, and the offsets still commit in order: a batch stores its rows, then
+    waits for the batch before it to commit, and only then counts, records its offset and
+    commits — or rolls back when that batch failed. So a run that dies resumes exactly after
+    what it committed, as with one connection.
 
-    Preparing before batch k commits reads the database without k's rows. That gives the same
-    answers unless the two batches share a remote id, a phone, an email or a contact (their
-    *footprints*): then batch k+1 waits for k's commit and is prepared again. An error in the
-    writer is raised here at the next batch or at the end; the batches before it stay written.
+    Preparing before the batches in flight commit reads the database without their rows.
+    That gives the same answers unless a batch shares a remote id, a phone, an email or a
+    contact with one of them (their *footprints*): then it waits for every batch in flight to
+    commit and is prepared again. Batches that share nothing write disjoint rows, so their
+    transactions never wait for each other's locks. An error in a writer is raised here at a
+    later batch or at the end; the batches committed before it stay written.
 
     Used on PostgreSQL only, outside any transaction of the caller's: SQLite writes from one
     connection at a time, and a caller's open transaction must not be split over two.
     """
 
-    def __init__(self, ctx: Context, prepare: Callable, write: Callable):
-        self.ctx, self.prepare, self.write = ctx, prepare, write
-        self.writer = ThreadPoolExecutor(1, "sync-writer")
-        self.in_flight: Future | None = None
-        self.footprint: frozenset = frozenset()
+    def __init__(self, ctx: Context, prepare: Callable, store: Callable, count: Callable):
+        self.ctx, self.prepare, self.store, self.count = ctx, prepare, store, count
+        self.writers = [ThreadPoolExecutor(1, f"sync-writer-{n}") for n in range(writers())]
+        #: The batches handed to writers and not yet known committed, oldest first.
+        self.in_flight: deque[tuple[Future, frozenset]] = deque()
+        self.submitted = 0
 
     @classmethod
     @contextmanager
-    def for_run(cls, ctx: Context, steps: tuple[Callable, Callable] | None):
+    def for_run(cls, ctx: Context, steps: tuple[Callable, Callable, Callable] | None):
         """A pipeline for this run when it may have one, else None; closed on the way out."""
         if not steps or connection.vendor != "postgresql" or connection.in_atomic_block:
             yield None
@@ -939,43 +974,64 @@ class WritePipeline:
             pipeline.close()
 
     def submit(self, items: list, end_offset: int, pages: int) -> None:
-        """Prepare a batch here, then hand it to the writer once the previous one committed."""
+        """Prepare a batch here, then hand it to a writer (waiting for one to be free)."""
         prepared = self.prepare(self.ctx, items)
-        if self.in_flight is not None:
-            shared = prepared.footprint & self.footprint
+        shared = set()
+        for _, footprint in self.in_flight:
+            shared |= prepared.footprint & footprint
+        if shared:  # read what the batches in flight write
             self.wait()
-            if shared:  # read what the previous batch wrote
-                logger.debug(
-                    "sync run #%s: batch ending at offset %s shares %d key(s) with the batch "
-                    "written before it; prepared again after that one committed",
-                    self.ctx.run.pk,
-                    end_offset,
-                    len(shared),
-                )
-                prepared = self.prepare(self.ctx, items)
-        self.in_flight = self.writer.submit(self._write, prepared, end_offset, pages)
-        self.footprint = prepared.footprint
+            logger.debug(
+                "sync run #%s: batch ending at offset %s shares %d key(s) with batches being "
+                "written; prepared again after they committed",
+                self.ctx.run.pk,
+                end_offset,
+                len(shared),
+            )
+            prepared = self.prepare(self.ctx, items)
+        while len(self.in_flight) >= len(self.writers):
+            self._wait_oldest()
+        before = self.in_flight[-1][0] if self.in_flight else None
+        writer = self.writers[self.submitted % len(self.writers)]
+        self.submitted += 1
+        future = writer.submit(self._write, prepared, end_offset, pages, before)
+        self.in_flight.append((future, prepared.footprint))
 
     def wait(self) -> None:
-        """Until the batch being written is committed; its error, if it failed, is raised."""
-        future, self.in_flight = self.in_flight, None
-        if future is not None:
-            future.result()
+        """Until every batch in flight is committed; the first error, if one failed, is raised."""
+        while self.in_flight:
+            self._wait_oldest()
+
+    def _wait_oldest(self) -> None:
+        future, _ = self.in_flight.popleft()
+        future.result()
 
     def close(self) -> None:
-        """Wait for the last batch, then close the writer thread and its connection."""
+        """Wait for the batches in flight, then close the writer threads and their connections."""
         try:
             self.wait()
         finally:
-            # Looked up on the writer thread: its own connection, not this thread's.
-            self.writer.submit(lambda: connection.close())
-            self.writer.shutdown(wait=True)
+            for writer in self.writers:
+                # Looked up on the writer's thread: its own connection, not this thread's.
+                writer.submit(lambda: connection.close())
+                writer.shutdown(wait=True)
 
-    def _write(self, prepared, end_offset: int, pages: int) -> None:
-        """On the writer thread: one batch and the run's offset past it, one transaction."""
-        with self.ctx.page_transaction():
-            self.write(self.ctx, prepared)
-            self.ctx.page_done(end_offset, pages=pages)
+    def _write(self, prepared, end_offset: int, pages: int, before: Future | None) -> None:
+        """On a writer thread: one batch and the run's offset past it, one transaction."""
+        saved = None
+        try:
+            with transaction.atomic():
+                commit_without_waiting_for_disk()
+                self.store(self.ctx, prepared)
+                if before is not None:
+                    before.result()  # committed; raises (rolling this one back) if it failed
+                saved = self.ctx.counters()
+                self.count(self.ctx, prepared)
+                self.ctx.page_done(end_offset, pages=pages)
+        except BaseException:
+            if saved is not None:
+                self.ctx.restore_counters(saved)
+            raise
 
 
 def _unique_by_remote_id(ctx: Context, items: list[dict], fail=None) -> list[dict]:
@@ -1180,7 +1236,8 @@ def pull_people(ctx: Context) -> None:
     ctx.leeloo_tag_names = {tag_key(tag["name"]) for tag in tags}
     params = ctx.client.people_params(ctx.run.window_from, ctx.run.window_to)
     parse = partial(parse_person_keyed, region=settings.DEFAULT_PHONE_REGION)
-    _pages(ctx, "/people", params, parse, upsert_people, steps=(prepare_people, write_people))
+    steps = (prepare_people, store_people, count_people)
+    _pages(ctx, "/people", params, parse, upsert_people, steps=steps)
 
 
 def person_values(person: dict, contact: Contact | None, detailed: bool) -> dict:
@@ -1255,10 +1312,17 @@ def upsert_people(ctx: Context, people: list[dict]) -> None:
     copied (the unique constraints would refuse it); the local value stays. The people come
     from ``parse_person_keyed``, with their matching keys already worked out.
 
-    In two steps, :func:`prepare_people` (reads and decisions) and :func:`write_people`, so
-    that on PostgreSQL a batch is written while the next is prepared (:class:`WritePipeline`).
+    In steps, :func:`prepare_people` (reads and decisions), :func:`store_people` (the rows)
+    and :func:`count_people` (the run's counters), so that on PostgreSQL batches are written
+    while the next is prepared (:class:`WritePipeline`).
     """
     write_people(ctx, prepare_people(ctx, people))
+
+
+def write_people(ctx: Context, batch: PeopleBatch) -> None:
+    """Store a prepared batch and count it (inside the page's transaction, see :func:`_pages`)."""
+    store_people(ctx, batch)
+    count_people(ctx, batch)
 
 
 @dataclass
@@ -1391,14 +1455,12 @@ def _compare_people(plans, links, tags, owners, failures, footprint) -> PeopleBa
     return PeopleBatch(plans, links, tags, created, updated, fields, unchanged, failures, footprint)
 
 
-def write_people(ctx: Context, batch: PeopleBatch) -> None:
-    """Write a prepared batch in one transaction (inside the page's, see :func:`_pages`).
+def store_people(ctx: Context, batch: PeopleBatch) -> None:
+    """Write a prepared batch's rows in one transaction; the run's counters are not touched.
 
     New contacts are written from plain rows (``bridge.bulk``), not model instances: a first
     pull creates them by the hundred thousand.
     """
-    for remote_id, reason in batch.failures:
-        ctx.fail(remote_id, reason)
     plans = batch.plans
     via_lead = [plan.person["remote_id"] for plan in plans if plan.via_lead]
     with transaction.atomic(savepoint=False):
@@ -1413,6 +1475,12 @@ def write_people(ctx: Context, batch: PeopleBatch) -> None:
             )
         batch.tags.save([(plan.pk, plan.person) for plan in plans])
         _attach_channels(ctx, {plan.person["remote_id"]: plan.pk for plan in plans})
+
+
+def count_people(ctx: Context, batch: PeopleBatch) -> None:
+    """Add a written batch to the run's counters (and its failures to the run's problems)."""
+    for remote_id, reason in batch.failures:
+        ctx.fail(remote_id, reason)
     ctx.count(created=len(batch.created), updated=len(batch.updated), unchanged=batch.unchanged)
 
 

@@ -299,7 +299,7 @@ def test_batches_sharing_a_phone_give_the_result_of_writing_them_one_after_the_o
     assert Contact.objects.filter(phone=seed_phone(7)).count() == 1
     assert not RemoteLink.objects.filter(account=leeloo, remote_id=later["id"]).exists()
     if connection.vendor == "postgresql":
-        assert "prepared again after that one committed" in caplog.text
+        assert "prepared again after they committed" in caplog.text
     assert not [t for t in threading.enumerate() if t.name.startswith("sync-writer")]
 
 
@@ -324,20 +324,79 @@ def test_a_batch_that_fails_to_write_keeps_the_batches_before_it(
 ):
     settings.BRIDGE_SYNC_WRITE_BATCH = 100
     fake.seed_people(345, start=SEED_START)  # 4 batches of 100 (the examples come first)
-    real_write, written = sync.write_people, []
+    real_store, written = sync.store_people, []
 
     def fail_the_third(ctx, batch):
         written.append(len(batch.plans))
         if len(written) == 3:
             raise RuntimeError("disk full while writing batch 3")
-        real_write(ctx, batch)
+        real_store(ctx, batch)
 
-    monkeypatch.setattr(sync, "write_people", fail_the_third)
+    monkeypatch.setattr(sync, "store_people", fail_the_third)
     failed = sync.run_sync(leeloo, "people")
     assert failed.status == Status.FAILED and "disk full" in failed.error
     run = SyncRun.objects.get(pk=failed.pk)
     assert (run.pages, run.next_offset, run.created_count) == (2, 200, 200)
-    assert Contact.objects.count() == 200 and len(written) == 3  # nothing after the failure
+    assert Contact.objects.count() == 200  # nothing after the failure
+    # Batch 4 may have been stored beside batch 3 (another writer), then rolled back.
+    assert 3 <= len(written) <= 4
+    assert not [t for t in threading.enumerate() if t.name.startswith("sync-writer")]
+
+
+def _store_in_step(monkeypatch, hold: int, until: int, fail: bool = False) -> list[str]:
+    """Make batch ``hold`` wait, before it stores (or fails), until batch ``until`` has stored.
+
+    Returns the writer thread of each batch stored, in order of arrival.
+    """
+    real_store, threads, stored = sync.store_people, [], threading.Event()
+
+    def store(ctx, batch):
+        threads.append(threading.current_thread().name)
+        n = len(threads)
+        if n == hold:
+            assert stored.wait(10), f"batch {until} was not stored beside batch {hold}"
+            if fail:
+                raise RuntimeError(f"batch {hold} failed after batch {until} stored")
+        real_store(ctx, batch)
+        if n == until:
+            stored.set()
+
+    monkeypatch.setattr(sync, "store_people", store)
+    return threads
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the write pipeline is PostgreSQL's")
+def test_batches_stored_at_once_still_commit_their_offsets_in_order(
+    leeloo, fake, settings, monkeypatch
+):
+    settings.BRIDGE_SYNC_WRITE_BATCH = 100
+    settings.BRIDGE_SYNC_WRITERS = 2
+    fake.seed_people(345, start=SEED_START)
+    threads = _store_in_step(monkeypatch, hold=1, until=2)  # batch 2 stores before batch 1
+    offsets = []
+    run = succeeded(
+        sync.run_sync(leeloo, "people", progress=lambda run: offsets.append(run.next_offset))
+    )
+    assert offsets == [100, 200, 300, 350]
+    assert counts(run) == (350, 0, 0, 0) and Contact.objects.count() == 350
+    assert len(set(threads)) == 2
+    assert not [t for t in threading.enumerate() if t.name.startswith("sync-writer")]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the write pipeline is PostgreSQL's")
+def test_a_batch_stored_beside_a_failing_one_is_rolled_back_with_it(
+    leeloo, fake, settings, monkeypatch
+):
+    settings.BRIDGE_SYNC_WRITE_BATCH = 100
+    settings.BRIDGE_SYNC_WRITERS = 2
+    fake.seed_people(345, start=SEED_START)
+    _store_in_step(monkeypatch, hold=2, until=3, fail=True)
+    failed = sync.run_sync(leeloo, "people")
+    assert failed.status == Status.FAILED and "batch 2 failed" in failed.error
+    run = SyncRun.objects.get(pk=failed.pk)
+    assert (run.pages, run.next_offset, run.created_count) == (1, 100, 100)
+    assert Contact.objects.count() == 100  # batch 3 had stored its rows: rolled back too
+    assert RemoteLink.objects.filter(account=leeloo).count() == 100
     assert not [t for t in threading.enumerate() if t.name.startswith("sync-writer")]
 
 
