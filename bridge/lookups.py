@@ -8,10 +8,25 @@ by ``BridgeConfig.ready``.
 """
 
 from django.core.exceptions import EmptyResultSet
+from django.db import models
 from django.db.models import Field, ForeignObject
 from django.db.models.expressions import ColPairs
 from django.db.models.fields.related_lookups import RelatedIn
 from django.db.models.lookups import In
+
+#: Field classes (exactly these, not subclasses, which may transform values) whose database
+#: value for a plain ``str`` or ``int`` is that value itself.
+PLAIN_FIELDS = {
+    str: (models.CharField, models.TextField, models.EmailField, models.URLField),
+    int: (
+        models.AutoField,
+        models.BigAutoField,
+        models.IntegerField,
+        models.BigIntegerField,
+        models.PositiveIntegerField,
+        models.PositiveBigIntegerField,
+    ),
+}
 
 
 @Field.register_lookup
@@ -19,6 +34,17 @@ class AnyOf(In):
     """``IN`` everywhere; ``= ANY(array)`` on PostgreSQL for a list of values."""
 
     lookup_name = "any"
+
+    def get_prep_lookup(self):
+        """The values as given when they are plain for the field (see ``PLAIN_FIELDS``).
+
+        Django prepares an ``__in`` list value by value through the field; for a sync's 500
+        phones, emails or remote ids against a text column that was a third of each look-up's
+        Python time, and gave back the very same strings.
+        """
+        if plain_values(self.rhs, getattr(self.lhs, "output_field", None)):
+            return list(self.rhs)
+        return super().get_prep_lookup()
 
     def as_postgresql(self, compiler, connection):
         if not self.rhs_is_direct_value():  # a subquery stays a subquery
@@ -28,11 +54,20 @@ class AnyOf(In):
         values = list(dict.fromkeys(v for v in self.rhs if v is not None))
         if not values:
             raise EmptyResultSet
-        values = [field.get_db_prep_value(v, connection, prepared=True) for v in values]
+        if not plain_values(self.rhs, field):
+            values = [field.get_db_prep_value(v, connection, prepared=True) for v in values]
         return f"{lhs} = ANY(%s::{field.cast_db_type(connection)}[])", [
             *lhs_params,
             array_literal(values),
         ]
+
+
+def plain_values(values, field) -> bool:
+    """True when ``values`` are all str, or all int, and ``field`` keeps such values as they are."""
+    if not isinstance(values, list | tuple | set | frozenset) or not values:
+        return False
+    kinds = {type(value) for value in values}
+    return len(kinds) == 1 and type(field) in PLAIN_FIELDS.get(kinds.pop(), ())
 
 
 def array_literal(values: list) -> str | list:

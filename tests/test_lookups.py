@@ -93,3 +93,15 @@ def test_holding_is_planned_on_the_keys_unique_index(people, key, values, index)
         cursor.execute("SET LOCAL enable_seqscan TO off")  # a 3-row table would be scanned
         plan = Contact.objects.holding(key, values).explain()
     assert index in plan, plan
+
+
+def test_any_prepares_each_value_for_a_field_that_transforms_it():
+    """Plain text and integer fields take a list of str or int as it is; any other field,
+    such as a subclass that encrypts (the account's credential), prepares every value as
+    ``__in`` does."""
+    from bridge.models import ProviderAccount
+
+    plain = Contact.objects.filter(email__any=["a@example.com"]).query.sql_with_params()[1]
+    assert "a@example.com" in str(plain)
+    query = ProviderAccount.objects.filter(credential__any=["plain-secret"]).query
+    assert "plain-secret" not in str(query.sql_with_params()[1])
