@@ -32,9 +32,15 @@ def _columns(model) -> tuple[tuple[models.Field, ...], dict[str, int], frozenset
     return fields, positions, json
 
 
+#: Empty JSON containers as text: most of a sync's JSON values (no channels, no card fields).
+_EMPTY_JSON = {list: "[]", dict: "{}"}
+
+
 def _copy_value(field: models.Field, value):
     """A value as COPY takes it: JSON as text, the rest as psycopg adapts it."""
     if isinstance(field, models.JSONField) and value is not None:
+        if not value and type(value) in _EMPTY_JSON:
+            return _EMPTY_JSON[type(value)]
         return json.dumps(value, cls=field.encoder)
     return value
 
