@@ -110,8 +110,15 @@ def insert_rows(model, rows: list[dict]) -> list[int]:
     return ids
 
 
-def add_pairs(through, left: str, right: str, pairs: Iterable[tuple[int, int]]) -> None:
-    """Insert many-to-many rows (``left``, ``right``) ids, skipping those already there."""
+def add_pairs(
+    through, left: str, right: str, pairs: Iterable[tuple[int, int]], *, new: bool = False
+) -> None:
+    """Insert many-to-many rows (``left``, ``right``) ids, skipping those already there.
+
+    ``new`` says the ``left`` rows were created in this transaction, so none of these pairs
+    can exist yet: a plain insert, without ``ON CONFLICT``'s speculative insertion (a third of
+    the cost of a new contact's tag rows).
+    """
     pairs = list(pairs)
     if not pairs:
         return
@@ -119,7 +126,7 @@ def add_pairs(through, left: str, right: str, pairs: Iterable[tuple[int, int]]) 
         through.objects.bulk_create(
             [through(**{left: a, right: b}) for a, b in pairs],
             batch_size=500,
-            ignore_conflicts=True,
+            ignore_conflicts=not new,
         )
         return
     table = connection.ops.quote_name(through._meta.db_table)
@@ -128,6 +135,7 @@ def add_pairs(through, left: str, right: str, pairs: Iterable[tuple[int, int]]) 
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} ({left_col}, {right_col}) "
-            "SELECT * FROM unnest(%s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING",
+            "SELECT * FROM unnest(%s::bigint[], %s::bigint[])"
+            + ("" if new else " ON CONFLICT DO NOTHING"),
             [[a for a, _ in pairs], [b for _, b in pairs]],
         )

@@ -1473,7 +1473,7 @@ def store_people(ctx: Context, batch: PeopleBatch) -> None:
             RemoteLink.objects.filter(account=ctx.account, remote_id__any=via_lead).update(
                 last_pulled_at=ctx.now
             )
-        batch.tags.save([(plan.pk, plan.person) for plan in plans])
+        batch.tags.save([(plan.pk, plan.person) for plan in plans], created=set(new_ids))
         _attach_channels(ctx, {plan.person["remote_id"]: plan.pk for plan in plans})
 
 
@@ -1654,13 +1654,16 @@ class PageTags:
         current = set(self.current.get(contact_id, {})) & self.leeloo_ids
         return current != self.wanted(person)
 
-    def save(self, contacts: list[tuple[int, dict]]) -> None:
-        """Add and remove through rows for the page's contacts: one insert, one delete."""
-        add, remove = [], []
+    def save(self, contacts: list[tuple[int, dict]], created: set[int] = frozenset()) -> None:
+        """Add and remove through rows for the page's contacts: an insert for the contacts
+        ``created`` in this transaction (none of their rows can exist), one for the others,
+        and one delete."""
+        add, add_new, remove = [], [], []
         for contact_id, person in contacts:
             wanted = self.wanted(person)
             current = self.current.get(contact_id, {})
-            add += [(contact_id, tag_id) for tag_id in wanted - set(current)]
+            pairs = [(contact_id, tag_id) for tag_id in wanted - set(current)]
+            (add_new if contact_id in created else add).extend(pairs)
             remove += [
                 row_id
                 for tag_id, row_id in current.items()
@@ -1668,6 +1671,7 @@ class PageTags:
             ]
         if remove:
             self.through.objects.filter(pk__any=remove).delete()
+        bulk.add_pairs(self.through, "contact_id", "tag_id", add_new, new=True)
         bulk.add_pairs(self.through, "contact_id", "tag_id", add)
 
 

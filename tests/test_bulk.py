@@ -76,3 +76,18 @@ def test_add_pairs_skips_rows_already_there(db, make_contact):
     )
     assert set(contact.tags.values_list("name", flat=True)) == {"VIP", "New"}
     assert Contact.tags.through.objects.filter(contact=contact).count() == 2
+
+
+def test_add_pairs_for_new_rows_inserts_them_and_would_refuse_a_duplicate(
+    transactional_db, make_contact
+):
+    """``new=True`` (the left rows were made in this transaction) drops the conflict check:
+    the rows go in, and a pair that did exist would be refused, not silently skipped."""
+    contact = make_contact()
+    vip = Tag.objects.create(name="VIP")
+    through = Contact.tags.through
+    bulk.add_pairs(through, "contact_id", "tag_id", [(contact.pk, vip.pk)], new=True)
+    assert list(contact.tags.values_list("name", flat=True)) == ["VIP"]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk.add_pairs(through, "contact_id", "tag_id", [(contact.pk, vip.pk)], new=True)
+    assert through.objects.filter(contact=contact).count() == 1
