@@ -964,6 +964,8 @@ class WritePipeline:
     @contextmanager
     def for_run(cls, ctx: Context, steps: tuple[Callable, Callable, Callable] | None):
         """A pipeline for this run when it may have one, else None; closed on the way out."""
+        if steps:
+            writers()  # a bad setting is refused on every database, not only where it is used
         if not steps or connection.vendor != "postgresql" or connection.in_atomic_block:
             yield None
             return

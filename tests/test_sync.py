@@ -400,6 +400,17 @@ def test_a_batch_stored_beside_a_failing_one_is_rolled_back_with_it(
     assert not [t for t in threading.enumerate() if t.name.startswith("sync-writer")]
 
 
+@pytest.mark.parametrize(
+    "name", ["BRIDGE_SYNC_WRITERS", "BRIDGE_SYNC_WRITE_BATCH", "BRIDGE_SYNC_PAGE_SIZE"]
+)
+def test_a_sync_setting_below_one_fails_the_run_naming_it(leeloo, settings, name):
+    setattr(settings, name, 0)
+    failed = sync.run_sync(leeloo, "people")
+    assert failed.status == Status.FAILED
+    assert f"{name} must be at least 1, not 0" in failed.error
+    assert Contact.objects.count() == 0
+
+
 def test_a_page_and_the_offset_after_it_are_written_together(leeloo, fake, settings):
     """A failure while a page is written leaves none of that page and the offset before it."""
     settings.BRIDGE_SYNC_WRITE_BATCH = 100  # a transaction a page
