@@ -359,9 +359,9 @@ class Prefetched:
         return copied
 
     @staticmethod
-    def contact_id(data: dict) -> int | None:
+    def contact_id(data: dict | None) -> int | None:
         """The id of the contact a lead's or order's data is about, if any."""
-        contact = data.get("contact")
+        contact = (data or {}).get("contact")
         return contact.get("id") if isinstance(contact, dict) else None
 
     def link(self, key: tuple[int, int]) -> RemoteLink | None:
@@ -1211,8 +1211,7 @@ def _person_key(delivery: Delivery, prefetched: Prefetched) -> tuple:
     key = (delivery.content_type_id, delivery.object_id)
     if delivery.content_type_id == prefetched.contact_type_id:
         return ("contact", delivery.object_id)
-    data = prefetched.data.get(key)
-    contact_id = prefetched.contact_id(data) if data is not None else None
+    contact_id = prefetched.contact_id(prefetched.data.get(key))
     return ("contact", contact_id) if contact_id else key
 
 

@@ -564,9 +564,8 @@ class Context:
 
     def counters(self) -> tuple[dict, int]:
         """The run's counters and offset, and how many problems are kept: to put back later."""
-        return {name: getattr(self.run, name) for name in (*COUNT_FIELDS, "next_offset")}, len(
-            self.problems
-        )
+        values = {name: getattr(self.run, name) for name in (*COUNT_FIELDS, "next_offset")}
+        return values, len(self.problems)
 
     def restore_counters(self, saved: tuple[dict, int]) -> None:
         """Put back what :meth:`counters` saved (a batch's transaction was rolled back)."""

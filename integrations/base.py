@@ -244,22 +244,6 @@ class Provider:
         """
         return dict(_operation_specs(cls))
 
-    @classmethod
-    def _build_operation_specs(cls) -> dict[str, Operation]:
-        specs = {}
-        for name, spec in cls.operations.items():
-            if isinstance(spec, str):
-                spec = Operation(
-                    name=name,
-                    method=spec,
-                    label="Push" if name == "push" else name.replace("_", " ").capitalize(),
-                    kinds=cls.pushes,
-                    options=cls.push_options if name == "push" else (),
-                    links_record=name == "push",
-                )
-            specs[name] = spec
-        return specs
-
     def perform(
         self, operation: str, record: dict, params: dict, remote_id: str = ""
     ) -> PushResult:
@@ -419,8 +403,21 @@ class Provider:
 
 
 @cache
-def _operation_specs(provider_class: type[Provider]) -> dict[str, Operation]:
-    return provider_class._build_operation_specs()
+def _operation_specs(provider: type[Provider]) -> dict[str, Operation]:
+    """``provider``'s operations as :class:`Operation` objects (see ``operation_specs``)."""
+    specs = {}
+    for name, spec in provider.operations.items():
+        if isinstance(spec, str):
+            spec = Operation(
+                name=name,
+                method=spec,
+                label="Push" if name == "push" else name.replace("_", " ").capitalize(),
+                kinds=provider.pushes,
+                options=provider.push_options if name == "push" else (),
+                links_record=name == "push",
+            )
+        specs[name] = spec
+    return specs
 
 
 def _read_environment_once(session: requests.Session, url: str) -> None:
