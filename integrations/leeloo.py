@@ -242,8 +242,25 @@ def _text_message(text: str) -> str:
 # --- parsers: Leeloo's items as the bridge's plain data ------------------------------------
 
 
+# What the people sync reads of a listed person; its card read brings the card-only fields.
+# Each person crosses from the process that reads the pages: pickling and unpickling the
+# fields nobody reads cost more CPU than any one step of writing a batch.
+SYNC_PERSON_FIELDS = (
+    "remote_id",
+    "first_name",
+    "last_name",
+    "email_key",
+    "phone_key",
+    "tags",
+    "channels",
+    "last_message_at",
+    "remote_updated_at",
+)
+
+
 def parse_person_keyed(item: dict, region: str = "US") -> dict:
-    """A listed person with its phone as the bridge matches it (E.164, or "") worked out.
+    """A listed person as the people sync reads it: ``SYNC_PERSON_FIELDS``, with its phone
+    as the bridge matches it (E.164, or "") worked out.
 
     Reading a number is the dearest part of a person, so the sync has it done where the page
     is read (a thread or a child process), not where the page is written. The email is
@@ -252,7 +269,7 @@ def parse_person_keyed(item: dict, region: str = "US") -> dict:
     person = parse_person(item)
     person["phone_key"] = phone_key(person["phone"], region)
     person["email_key"] = person["email"]
-    return person
+    return {name: person[name] for name in SYNC_PERSON_FIELDS}
 
 
 def parse_person(item: dict) -> dict:

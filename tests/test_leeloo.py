@@ -306,6 +306,16 @@ def test_parse_person_from_the_people_list_example():
     assert person["channels"][0]["account_id"] == FELIKS_CHANNEL
 
 
+def test_the_sync_gets_a_listed_person_with_its_keys_and_without_card_only_fields():
+    full = lee.parse_person(example(PEOPLE)[0])
+    person = lee.parse_person_keyed(example(PEOPLE)[0], region="US")
+    assert list(person) == list(lee.SYNC_PERSON_FIELDS)
+    assert person["email_key"] == full["email"]
+    assert "custom_fields" not in person and "order_ids" not in person  # a card brings them
+    for name in set(lee.SYNC_PERSON_FIELDS) - {"email_key", "phone_key"}:
+        assert person[name] == full[name], name
+
+
 def test_parse_person_from_the_create_answer_takes_person_id_not_the_channel_id():
     person = lee.parse_person(example(CREATED_PERSON))
     assert person["remote_id"] == "60a4bcd7bc45b83b6e3b1a49"
