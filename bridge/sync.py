@@ -1357,6 +1357,7 @@ def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
         failures.append((remote_id, reason))
 
     people = _unique_by_remote_id(ctx, people, fail)
+    keys = [matching_keys(person) for person in people]
     with lookups_by_key():  # the reads only: a card read below is an HTTP request
         links = Links(ctx, Contact, [p["remote_id"] for p in people])
         lead_contacts = _lead_contacts(ctx, links)
@@ -1378,14 +1379,14 @@ def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
         tags = PageTags(ctx, people, contact_ids)
     claims = PageClaims(links, lead_contacts, linked_to)
     plans = []
-    for person, contact_id in zip(people, matches, strict=True):
+    for person, person_keys, contact_id in zip(people, keys, matches, strict=True):
         remote_id = person["remote_id"]
         contact_id = lead_contacts.get(remote_id, contact_id)
-        reason = claims.refusal(person, contact_id)
+        reason = claims.refusal(remote_id, contact_id, person_keys)
         if reason:
             fail(remote_id, reason)
             continue
-        claims.claim(person, contact_id)
+        claims.claim(remote_id, contact_id, person_keys)
         plans.append(
             PersonPlan(
                 person,
@@ -1395,7 +1396,7 @@ def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
             )
         )
     _read_cards(ctx, plans, tags, fail)
-    footprint = _footprint(people, links, contacts.values())
+    footprint = _footprint(people, keys, links, contacts.values())
     return _compare_people(plans, links, tags, owners, failures, footprint)
 
 
@@ -1416,12 +1417,13 @@ def lookups_by_key():
         yield
 
 
-def _footprint(people: list[dict], links: Links, contacts: Iterable[Contact]) -> frozenset:
+def _footprint(
+    people: list[dict], keys: list[list], links: Links, contacts: Iterable[Contact]
+) -> frozenset:
     """The remote ids, keys and contacts a batch touches (see :class:`PeopleBatch`)."""
-    touched: set[tuple] = set()
-    for person in people:
-        touched.add(("remote", person["remote_id"]))
-        touched.update(PageClaims._keys(person))
+    touched: set[tuple] = {("remote", person["remote_id"]) for person in people}
+    for person_keys in keys:
+        touched.update(person_keys)
     for contact in contacts:
         touched.add(("contact", contact.pk))
         touched.update(
@@ -1500,14 +1502,8 @@ class PageClaims:
         self.contacts: dict[int, str] = {}
         self.keys: dict[tuple[str, str], str] = {}
 
-    @staticmethod
-    def _keys(person: dict) -> list[tuple[str, str]]:
-        found = [("phone", person["phone_key"]), ("email", person["email_key"])]
-        return [key for key in found if key[1]]
-
-    def refusal(self, person: dict, contact_id: int | None) -> str:
-        """Why this person cannot be linked, or ""."""
-        remote_id = person["remote_id"]
+    def refusal(self, remote_id: str, contact_id: int | None, keys: list) -> str:
+        """Why this person (its ``matching_keys``) cannot be linked, or ""."""
         if remote_id not in self.lead_contacts and self.links.taken_reason(remote_id):
             return self.links.taken_reason(remote_id)
         if contact_id:
@@ -1519,16 +1515,26 @@ class PageClaims:
                     f"it matches contact #{contact_id}, as does person {self.contacts[contact_id]}"
                 )
             return ""
-        for key in self._keys(person):
+        for key in keys:
             if key in self.keys:
                 return f"it has the {key[0]} of person {self.keys[key]} in the same page"
         return ""
 
-    def claim(self, person: dict, contact_id: int | None) -> None:
+    def claim(self, remote_id: str, contact_id: int | None, keys: list) -> None:
         if contact_id:
-            self.contacts[contact_id] = person["remote_id"]
-        for key in self._keys(person):
-            self.keys.setdefault(key, person["remote_id"])
+            self.contacts[contact_id] = remote_id
+        for key in keys:
+            self.keys.setdefault(key, remote_id)
+
+
+def matching_keys(person: dict) -> list[tuple[str, str]]:
+    """The person's ("phone", …) and ("email", …) keys that are not blank."""
+    keys = []
+    if person["phone_key"]:
+        keys.append(("phone", person["phone_key"]))
+    if person["email_key"]:
+        keys.append(("email", person["email_key"]))
+    return keys
 
 
 def _lead_contacts(ctx: Context, links: Links) -> dict[str, int]:
