@@ -429,8 +429,9 @@ def test_a_page_and_the_offset_after_it_are_written_together(leeloo, fake, setti
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="ANALYZE is PostgreSQL's")
-def test_a_large_first_pull_refreshes_the_planners_statistics(leeloo, fake):
+def test_a_large_first_pull_refreshes_the_planners_statistics(leeloo, fake, monkeypatch):
     """Tables filled from empty are re-analysed as they grow, not left to autovacuum."""
+    monkeypatch.setattr(sync, "ANALYZE_GROWTH", 4)  # 4,000 rows, not 16,000, for the second
 
     def analyses():
         with connection.cursor() as cursor:
