@@ -136,3 +136,10 @@ def test_duplicate_remote_link_is_refused(make_account, make_contact):
         object_id=second.pk,
         remote_id="abc",
     )
+
+
+def test_the_migrations_describe_the_models(db):
+    """A model change without its migration would reach production as a schema that differs."""
+    from django.core.management import call_command
+
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
