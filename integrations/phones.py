@@ -87,14 +87,19 @@ def _read_e164(text: str) -> tuple[int, str] | None:
 
 
 def _is_valid(number: PhoneNumber) -> bool:
-    """``phonenumbers.is_valid_number``, asking the country code's main region first.
+    """``phonenumbers.is_valid_number``, with two shortcuts that only ever answer True.
 
-    For a code shared by several regions (+1: the US, Canada and 23 more) the library first
-    finds the number's region by trying each region's number types, then checks the number
-    again in that region. When the main region needs no leading digits it is the first one
-    tried, so a number valid there is valid, full stop: one check instead of two. Any other
-    answer is left to ``is_valid_number``.
+    A number is valid when it has a type in its region: the library tries the rarer types
+    (premium rate, toll free, voicemail…) before the fixed-line and mobile ones nearly every
+    number has, so those two are tried first here. And for a code shared by several regions
+    (+1: the US, Canada and 23 more) the library first finds the number's region by trying
+    each region's number types, then checks the number again in that region; when the main
+    region needs no leading digits it is the first one tried, so a number valid there is
+    valid, full stop. Any other answer is left to ``is_valid_number``.
     """
+    region = _first_region(number.country_code)
+    if region is not None and _has_a_common_type(number, region):
+        return True
     main = _main_region(number.country_code)
     if main is not None and phonenumbers.is_valid_number_for_region(number, main):
         return True
@@ -109,6 +114,51 @@ def _main_region(code: int) -> str | None:
         return None  # one region: is_valid_number checks it once already
     metadata = PhoneMetadata.metadata_for_region(regions[0])
     return regions[0] if metadata is not None and metadata.leading_digits is None else None
+
+
+@cache
+def _first_region(code: int) -> str | None:
+    """The region whose types settle a number of this code: its only one, or its main one."""
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(code, ())
+    return regions[0] if len(regions) == 1 else _main_region(code)
+
+
+#: A number description as the library matches it: possible lengths (empty: any) and pattern.
+_Desc = tuple[frozenset[int], re.Pattern]
+
+
+@cache
+def _common_types(region: str) -> tuple[_Desc, tuple[_Desc, ...]] | None:
+    """The region's general description, and its fixed-line and mobile ones."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    if metadata is None:
+        return None
+
+    def desc(number_desc) -> _Desc | None:
+        if number_desc is None or not number_desc.national_number_pattern:
+            return None
+        pattern = re.compile(number_desc.national_number_pattern)
+        return frozenset(number_desc.possible_length or ()), pattern
+
+    general = desc(metadata.general_desc)
+    kinds = tuple(d for d in (desc(metadata.fixed_line), desc(metadata.mobile)) if d)
+    return (general, kinds) if general is not None else None
+
+
+def _has_a_common_type(number: PhoneNumber, region: str) -> bool:
+    """True when the number fits the region's general and fixed-line or mobile descriptions,
+    matched as the library matches them (a possible length, then the whole pattern)."""
+    types = _common_types(region)
+    if types is None:
+        return False
+    general, kinds = types
+    national = phonenumbers.national_significant_number(number)
+    return _fits(national, general) and any(_fits(national, kind) for kind in kinds)
+
+
+def _fits(national: str, desc: _Desc) -> bool:
+    lengths, pattern = desc
+    return (not lengths or len(national) in lengths) and pattern.fullmatch(national) is not None
 
 
 def _starts_with_national_prefix(code: int, national: str) -> bool:
