@@ -7,7 +7,7 @@ as ``= ANY(%s)`` it is one array parameter, written as one array literal (docs/b
 by ``BridgeConfig.ready``.
 """
 
-from django.core.exceptions import EmptyResultSet
+from django.core.exceptions import EmptyResultSet, FieldError
 from django.db import models
 from django.db.models import Field, ForeignObject
 from django.db.models.expressions import ColPairs
@@ -40,9 +40,14 @@ class AnyOf(In):
 
         Django prepares an ``__in`` list value by value through the field; for a sync's 500
         phones, emails or remote ids against a text column that was a third of each look-up's
-        Python time, and gave back the very same strings.
+        Python time, and gave back the very same strings. A lookup built on an expression not
+        resolved yet (``AnyOf(Lower("email"), …)``) has no field to prepare through: Django
+        leaves its values as they are, after asking for the field once a value, and
+        ``Lower(F(…))`` answers each time with an exception (two thirds of the email look-up's
+        Python time). Here it is asked once.
         """
-        if plain_values(self.rhs, getattr(self.lhs, "output_field", None)):
+        field = resolved_output_field(self.lhs)
+        if plain_values(self.rhs, field) or (field is None and plain_values(self.rhs)):
             return list(self.rhs)
         return super().get_prep_lookup()
 
@@ -62,12 +67,26 @@ class AnyOf(In):
         ]
 
 
-def plain_values(values, field) -> bool:
-    """True when ``values`` are all str, or all int, and ``field`` keeps such values as they are."""
+def plain_values(values, field=None) -> bool:
+    """True when ``values`` are all str, or all int, and ``field`` (if given) keeps such values
+    as they are."""
     if not isinstance(values, list | tuple | set | frozenset) or not values:
         return False
     kinds = {type(value) for value in values}
-    return len(kinds) == 1 and type(field) in PLAIN_FIELDS.get(kinds.pop(), ())
+    if len(kinds) != 1:
+        return False
+    kind = kinds.pop()
+    if field is None:
+        return kind in PLAIN_FIELDS
+    return type(field) in PLAIN_FIELDS.get(kind, ())
+
+
+def resolved_output_field(expression) -> Field | None:
+    """The expression's field, or None while it cannot tell (an ``F`` not resolved yet)."""
+    try:
+        return expression.output_field
+    except (AttributeError, FieldError):
+        return None
 
 
 def array_literal(values: list) -> str | list:

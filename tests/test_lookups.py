@@ -105,3 +105,19 @@ def test_any_prepares_each_value_for_a_field_that_transforms_it():
     assert "a@example.com" in str(plain)
     query = ProviderAccount.objects.filter(credential__any=["plain-secret"]).query
     assert "plain-secret" not in str(query.sql_with_params()[1])
+
+
+def test_any_on_an_expression_answers_as_in_does(people):
+    """Built on an expression not resolved yet, the values go as they are, as ``In`` sends them."""
+    from django.db.models import F
+    from django.db.models.functions import Lower
+    from django.db.models.lookups import In
+
+    from bridge.lookups import AnyOf
+
+    emails = ["b@example.com", "c@example.com", "nobody@example.com"]
+    phones = ["+13105550140", "+19999999999"]
+    for column, values in ((Lower("email"), emails), (F("phone"), phones)):
+        expected = set(Contact.objects.filter(In(column, values)))
+        assert set(Contact.objects.filter(AnyOf(column, values))) == expected
+        assert expected
