@@ -22,6 +22,8 @@ from functools import cache
 from django.db import connection, models
 from django.utils import timezone
 
+from .lookups import array_literal
+
 
 @cache
 def _columns(model) -> tuple[tuple[models.Field, ...], dict[str, int], frozenset[int]]:
@@ -137,5 +139,6 @@ def add_pairs(
             f"INSERT INTO {table} ({left_col}, {right_col}) "
             "SELECT * FROM unnest(%s::bigint[], %s::bigint[])"
             + ("" if new else " ON CONFLICT DO NOTHING"),
-            [[a for a, _ in pairs], [b for _, b in pairs]],
+            # Each list as one array literal: quoted once, not id by id by the driver.
+            [array_literal([a for a, _ in pairs]), array_literal([b for _, b in pairs])],
         )
