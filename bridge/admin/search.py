@@ -62,8 +62,8 @@ class PersonSearchMixin:
         """Rows whose contact holds this phone or email, found by the key's unique index."""
         from bridge.models import Contact
 
-        if not self.person_lookup:
-            return queryset.holding(key, [value])  # the Contact admin's own queryset
+        if not self.person_lookup:  # the Contact admin's own queryset, in the changelist's order
+            return queryset.holding(key, [value]).order_by(*queryset.query.order_by)
         contacts = Contact.objects.holding(key, [value]).values("pk")
         return queryset.filter(**{f"{self.person_lookup}__in": contacts})
 
