@@ -46,8 +46,7 @@ class AnyOf(In):
         ``Lower(F(…))`` answers each time with an exception (two thirds of the email look-up's
         Python time). Here it is asked once.
         """
-        field = resolved_output_field(self.lhs)
-        if plain_values(self.rhs, field) or (field is None and plain_values(self.rhs)):
+        if plain_values(self.rhs, resolved_output_field(self.lhs)):
             return list(self.rhs)
         return super().get_prep_lookup()
 
@@ -68,8 +67,8 @@ class AnyOf(In):
 
 
 def plain_values(values, field=None) -> bool:
-    """True when ``values`` are all str, or all int, and ``field`` (if given) keeps such values
-    as they are."""
+    """True when ``values`` are all str, or all int, and ``field`` keeps such values as they
+    are (None: no field yet, so nothing would prepare them)."""
     if not isinstance(values, list | tuple | set | frozenset) or not values:
         return False
     kinds = {type(value) for value in values}
