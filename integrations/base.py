@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache, cached_property
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -28,12 +29,14 @@ from requests.adapters import HTTPAdapter
 from .errors import (
     AuthenticationError,
     ConfigurationError,
+    ForbiddenError,
     InvalidResponse,
     PermanentError,
     ProviderError,
     ProviderTimeout,
     ProviderUnreachable,
     RateLimitedError,
+    RedirectRefused,
     TransientError,
 )
 from .secrets import Secret, redact, redact_text
@@ -181,6 +184,8 @@ class Provider:
     id: ClassVar[str] = ""
     name: ClassVar[str] = ""
     #: Documented base URLs by environment ("production", and "sandbox" where there is one).
+    #: Their hosts are the provider's documented hosts (:meth:`documented_hosts`): the only
+    #: ones a staff user who is not a superuser may point an account at.
     base_urls: ClassVar[dict[str, str]] = {}
     #: Option names this provider reads from an account's options, with help for the admin.
     account_options: ClassVar[dict[str, str]] = {}
@@ -205,7 +210,9 @@ class Provider:
         self.account = account
         self.session = session or self._new_session(account.pool_size)
         if session is None:
-            _read_environment_once(self.session, self.base_url)
+            # Not self.base_url: a client without a URL is refused when it sends, not here.
+            url = account.base_url or self.default_base_url(account.environment)
+            _read_environment_once(self.session, url)
         self._local = threading.local()
 
     @property
@@ -258,13 +265,28 @@ class Provider:
 
     @classmethod
     def default_base_url(cls, environment: str = "production") -> str:
-        return cls.base_urls.get(environment) or cls.base_urls.get("production", "")
+        """The documented URL of ``environment``; "" when the provider documents none.
+
+        There is no fallback from "sandbox" to production: a sandbox account of a provider
+        without a documented sandbox host must name its own base URL (the model refuses it
+        otherwise), so test data never reaches a live account by accident.
+        """
+        return cls.base_urls.get(environment, "")
+
+    @classmethod
+    def documented_hosts(cls) -> frozenset[str]:
+        """The host names of the documented base URLs (every environment's)."""
+        return frozenset(host for url in cls.base_urls.values() if (host := urlsplit(url).hostname))
 
     @property
     def base_url(self) -> str:
-        return (self.account.base_url or self.default_base_url(self.account.environment)).rstrip(
-            "/"
-        )
+        url = self.account.base_url or self.default_base_url(self.account.environment)
+        if not url:
+            raise ConfigurationError(
+                f"Account '{self.account.name}': {self.name} documents no "
+                f"{self.account.environment} URL; set the account's base URL."
+            )
+        return url.rstrip("/")
 
     def option(self, name: str, default: Any = None) -> Any:
         """An account option, ``default`` when unset or blank."""
@@ -330,6 +352,9 @@ class Provider:
                 files=_multipart(form) if self.multipart_forms and form else None,
                 params=params,
                 timeout=(self.account.connect_timeout, self.account.read_timeout),
+                # Never: a redirect would carry the credential (a header, or the JSON body for
+                # 307/308) to wherever the answer points. A 3xx is a RedirectRefused below.
+                allow_redirects=False,
             )
         except requests.Timeout as exc:
             record.elapsed_ms = (time.monotonic() - started) * 1000
@@ -348,6 +373,8 @@ class Provider:
         body = decode_body(response)
         record.body, record.encoding = response.content, response.encoding
         self._log(record, "ok" if response.ok else "error")
+        if response.is_redirect or 300 <= response.status_code < 400:
+            raise self.redirect_refused(response)
         if not response.ok:
             raise self.error_for(response, body)
         if isinstance(body, str):
@@ -359,6 +386,19 @@ class Provider:
         result = ApiResponse(response.status_code, body, dict(response.headers), record.elapsed_ms)
         self.check_success(result)
         return result
+
+    def redirect_refused(self, response: requests.Response) -> RedirectRefused:
+        """The error for a 3xx: where it pointed (scheme and host only), and what to check."""
+        target = urlsplit(response.headers.get("Location", ""))
+        port = f":{target.port}" if target.port else ""
+        where = f"{target.scheme}://{target.hostname}{port}" if target.hostname else "elsewhere"
+        return RedirectRefused(
+            f"{self.name} answered {response.status_code} redirecting to {where}; provider "
+            "calls do not follow redirects (the credential would go along). Check the "
+            "account's base URL.",
+            status=response.status_code,
+            code="redirect",
+        )
 
     def error_for(self, response: requests.Response, body: Any) -> ProviderError:
         """The error class for a non-2xx answer, carrying the provider's code and message."""
@@ -380,8 +420,10 @@ class Provider:
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
                 **kwargs,
             )
-        if status in (401, 403):
+        if status == 401:
             return AuthenticationError(summary, **kwargs)
+        if status == 403:
+            return ForbiddenError(summary, **kwargs)
         if status >= 500 or status in (408, 425):
             return TransientError(summary, **kwargs)
         return PermanentError(summary, **kwargs)

@@ -2,7 +2,8 @@
 
 The outbox decides what to do by class alone: retry later (:class:`TransientError`), wait as
 told (:class:`RateLimitedError`), pause the account (:class:`AuthenticationError`), or give up
-and show the provider's reason (:class:`PermanentError`). Network failures are also instances of
+and show the provider's reason (:class:`PermanentError`, which a 403 on one operation and a
+refused redirect also are). Network failures are also instances of
 the ``requests`` exception they came from, so callers can catch either.
 """
 
@@ -69,11 +70,29 @@ class RateLimitedError(TransientError):
 
 
 class AuthenticationError(ProviderError):
-    """401/403: the credential is wrong or revoked; sending more will not help."""
+    """401 (or a provider's documented "bad token" answer): the credential is wrong or revoked.
+
+    The only error that pauses an account: sending more with the same credential will not help.
+    """
 
 
 class PermanentError(ProviderError):
     """Other 4xx (or a Leeloo ``status: 0``): the request itself is refused; do not retry."""
+
+
+class ForbiddenError(PermanentError):
+    """403: the credential works but may not do *this* (one operation, one record).
+
+    Only the delivery at hand fails, with the provider's reason; the account keeps sending.
+    """
+
+
+class RedirectRefused(PermanentError):
+    """A 3xx: provider calls never follow redirects, since the credential would go along.
+
+    The usual cause is a base URL that is not the provider's API (http instead of https, a
+    moved host); the message names where the provider pointed, never the credential.
+    """
 
 
 class InvalidResponse(TransientError):
