@@ -20,6 +20,8 @@ os.environ.setdefault("BRIDGE_RETRY_CAP_SECONDS", "2")
 os.environ.setdefault("BRIDGE_STRANDED_MARGIN_SECONDS", "2")
 os.environ.setdefault("BRIDGE_MAX_ATTEMPTS", "50")
 os.environ.setdefault("BRIDGE_KICK_WORKERS", "false")
+# The local fake providers listen on the loopback over plain http.
+os.environ.setdefault("BRIDGE_ALLOWED_PROVIDER_HOSTS", "127.0.0.1,localhost")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 from bridge.settings import *  # noqa: E402,F403

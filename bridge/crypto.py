@@ -3,11 +3,9 @@
 ``FIELD_ENCRYPTION_KEY`` holds one or more Fernet keys, newest first: values are encrypted with
 the first and decrypted with any, so a key is rotated by putting the new one in front and running
 ``python manage.py rotate_credentials`` (README, "Rotating the encryption key"). In DEBUG without
-a key, one is derived from SECRET_KEY so the demo needs no configuration.
+a key the settings generate one for the checkout (``bridge/devkeys.py``).
 """
 
-import base64
-import hashlib
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -21,10 +19,9 @@ TOKEN_PREFIX = "fernet:"
 
 
 @lru_cache(maxsize=4)
-def _fernet(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
     if not keys:
-        digest = hashlib.sha256(("crm-bridge-credentials:" + secret_key).encode()).digest()
-        keys = (base64.urlsafe_b64encode(digest).decode(),)
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY is not set.")
     try:
         return MultiFernet([Fernet(key.encode()) for key in keys])
     except ValueError as exc:
@@ -35,7 +32,7 @@ def _fernet(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
 
 def cipher() -> MultiFernet:
     """The Fernet keyring built from the current settings."""
-    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS), settings.SECRET_KEY)
+    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS))
 
 
 def encrypt(plain: str) -> str:

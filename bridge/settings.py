@@ -11,6 +11,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from bridge import devkeys
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -19,26 +21,32 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 
-_DEV_SECRET_KEY = "django-insecure-crm-bridge-development-only-never-in-production"
+# Development runs without keys get keys generated for this checkout, kept in this git-ignored
+# folder (bridge/devkeys.py); the admin shows a banner while they are in use.
+DEV_KEYS_DIR = env.path("BRIDGE_DEV_KEYS_DIR", default=BASE_DIR / "var")
+
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "SECRET_KEY is not set. Set SECRET_KEY in the environment "
-            "(or DEBUG=true for a development run with a throw-away key)."
+            "(or DEBUG=true for a development run with a key generated for this checkout)."
         )
-    SECRET_KEY = _DEV_SECRET_KEY
+    SECRET_KEY = devkeys.development_secret_key(Path(DEV_KEYS_DIR))
 
 # Provider credentials are encrypted with these Fernet keys (comma-separated, newest first; see
-# README "Rotating the encryption key"). In development a key is derived from SECRET_KEY.
+# README "Rotating the encryption key").
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEY", default=[])
-if not FIELD_ENCRYPTION_KEYS and not DEBUG:
-    raise ImproperlyConfigured(
-        "FIELD_ENCRYPTION_KEY is not set. Generate one with "
-        "`python -c 'from cryptography.fernet import Fernet; "
-        "print(Fernet.generate_key().decode())'` "
-        "and set FIELD_ENCRYPTION_KEY (or DEBUG=true for development)."
-    )
+FIELD_ENCRYPTION_KEY_IS_DEVELOPMENT = not FIELD_ENCRYPTION_KEYS
+if not FIELD_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY is not set. Generate one with "
+            "`python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'` "
+            "and set FIELD_ENCRYPTION_KEY (or DEBUG=true for development)."
+        )
+    FIELD_ENCRYPTION_KEYS = devkeys.development_encryption_keys(Path(DEV_KEYS_DIR))
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -78,6 +86,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "bridge.context_processors.security_warnings",
             ],
         },
     },
@@ -167,6 +176,14 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+
+# Hosts a provider account's base URL may name besides the provider's documented ones (and where
+# plain http is accepted): comma-separated host names. A staff user who is not a superuser can
+# point an account only at these or the documented hosts (bridge/provider_hosts.py). The demo
+# (DEBUG) allows the local fake providers on the loopback; production allows none by default.
+BRIDGE_ALLOWED_PROVIDER_HOSTS = env.list(
+    "BRIDGE_ALLOWED_PROVIDER_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else []
+)
 
 # --- the outbox: the bridge's own attempts and backoff --------------------------------------
 # A transient failure is retried after base·2^(attempt-1) seconds (with jitter, capped) until

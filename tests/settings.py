@@ -15,6 +15,8 @@ os.environ.setdefault("BRIDGE_RETRY_BASE_SECONDS", "0.05")
 os.environ.setdefault("BRIDGE_RETRY_CAP_SECONDS", "0.5")
 os.environ.setdefault("BRIDGE_STRANDED_MARGIN_SECONDS", "1")
 os.environ.setdefault("BRIDGE_KICK_WORKERS", "false")
+# The local fake providers listen on the loopback over plain http.
+os.environ.setdefault("BRIDGE_ALLOWED_PROVIDER_HOSTS", "127.0.0.1,localhost")
 
 from bridge.settings import *  # noqa: E402,F403
 

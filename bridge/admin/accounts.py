@@ -16,8 +16,9 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
-from bridge import outbox, sync
+from bridge import outbox, provider_hosts, sync
 from bridge.models import Delivery, ProviderAccount, RemoteLink, SyncRun, SyncState
+from integrations import registry
 
 from .outbox import badge, changelist_link
 
@@ -63,7 +64,17 @@ def account_links(account: ProviderAccount, *, deliveries_only: bool = False):
 
 
 class ProviderAccountForm(forms.ModelForm):
-    """The stored credential is never rendered; typing a new one replaces it."""
+    """The stored credential is never rendered; typing a new one replaces it.
+
+    The credential belongs to where it is sent: a save that changes the account's provider or
+    base URL removes the stored credential unless a new one is typed in the same save, like a
+    password (switching between a provider's documented environments keeps it). Only a
+    superuser may name a host that is not the provider's documented one or allowlisted
+    (``bridge/provider_hosts.py``).
+    """
+
+    #: The user saving the form; ProviderAccountAdmin.get_form sets it per request.
+    current_user = None
 
     new_credential = forms.CharField(
         label="Credential",
@@ -89,13 +100,40 @@ class ProviderAccountForm(forms.ModelForm):
             "read_timeout",
             "paused",
         ]
+        help_texts = {
+            "base_url": "Leave blank for the provider's documented URL for the environment; "
+            "set it to point the account at a sandbox or the local fake providers. https only, "
+            "on the provider's own hosts unless a superuser sets it. Changing it removes the "
+            "stored credential unless you type the credential again in the same save.",
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.credential_cleared = False
+        self._destination = _destination(self.instance) if self.instance.pk else None
         if self.instance.pk and self.instance.credential:
-            self.fields[
-                "new_credential"
-            ].help_text = "A credential is stored (hidden). Type a new one to replace it."
+            self.fields["new_credential"].help_text = (
+                "A credential is stored (hidden). Type a new one to replace it. Changing the "
+                "provider or the base URL removes it unless you type it again here."
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        base_url = cleaned.get("base_url")
+        provider = cleaned.get("provider")
+        moved = {"base_url", "provider"} & set(self.changed_data)
+        if base_url and provider and moved and not self._may_name_any_host():
+            provider_class = registry.get_provider_class(provider)
+            for check in (provider_hosts.check_scheme, provider_hosts.check_host):
+                try:
+                    check(base_url, provider_class)
+                except forms.ValidationError as error:
+                    self.add_error(None, error)
+        return cleaned
+
+    def _may_name_any_host(self) -> bool:
+        user = self.current_user
+        return bool(user is not None and user.is_active and user.is_superuser)
 
     def save(self, commit=True):
         account = super().save(commit=False)
@@ -103,10 +141,19 @@ class ProviderAccountForm(forms.ModelForm):
             account.credential = ""
         elif self.cleaned_data.get("new_credential"):
             account.credential = self.cleaned_data["new_credential"]
+        elif account.credential and self._destination not in (None, _destination(account)):
+            # The stored key was given for the old address: never send it to the new one.
+            account.credential = ""
+            self.credential_cleared = True
         if commit:
             account.save()
             self.save_m2m()
         return account
+
+
+def _destination(account: ProviderAccount) -> tuple[str, str]:
+    """Where an account's calls (and so its credential) go: the provider and the URL set."""
+    return str(account.provider), account.base_url.strip().rstrip("/")
 
 
 class SyncStateForm(forms.ModelForm):
@@ -249,6 +296,21 @@ class ProviderAccountAdmin(admin.ModelAdmin):
         ),
         ("Activity", {"fields": ["links"]}),
     ]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.current_user = request.user
+        return form
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if getattr(form, "credential_cleared", False):
+            self.message_user(
+                request,
+                f"The address of {obj.name} changed, so its stored credential was removed: "
+                "type the credential again for the new address.",
+                messages.WARNING,
+            )
 
     def get_inlines(self, request, obj):
         return [SyncStateInline] if obj is not None and sync.can_sync(obj) else []

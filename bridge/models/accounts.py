@@ -4,6 +4,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from bridge import provider_hosts
 from bridge.crypto import EncryptedSecretField
 from integrations import registry
 from integrations.base import AccountConfig
@@ -82,6 +83,18 @@ class ProviderAccount(models.Model):
     @property
     def provider_class(self):
         return registry.get_provider_class(self.provider)
+
+    def clean(self):
+        """Rules every path shares (admin, environment, demo): https outside the allowlist,
+        and no sandbox account that would silently reach production."""
+        super().clean()
+        try:
+            provider_class = self.provider_class
+        except KeyError:
+            return  # the provider field's own validation names the problem
+        if self.base_url:
+            provider_hosts.check_scheme(self.base_url)
+        provider_hosts.check_sandbox(provider_class, self.environment, self.base_url)
 
     @property
     def effective_base_url(self) -> str:

@@ -34,6 +34,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, port, fakes_port, no_serve, **options):
         call_command("migrate", interactive=False, verbosity=0)
+        # Credentials an older demo encrypted with the shared development key: re-encrypt them
+        # with this checkout's own (bridge/devkeys.py).
+        call_command("rotate_credentials", stdout=open(os.devnull, "w"))  # noqa: SIM115
         self._ensure_superuser()
         counts = create_demo_data()
         self.stdout.write(
