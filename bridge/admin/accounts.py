@@ -218,6 +218,7 @@ class ProviderAccountAdmin(admin.ModelAdmin):
         "paused_reason",
         "paused_at",
         "throttled",
+        "throttled_since",
         "created_at",
         "updated_at",
         "links",
@@ -242,6 +243,7 @@ class ProviderAccountAdmin(admin.ModelAdmin):
                     "paused_reason",
                     "paused_at",
                     "throttled",
+                    "throttled_since",
                     "created_at",
                     "updated_at",
                 ]

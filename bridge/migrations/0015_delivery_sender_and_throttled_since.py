@@ -26,6 +26,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='provideraccount',
             name='throttled_since',
-            field=models.DateTimeField(blank=True, help_text='When the provider started answering 429; cleared by the next delivery sent.', null=True),
+            field=models.DateTimeField(blank=True, help_text='When the provider started answering 429; cleared by the next delivery sent.', null=True, verbose_name='answering 429 since'),
         ),
     ]
