@@ -17,8 +17,15 @@ class BridgeConfig(AppConfig):
         Registers the ``__any`` lookup (``bridge.lookups``).
 
         Saving an account (or one of its sync states) keeps its sync schedules in step.
+
+        The providers' ``Retry-After`` cap is BRIDGE_RETRY_AFTER_CAP_SECONDS.
         """
+        from django.conf import settings
+
         from bridge import lookups, sync  # noqa: F401 (lookups registers ``__any``)
+        from integrations import base
+
+        base.RETRY_AFTER_CAP_SECONDS = settings.BRIDGE_RETRY_AFTER_CAP_SECONDS
         from bridge.env_accounts import apply_after_migrate
         from bridge.schedules import ensure_after_migrate
 

@@ -5,10 +5,16 @@ The budget is a set of slot rows (``AccountSlot``). A worker leases slots; each 
 allows one request at a time, paced to ``concurrency / requests_per_second`` seconds, so the
 sum over all slots never exceeds the account's rate however the slots are spread over
 processes. Leases expire unless renewed, so a killed worker's slots come back by themselves.
+
+A held :class:`Lease` is renewed by a heartbeat thread for as long as its process lives, not
+only between requests: a slot blocked in one long delivery (a Leeloo push is up to four slow
+requests) keeps its lease, and a live lease is how the outbox knows a "sending" delivery still
+has a sender (``bridge.safeguards``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -16,11 +22,13 @@ import time
 import uuid
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from .models import AccountSlot, ProviderAccount
+
+logger = logging.getLogger("bridge.budget")
 
 LEASE_SECONDS = 60  # the longest lease; an account's own is shorter (see lease_seconds)
 
@@ -80,9 +88,9 @@ def acquire(account: ProviderAccount, want: int, holder: str) -> list[int]:
     )
 
 
-def renew(account: ProviderAccount, holder: str) -> None:
-    """Extend this holder's leases on an account."""
-    AccountSlot.objects.filter(account=account, holder=holder).update(
+def renew(account: ProviderAccount, holder: str) -> int:
+    """Extend this holder's leases on an account; returns how many slots it still holds."""
+    return AccountSlot.objects.filter(account=account, holder=holder).update(
         lease_until=timezone.now() + timedelta(seconds=lease_seconds(account))
     )
 
@@ -113,7 +121,15 @@ class Pacer:
 
 
 class Lease:
-    """``with Lease(account, want) as slots:`` — lease slots for a block, renewing as it runs."""
+    """``with Lease(account, want) as slots:`` — lease slots for a block, renewing as it runs.
+
+    While slots are held a heartbeat thread renews them every quarter of the lease, whatever
+    the holder's threads are doing (a request may take the whole read timeout, a delivery
+    several requests); :meth:`keep_alive` still renews from the caller's thread when due.
+    """
+
+    #: How long ``__exit__`` waits for the heartbeat thread (it may be in a slow renewal).
+    JOIN_SECONDS = 2.0
 
     def __init__(self, account: ProviderAccount, want: int = 1):
         self.account = account
@@ -122,26 +138,62 @@ class Lease:
         self.slots: list[int] = []
         self._last_renewal = 0.0
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
 
     def __enter__(self) -> list[int]:
         self.slots = acquire(self.account, self.want, self.holder)
         self._last_renewal = time.monotonic()
+        if self.slots:
+            self._start_heartbeat()
         return self.slots
 
     def take_more(self, want: int) -> list[int]:
         """Lease up to ``want`` more free slots now, without waiting; every slot now held."""
         self.slots = acquire(self.account, want, self.holder)
+        if self.slots:
+            self._start_heartbeat()
         return self.slots
 
     def keep_alive(self) -> None:
-        """Renew the leases when a third of their time has gone (safe from several threads)."""
+        """Renew the leases when a quarter of their time has gone (safe from several threads)."""
+        self._renew_after(lease_seconds(self.account) / 4)
+
+    def _renew_after(self, seconds: float) -> None:
         with self._lock:
-            if time.monotonic() - self._last_renewal > lease_seconds(self.account) / 4:
+            if time.monotonic() - self._last_renewal > seconds:
                 renew(self.account, self.holder)
                 self._last_renewal = time.monotonic()
 
     def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(self.JOIN_SECONDS)
         release(self.account.pk, self.holder)
+
+    def _start_heartbeat(self) -> None:
+        if self._heartbeat is None:
+            self._heartbeat = threading.Thread(
+                target=self._beat, name=f"lease-{self.account.name}", daemon=True
+            )
+            self._heartbeat.start()
+
+    def _beat(self) -> None:
+        """The heartbeat thread: renew until the lease is given back (or the process dies).
+
+        A failed renewal (the database restarting) is logged and tried again at the next beat;
+        the lease lasts four beats.
+        """
+        beat = lease_seconds(self.account) / 4
+        try:
+            while not self._stop.wait(beat):
+                try:
+                    self._renew_after(beat / 2)
+                except Exception:
+                    logger.warning("could not renew the lease of %s", self.holder, exc_info=True)
+                    connection.close()
+        finally:
+            connection.close()
 
 
 def wait_for_slot(account: ProviderAccount, timeout: float = 300.0) -> Lease:

@@ -273,6 +273,8 @@ class AccountHealth:
     status: str
     label: str
     throttled_until: datetime | None
+    #: Since when the account has answered 429, until a delivery goes through.
+    throttled_since: datetime | None = None
     syncs: list[SyncHealth] | None = None
     last_failure: Delivery | None = None
     show_deliveries: bool = False
@@ -318,6 +320,7 @@ def account_health(now: datetime, *, with_syncs: bool, with_deliveries: bool) ->
                 status=status,
                 label=label,
                 throttled_until=throttled if throttled and throttled > now else None,
+                throttled_since=account.throttled_since,
                 syncs=syncs.get(account.pk, []) if with_syncs else None,
                 last_failure=failures.get(getattr(account, "last_failure_id", None)),
                 show_deliveries=with_deliveries,
@@ -540,6 +543,7 @@ def _account_figures(row: AccountHealth) -> dict:
         "status": row.status,
         "label": row.label,
         "throttled_until": row.throttled_until.isoformat() if row.throttled_until else None,
+        "throttled_since": row.throttled_since.isoformat() if row.throttled_since else None,
     }
     if row.syncs is not None:
         figures_["syncs"] = [

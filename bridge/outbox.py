@@ -8,11 +8,13 @@ retries and recovers deliveries stranded in "sending" by a killed worker. A deli
                       ↘ failed (retried at next_attempt_at) → … → dead
     pending → skipped (the same content was already delivered)
 
-Guarantee: at-least-once delivery. A worker killed after the provider answered but before the
-row was updated re-sends the delivery; duplicates at the provider are prevented by each
-provider's idempotency key (Aéllo ``externalId``, Aloware's upsert by phone, Aiployees
-``allow_dupplicate`` false, Leeloo's look-up by phone/email before creating), and by the remote
-link, which turns later pushes into updates.
+Guarantee: at-least-once delivery. A delivery is claimed by a drain's slot lease holder
+(``claimed_by``) and put back only once that holder's leases have expired, i.e. its worker is
+gone (``bridge.safeguards``): a slow delivery is never sent twice at once. A worker killed
+after the provider answered but before the row was updated re-sends the delivery; duplicates
+at the provider are prevented by each provider's idempotency key (Aéllo ``externalId``,
+Aloware's upsert by phone, Aiployees ``allow_dupplicate`` false, Leeloo's look-up by
+phone/email before creating), and by the remote link, which turns later pushes into updates.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from integrations.errors import (
     TransientError,
 )
 
-from . import budget
+from . import budget, safeguards
 from .models import Contact, Delivery, ProviderAccount, PushBatch, RemoteLink
 from .records import load_record_data, record_data
 
@@ -179,28 +181,38 @@ def _due(now) -> Q:
     return Q(state__in=DUE_STATES) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
 
 
-def claim_due(account_id: int, limit: int = 1) -> list[Delivery]:
+def claim_due(account_id: int, limit: int = 1, holder: str = "") -> list[Delivery]:
     """Take up to ``limit`` due deliveries of an account for this worker.
 
     On PostgreSQL rows other workers are claiming are skipped (``SKIP LOCKED``); everywhere,
     the state change is a compare-and-set, so two workers never send the same delivery. Each
     returned delivery remembers the state it was claimed from (``claimed_from``), so a claim
-    that is not sent can be given back as it was (:func:`release_claims`).
+    that is not sent can be given back as it was (:func:`release_claims`). ``holder`` (the
+    claiming drain's lease holder) is recorded: while its lease lives, the delivery is not
+    recovered. A due delivery whose attempts are all used is marked dead instead of claimed.
     """
     now = timezone.now()
     if connection.vendor == "postgresql":
-        return _claim_due_postgresql(account_id, limit, now)
+        return _claim_due_postgresql(account_id, limit, now, holder)
     with transaction.atomic():
-        found = dict(
+        rows = list(
             Delivery.objects.filter(_due(now), account_id=account_id)
             .order_by("next_attempt_at", "id")
             .select_for_update(skip_locked=True)
-            .values_list("id", "state")[:limit]
+            .values_list("id", "state", "attempts", "max_attempts")[:limit]
         )
+        spent = [pk for pk, _, attempts, most in rows if attempts >= most]
+        if spent:
+            safeguards.give_up(Delivery.objects.filter(_due(now), id__in=spent), now)
+        found = {pk: state for pk, state, attempts, most in rows if attempts < most}
         if not found:
             return []
         Delivery.objects.filter(_due(now), id__in=found).update(
-            state=State.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+            state=State.SENDING,
+            claimed_at=now,
+            claimed_by=holder,
+            attempts=F("attempts") + 1,
+            updated_at=now,
         )
     claimed = list(
         Delivery.objects.filter(id__in=found, state=State.SENDING, claimed_at=now)
@@ -212,13 +224,16 @@ def claim_due(account_id: int, limit: int = 1) -> list[Delivery]:
     return claimed
 
 
-def _claim_due_postgresql(account_id: int, limit: int, now) -> list[Delivery]:
-    """The same claim as one statement: lock, compare-and-set and read back in a round trip."""
+def _claim_due_postgresql(account_id: int, limit: int, now, holder: str) -> list[Delivery]:
+    """The same claim as one statement: lock, compare-and-set and read back in a round trip.
+
+    Rows out of attempts are marked dead by the same statement and not returned.
+    """
     table = Delivery._meta.db_table
     due_states = [str(state) for state in DUE_STATES]
     sql = f"""
         WITH due AS (
-            SELECT id, state FROM {table}
+            SELECT id, state, attempts >= max_attempts AS spent FROM {table}
             WHERE account_id = %s AND state IN (%s, %s)
               AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
             ORDER BY next_attempt_at, id
@@ -226,14 +241,33 @@ def _claim_due_postgresql(account_id: int, limit: int, now) -> list[Delivery]:
             FOR UPDATE SKIP LOCKED
         )
         UPDATE {table} AS d
-        SET state = %s, claimed_at = %s, attempts = d.attempts + 1, updated_at = %s
+        SET state = CASE WHEN due.spent THEN %s ELSE %s END,
+            claimed_at = %s, claimed_by = %s,
+            attempts = CASE WHEN due.spent THEN d.attempts ELSE d.attempts + 1 END,
+            next_attempt_at = CASE WHEN due.spent THEN NULL ELSE d.next_attempt_at END,
+            error_message = CASE WHEN due.spent THEN %s || d.error_message
+                                 ELSE d.error_message END,
+            updated_at = %s
         FROM due
         WHERE d.id = due.id AND d.state IN (%s, %s)
           AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= %s)
         RETURNING d.*, due.state AS claimed_from
     """
-    params = [account_id, *due_states, now, limit, str(State.SENDING), now, now, *due_states, now]
-    claimed = list(Delivery.objects.raw(sql, params))
+    params = [
+        account_id,
+        *due_states,
+        now,
+        limit,
+        str(State.DEAD),
+        str(State.SENDING),
+        now,
+        holder,
+        safeguards.OUT_OF_ATTEMPTS,
+        now,
+        *due_states,
+        now,
+    ]
+    claimed = [d for d in Delivery.objects.raw(sql, params) if d.state == State.SENDING]
     claimed.sort(key=lambda d: (d.next_attempt_at is None, d.next_attempt_at or now, d.pk))
     return claimed
 
@@ -381,9 +415,24 @@ def deliver(
     """Send one claimed delivery and record the outcome; returns the new state.
 
     The outcome goes through ``writer`` (a drain's: written in the background, in batches);
-    without one it is written before this returns.
+    without one it is written before this returns. An unexpected exception (a bug, not the
+    provider's answer) becomes this delivery's failure (``bridge.safeguards``) and goes no
+    further; only the writer's own failure is raised (the outcome stays for recovery).
     """
     writer = writer or OutcomeWriter(threaded=False)
+    try:
+        return _deliver(delivery, client, prefetched, writer)
+    except Exception as error:
+        if writer.error is not None:
+            raise
+        safeguards.log_internal_error(delivery, error)
+        fields = safeguards.internal_error_fields(delivery, error, timezone.now())
+        writer.finish(delivery, **fields, **_call_fields(client))
+        return fields["state"]
+
+
+def _deliver(delivery: Delivery, client, prefetched: Prefetched | None, writer) -> str:
+    """:func:`deliver`'s work: skip, send, or record the provider's refusal."""
     client.last_call = None
     key = (delivery.content_type_id, delivery.object_id)
     if prefetched is None:
@@ -487,7 +536,7 @@ def _record_failure(delivery: Delivery, client, error: ProviderError) -> str:
     if isinstance(error, RateLimitedError):
         wait = error.retry_after if error.retry_after is not None else retry_delay(1)
         until = now + timedelta(seconds=wait)
-        ProviderAccount.objects.filter(pk=delivery.account_id).update(throttled_until=until)
+        safeguards.note_throttled(delivery.account_id, until, now)
         # Being told to slow down is not the delivery's failure: the attempt does not count.
         _finish(
             delivery,
@@ -997,6 +1046,7 @@ class _Drain:
         self.client = account.client()
         self.deadline = deadline
         self.keep_alive = lease.keep_alive
+        self.holder = lease.holder  # recorded on each claim: the delivery's sender
         self.writer = writer
         self.outcomes: Counter = Counter()
         self.lock = threading.Condition()
@@ -1005,8 +1055,8 @@ class _Drain:
         self.exhausted = False  # the claimer found nothing due soon and stopped
         self.stopped = False  # the account is no longer sendable, or a thread failed
         self.paused_until = 0.0  # monotonic; set from the account's throttled_until
-        # A claim is sent only while fresh: well inside the time after which recover_stranded
-        # would hand it to another worker (the account's timeouts plus this margin).
+        # A claim is sent only while fresh (recover_stranded leaves it alone while the drain's
+        # lease lives; a claim waiting longer than this is given back rather than sent late).
         self.fresh_seconds = _setting("BRIDGE_STRANDED_MARGIN_SECONDS", 60.0) / 2
         # Claimed ahead: BRIDGE_CLAIM_BATCH per slot, topped up when half of it is gone.
         self.target = min(200, slots * max(1, _setting("BRIDGE_CLAIM_BATCH", 4)))
@@ -1037,6 +1087,8 @@ class _Drain:
     def count(self, state: str) -> None:
         with self.lock:
             self.outcomes[state] += 1
+        if state == State.DELIVERED:
+            safeguards.clear_throttled_since(self.account)
 
     def sendable_now(self, claimed: _Claimed) -> bool:
         """Whether a taken delivery may go now: claim fresh, no pause, before the deadline."""
@@ -1062,7 +1114,7 @@ class _Drain:
     def check_account(self) -> None:
         """Re-read whether the account may send and until when it is throttled."""
         account = self.account
-        account.refresh_from_db(fields=["paused", "enabled", "throttled_until"])
+        account.refresh_from_db(fields=["paused", "enabled", "throttled_until", "throttled_since"])
         if not account.sendable:
             self.stop()
         self.note_throttle(account.throttled_until)
@@ -1158,7 +1210,7 @@ def _claim_loop(drain: _Drain) -> None:
             want = _claim_wanted(drain)
             if want <= 0:
                 continue
-            claimed = claim_due(drain.account.pk, want)
+            claimed = claim_due(drain.account.pk, want, drain.holder)
             if claimed:
                 _add_ready(drain, claimed)
                 continue
@@ -1235,19 +1287,28 @@ def _nothing_due_soon(drain: _Drain) -> bool:
 
 
 def recover_stranded() -> int:
-    """Put back deliveries left in "sending" by a worker that died; returns how many."""
+    """Put back deliveries left in "sending" by a worker that is gone; returns how many.
+
+    Gone means provably gone (:func:`bridge.safeguards.sender_gone`: its slot leases expired),
+    never a slow delivery still being sent. One whose attempts are all used is marked dead
+    instead, saying so; it is counted too.
+    """
     now = timezone.now()
-    margin = _setting("BRIDGE_STRANDED_MARGIN_SECONDS", 60.0)
     recovered = 0
     accounts = ProviderAccount.objects.filter(deliveries__state=State.SENDING).distinct()
     for account in accounts:
-        limit = now - timedelta(seconds=account.connect_timeout + account.read_timeout + margin)
-        recovered += Delivery.objects.filter(
-            account=account, state=State.SENDING, claimed_at__lt=limit
-        ).update(
+        stranded = Delivery.objects.filter(
+            safeguards.sender_gone(account, now), account=account, state=State.SENDING
+        )
+        recovered += safeguards.give_up(
+            stranded.filter(safeguards.out_of_attempts()),
+            now,
+            safeguards.STRANDED_OUT_OF_ATTEMPTS,
+        )
+        recovered += stranded.exclude(safeguards.out_of_attempts()).update(
             state=State.FAILED,
             next_attempt_at=now,
-            error_message="The worker stopped while sending; sending again.",
+            error_message=safeguards.RECOVERED,
             updated_at=now,
         )
     if recovered:
@@ -1275,12 +1336,24 @@ def dispatch_due() -> dict:
 # --- staff actions -----------------------------------------------------------------------
 
 
-def retry_now(deliveries) -> int:
-    """Send these deliveries again as soon as possible (failed, dead or cancelled ones)."""
+def retry_now(deliveries, params: dict | None = None) -> int:
+    """Send these deliveries again as soon as possible (failed, dead or cancelled ones).
+
+    ``params`` are added to each delivery's options first (Aloware's ``force_update`` for a
+    contact it already has).
+    """
     now = timezone.now()
     queryset = deliveries.filter(state__in=[State.FAILED, State.DEAD, State.CANCELLED])
     account_ids = set(queryset.values_list("account_id", flat=True))
-    count = queryset.update(state=State.PENDING, attempts=0, next_attempt_at=now, updated_at=now)
+    with transaction.atomic():
+        if params:
+            changed = list(Delivery.objects.filter(pk__in=queryset.values("pk")).only("params"))
+            for delivery in changed:
+                delivery.params = {**(delivery.params or {}), **params}
+            Delivery.objects.bulk_update(changed, ["params"], batch_size=500)
+        count = queryset.update(
+            state=State.PENDING, attempts=0, next_attempt_at=now, updated_at=now
+        )
     transaction.on_commit(lambda: kick_accounts(account_ids))
     return count
 

@@ -187,12 +187,21 @@ BRIDGE_ALLOWED_PROVIDER_HOSTS = env.list(
 
 # --- the outbox: the bridge's own attempts and backoff --------------------------------------
 # A transient failure is retried after base·2^(attempt-1) seconds (with jitter, capped) until
-# BRIDGE_MAX_ATTEMPTS; a delivery left "sending" longer than its account's timeouts plus the
-# margin belonged to a worker that died, and is sent again.
+# BRIDGE_MAX_ATTEMPTS; a delivery left "sending" is sent again once its worker is provably gone
+# (its slot lease expired; rows claimed before migration 0015: after the account's timeouts
+# plus the margin).
 BRIDGE_MAX_ATTEMPTS = env.int("BRIDGE_MAX_ATTEMPTS", default=8)
 BRIDGE_RETRY_BASE_SECONDS = env.float("BRIDGE_RETRY_BASE_SECONDS", default=5.0)
 BRIDGE_RETRY_CAP_SECONDS = env.float("BRIDGE_RETRY_CAP_SECONDS", default=900.0)
 BRIDGE_STRANDED_MARGIN_SECONDS = env.float("BRIDGE_STRANDED_MARGIN_SECONDS", default=60.0)
+# The longest a provider's 429 Retry-After may hold an account (an hour): longer, infinite or
+# far-future values are cut to it, and the account shows "answering 429 since" meanwhile.
+BRIDGE_RETRY_AFTER_CAP_SECONDS = env.float("BRIDGE_RETRY_AFTER_CAP_SECONDS", default=3600.0)
+if not 1 <= BRIDGE_RETRY_AFTER_CAP_SECONDS <= 7 * 24 * 3600:
+    raise ImproperlyConfigured(
+        "BRIDGE_RETRY_AFTER_CAP_SECONDS must be between 1 and 604800 (a week) seconds, "
+        f"not {BRIDGE_RETRY_AFTER_CAP_SECONDS}."
+    )
 # Wake the django-q2 cluster when deliveries are queued (off only in unit tests).
 BRIDGE_KICK_WORKERS = env.bool("BRIDGE_KICK_WORKERS", default=True)
 # Slots one drain task leases at most (0: all of the account's concurrency). A drain is one

@@ -145,22 +145,38 @@ class CallRecord:
         }
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+#: The longest wait (seconds) a ``Retry-After`` may ask for: an hour unless the bridge's
+#: BRIDGE_RETRY_AFTER_CAP_SECONDS says otherwise (set at start-up, ``bridge.apps``).
+RETRY_AFTER_CAP_SECONDS = 3600.0
+
+
+def parse_retry_after(value: str | None, cap: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date).
+
+    The header is the provider's word, never trusted as is: the wait is at most ``cap``
+    (default :data:`RETRY_AFTER_CAP_SECONDS`), so ``inf``, ``1e400`` or a date in the year 9999
+    are cut to it, and a negative value or a past date is 0; no caller's clock arithmetic can
+    overflow. None when there is no header or it is not a number or a date (``NaN``, text).
+    """
+    import math
+
     if not value:
         return None
+    cap = RETRY_AFTER_CAP_SECONDS if cap is None else cap
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, OverflowError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if math.isnan(seconds):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return min(max(0.0, seconds), cap)
 
 
 def decode_body(response: requests.Response) -> Any:

@@ -511,7 +511,7 @@ def test_delivery_figures_only_for_those_who_may_view_deliveries(client, django_
     assert set(figures["charts"]) == {"chart-leads-30d"}
     assert "queue" not in figures and "failures" not in figures
     assert [set(account) for account in figures["accounts"]] == [
-        {"name", "status", "label", "throttled_until"}
+        {"name", "status", "label", "throttled_until", "throttled_since"}
     ] * 2
     assert 'id="dashboard-accounts"' in page and 'id="chart-leads-30d"' in page
     assert 'id="dashboard-queue"' not in page and 'id="chart-deliveries-24h"' not in page

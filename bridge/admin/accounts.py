@@ -265,6 +265,7 @@ class ProviderAccountAdmin(admin.ModelAdmin):
         "paused_reason",
         "paused_at",
         "throttled",
+        "throttled_since",
         "created_at",
         "updated_at",
         "links",
@@ -289,6 +290,7 @@ class ProviderAccountAdmin(admin.ModelAdmin):
                     "paused_reason",
                     "paused_at",
                     "throttled",
+                    "throttled_since",
                     "created_at",
                     "updated_at",
                 ]

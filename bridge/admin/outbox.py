@@ -28,6 +28,16 @@ STATE_COLOURS = {
 }
 
 
+#: What staff can do about a refusal, by (provider, error code): the documented way out.
+NEXT_STEPS = {
+    ("aloware", "contact_exists"): (
+        "Aloware already has a contact with this phone number and, without force_update, "
+        "does not overwrite the fields it has filled. To overwrite them with this record's, "
+        'select this delivery in the Deliveries list and run "Retry with force update".'
+    ),
+}
+
+
 SYNC_STATUS_COLOURS = {
     "running": "#2563eb",
     "succeeded": "#15803d",
@@ -183,7 +193,7 @@ class DeliveryAdmin(AccountLinkMixin, ReadOnlyAdmin):
     search_fields = ["=remote_id", "=error_code"]
     date_hierarchy = "created_at"
     list_select_related = ["account", "content_type"]
-    actions = ["retry_now", "cancel"]
+    actions = ["retry_now", "retry_with_force_update", "cancel"]
     readonly_fields = [
         "account_link",
         "batch_link",
@@ -199,6 +209,7 @@ class DeliveryAdmin(AccountLinkMixin, ReadOnlyAdmin):
         "http_status",
         "error_code",
         "error_message",
+        "next_step",
         "remote_id",
         "request_sent",
         "response_received",
@@ -260,10 +271,33 @@ class DeliveryAdmin(AccountLinkMixin, ReadOnlyAdmin):
     def short_error(self, obj):
         return (obj.error_message or "")[:120]
 
+    @admin.display(description="What to do")
+    def next_step(self, obj):
+        return NEXT_STEPS.get((obj.account.provider, obj.error_code), "–")
+
     @admin.action(description="Retry now", permissions=["push"])
     def retry_now(self, request, queryset):
         count = outbox.retry_now(queryset)
         self.message_user(request, f"{count} deliveries will be sent again.", messages.SUCCESS)
+
+    @admin.action(description="Retry with force update (Aloware)", permissions=["push"])
+    def retry_with_force_update(self, request, queryset):
+        """Aloware's documented way out of "contact already exists": send with force_update."""
+        aloware = queryset.filter(account__provider="aloware")
+        count = outbox.retry_now(aloware, params={"force_update": True})
+        self.message_user(
+            request,
+            f"{count} Aloware deliveries will be sent again with force update.",
+            messages.SUCCESS,
+        )
+        others = queryset.exclude(account__provider="aloware").count()
+        if others:
+            self.message_user(
+                request,
+                f"{others} selected deliveries are not to Aloware and were left as they were "
+                "(force update is an Aloware option).",
+                messages.WARNING,
+            )
 
     @admin.action(description="Cancel", permissions=["push"])
     def cancel(self, request, queryset):

@@ -55,6 +55,12 @@ class ProviderAccount(models.Model):
         blank=True,
         help_text="The provider asked us to slow down (429 Retry-After): nothing is sent before.",
     )
+    throttled_since = models.DateTimeField(
+        "answering 429 since",
+        null=True,
+        blank=True,
+        help_text="When the provider started answering 429; cleared by the next delivery sent.",
+    )
     concurrency = models.PositiveSmallIntegerField(
         default=4,
         validators=[MinValueValidator(1), MaxValueValidator(64)],

@@ -114,6 +114,11 @@ class Delivery(models.Model):
     max_attempts = models.PositiveSmallIntegerField(default=8)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The slot lease holder sending it: while that lease lives it is not recovered.",
+    )
     last_http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     error_code = models.CharField("provider error code", max_length=100, blank=True)
     error_message = models.TextField("provider error message", blank=True)

@@ -155,7 +155,8 @@ class Fault:
 
     kind: ``latency`` (answer ``seconds`` after the request arrived: the fake's own work
     counts within it, so a benchmark's L is the answer's true latency), ``error`` (answer
-    ``status`` with ``body``), ``rate_limit`` (429 with ``Retry-After: retry_after``),
+    ``status`` with ``body``), ``rate_limit`` (429 with ``Retry-After: retry_after``; a
+    string is sent as it is, to try absurd headers such as ``inf`` or an HTTP date),
     ``hang`` (sleep ``seconds`` before answering, past the client's timeout), ``drop`` (close
     the connection without answering). ``times`` limits how many requests it hits (0 = until
     cleared).
@@ -168,7 +169,7 @@ class Fault:
     seconds: float = 0.0
     status: int = 500
     body: Any = None
-    retry_after: float = 1.0
+    retry_after: float | str = 1.0
     times: int = 0
     hits: int = 0
 
@@ -190,6 +191,11 @@ class Fault:
 
     def as_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+
+def _header_value(value: float | str) -> str:
+    """A number as the shortest text (``1``, ``0.5``); a string as it is."""
+    return value if isinstance(value, str) else f"{value:g}"
 
 
 class _Dropped(Exception):
@@ -337,7 +343,7 @@ class FakeServer:
                 return FakeResponse(
                     429,
                     fault.body or "Too many requests, please try again later.",
-                    {"Retry-After": f"{fault.retry_after:g}"},
+                    {"Retry-After": _header_value(fault.retry_after)},
                 )
         return fake.handle(request)
 
