@@ -19,6 +19,7 @@ from django.utils.timesince import timesince
 from bridge import outbox, sync
 from bridge.models import Delivery, ProviderAccount, RemoteLink, SyncRun, SyncState
 
+from .base import BridgeModelAdmin
 from .outbox import badge, changelist_link
 
 HEALTH_COLOURS = {"active": "#15803d", "paused": "#b45309", "disabled": "#4b5563"}
@@ -199,7 +200,7 @@ def latest_run(state: SyncState):
 
 
 @admin.register(ProviderAccount)
-class ProviderAccountAdmin(admin.ModelAdmin):
+class ProviderAccountAdmin(BridgeModelAdmin):
     form = ProviderAccountForm
     list_display = [
         "name",

@@ -15,6 +15,7 @@ from django.utils.text import capfirst
 from bridge import outbox
 from bridge.models import Delivery, PushBatch, RemoteLink, SyncRun
 
+from .base import BridgeModelAdmin
 from .pagination import EstimatedCountPaginator
 
 STATE_COLOURS = {
@@ -73,7 +74,7 @@ def change_link(obj, label=None):
     return format_html('<a href="{}">{}</a>', url, label if label is not None else obj)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(BridgeModelAdmin):
     """Records written by the bridge itself: staff read them, never edit them."""
 
     paginator = EstimatedCountPaginator
