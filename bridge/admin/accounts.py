@@ -285,13 +285,15 @@ class ProviderAccountAdmin(BridgeModelAdmin):
     def effective_base_url(self, obj):
         return obj.effective_base_url
 
-    @admin.action(description="Pause selected accounts (deliveries wait)")
+    # Pausing and resuming change what the account does (its deliveries wait or go): the
+    # account's change permission, like editing it.
+    @admin.action(description="Pause selected accounts (deliveries wait)", permissions=["change"])
     def pause_accounts(self, request, queryset):
         for account in queryset:
             account.pause(f"Paused by {request.user.get_username()}")
         self.message_user(request, f"Paused {queryset.count()} account(s).", messages.SUCCESS)
 
-    @admin.action(description="Resume selected accounts (send what waited)")
+    @admin.action(description="Resume selected accounts (send what waited)", permissions=["change"])
     def resume_accounts(self, request, queryset):
         for account in queryset:
             account.resume()
@@ -299,6 +301,9 @@ class ProviderAccountAdmin(BridgeModelAdmin):
         transaction.on_commit(lambda: outbox.kick_accounts(account_ids))
         self.message_user(request, f"Resumed {queryset.count()} account(s).", messages.SUCCESS)
 
+    # A sync run only does sooner what the schedule would do, writing what the provider says,
+    # never what the user types: operating the account (its change permission) is enough, and
+    # no permission on contacts or leads is asked.
     @admin.action(description="Sync now (pull every resource)", permissions=["change"])
     def sync_now(self, request, queryset):
         return self._queue_syncs(request, queryset, full=False)
