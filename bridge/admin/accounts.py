@@ -358,9 +358,16 @@ class ProviderAccountAdmin(BridgeModelAdmin):
         return views + super().get_urls()
 
     def _progress_request(self, request):
-        """(accounts, since) from the query string; bad values are a 400 naming them."""
-        from django.core.exceptions import BadRequest
+        """(accounts, since) from the query string; bad values are a 400 naming them.
+
+        Only for users who may view accounts and sync runs (a 403 otherwise).
+        """
+        from django.core.exceptions import BadRequest, PermissionDenied
         from django.utils.dateparse import parse_datetime
+
+        runs_admin = self.admin_site.get_model_admin(SyncRun)
+        if not (self.has_view_permission(request) and runs_admin.has_view_permission(request)):
+            raise PermissionDenied
 
         try:
             ids = [int(pk) for pk in request.GET.get("accounts", "").split(",") if pk]
