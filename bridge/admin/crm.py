@@ -92,6 +92,7 @@ class TagAdmin(BridgeModelAdmin):
 
 @admin.register(Tunnel)
 class TunnelAdmin(PushActionsMixin, BridgeModelAdmin):
+    contact_path = None  # a tunnel has no contact: providers' contact requirements do not apply
     list_display = ["name", "subscribers", "orders", "stats_updated_at", "remote_updated_at"]
     search_fields = ["name"]
     readonly_fields = [

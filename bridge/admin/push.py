@@ -128,8 +128,11 @@ class PushForm(forms.Form):
         ]
 
 
-def requirement_filter(provider, contact_path: str) -> Q | None:
-    """A Q matching the records this provider can take (its contact requirements)."""
+def requirement_filter(provider, contact_path: str | None) -> Q | None:
+    """A Q matching the records this provider can take (its contact requirements); None when
+    every record goes (no requirements, or records with no contact, ``contact_path`` None)."""
+    if contact_path is None:
+        return None
     condition = Q()
     for group in provider.contact_requirements:
         alternatives = Q()
@@ -144,7 +147,7 @@ def describe_requirement(provider) -> str:
     return "no " + " and no ".join(groups) if groups else ""
 
 
-def plan(queryset, providers, contact_path: str) -> list[dict]:
+def plan(queryset, providers, contact_path: str | None) -> list[dict]:
     """For each provider: how many of the selected records go, how many are skipped and why."""
     total = queryset.count()
     rows = []
