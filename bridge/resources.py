@@ -36,6 +36,7 @@ from import_export.formats import base_formats
 from import_export.forms import ImportForm
 from import_export.results import Error, RowResult
 
+from bridge.import_uploads import OwnUploadsOnlyMixin
 from bridge.matching import find_matching_contact
 from bridge.models import Contact, Lead, Tag
 
@@ -596,11 +597,12 @@ def unreadable_file_message(exc: Exception) -> str:
     return f"The file could not be read ({type(exc).__name__}). Check the file and its format."
 
 
-class ImportExportAdminMixin(ImportExportMixin):
+class ImportExportAdminMixin(OwnUploadsOnlyMixin, ImportExportMixin):
     """Import (with preview and confirm) and export buttons for a changelist.
 
     Import needs add and change permission on the model (and whatever else the resource
-    writes); export needs view permission and exports what the changelist's filters show.
+    writes); export needs view permission and exports what the changelist's filters show. The
+    confirmation imports only a file this session's preview saved (``OwnUploadsOnlyMixin``).
     """
 
     formats = [base_formats.CSV, LimitedXLSX]

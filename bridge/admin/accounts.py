@@ -20,6 +20,7 @@ from bridge import outbox, provider_hosts, sync
 from bridge.models import Delivery, ProviderAccount, RemoteLink, SyncRun, SyncState
 from integrations import registry
 
+from .base import BridgeModelAdmin
 from .outbox import badge, changelist_link
 
 HEALTH_COLOURS = {"active": "#15803d", "paused": "#b45309", "disabled": "#4b5563"}
@@ -246,7 +247,7 @@ def latest_run(state: SyncState):
 
 
 @admin.register(ProviderAccount)
-class ProviderAccountAdmin(admin.ModelAdmin):
+class ProviderAccountAdmin(BridgeModelAdmin):
     form = ProviderAccountForm
     list_display = [
         "name",
@@ -348,13 +349,15 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     def effective_base_url(self, obj):
         return obj.effective_base_url
 
-    @admin.action(description="Pause selected accounts (deliveries wait)")
+    # Pausing and resuming change what the account does (its deliveries wait or go): the
+    # account's change permission, like editing it.
+    @admin.action(description="Pause selected accounts (deliveries wait)", permissions=["change"])
     def pause_accounts(self, request, queryset):
         for account in queryset:
             account.pause(f"Paused by {request.user.get_username()}")
         self.message_user(request, f"Paused {queryset.count()} account(s).", messages.SUCCESS)
 
-    @admin.action(description="Resume selected accounts (send what waited)")
+    @admin.action(description="Resume selected accounts (send what waited)", permissions=["change"])
     def resume_accounts(self, request, queryset):
         for account in queryset:
             account.resume()
@@ -362,6 +365,9 @@ class ProviderAccountAdmin(admin.ModelAdmin):
         transaction.on_commit(lambda: outbox.kick_accounts(account_ids))
         self.message_user(request, f"Resumed {queryset.count()} account(s).", messages.SUCCESS)
 
+    # A sync run only does sooner what the schedule would do, writing what the provider says,
+    # never what the user types: operating the account (its change permission) is enough, and
+    # no permission on contacts or leads is asked.
     @admin.action(description="Sync now (pull every resource)", permissions=["change"])
     def sync_now(self, request, queryset):
         return self._queue_syncs(request, queryset, full=False)
@@ -416,9 +422,16 @@ class ProviderAccountAdmin(admin.ModelAdmin):
         return views + super().get_urls()
 
     def _progress_request(self, request):
-        """(accounts, since) from the query string; bad values are a 400 naming them."""
-        from django.core.exceptions import BadRequest
+        """(accounts, since) from the query string; bad values are a 400 naming them.
+
+        Only for users who may view accounts and sync runs (a 403 otherwise).
+        """
+        from django.core.exceptions import BadRequest, PermissionDenied
         from django.utils.dateparse import parse_datetime
+
+        runs_admin = self.admin_site.get_model_admin(SyncRun)
+        if not (self.has_view_permission(request) and runs_admin.has_view_permission(request)):
+            raise PermissionDenied
 
         try:
             ids = [int(pk) for pk in request.GET.get("accounts", "").split(",") if pk]

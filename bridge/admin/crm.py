@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from bridge.models import Contact, Lead, Order, Tag, Tunnel
 from bridge.resources import ContactResource, ImportExportAdminMixin, LeadResource
 
+from .base import BridgeModelAdmin
 from .filters import IndexedValuesFilter
 from .outbox import DeliveryInline, RemoteLinkInline
 from .pagination import EstimatedCountPaginator
@@ -51,7 +52,7 @@ class KeySafeAutocompleteSelect(AutocompleteSelect):
         return super().optgroups(name, keys, attr)
 
 
-class LargeTableAdmin(admin.ModelAdmin):
+class LargeTableAdmin(BridgeModelAdmin):
     """Changelists that stay fast at millions of rows: no full count, estimated pages.
 
     No ``date_hierarchy`` on the million-row lists (contacts, leads): its year links are a
@@ -83,14 +84,15 @@ class ContactTagInline(admin.TabularInline):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(BridgeModelAdmin):
     list_display = ["name", "created_at"]
     search_fields = ["name"]
     inlines = [RemoteLinkInline]
 
 
 @admin.register(Tunnel)
-class TunnelAdmin(PushActionsMixin, admin.ModelAdmin):
+class TunnelAdmin(PushActionsMixin, BridgeModelAdmin):
+    contact_path = None  # a tunnel has no contact: providers' contact requirements do not apply
     list_display = ["name", "subscribers", "orders", "stats_updated_at", "remote_updated_at"]
     search_fields = ["name"]
     readonly_fields = [

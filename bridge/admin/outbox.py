@@ -3,10 +3,9 @@
 import json
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import display_for_value
+from django.contrib.admin.utils import display_for_value, unquote
 from django.contrib.contenttypes.admin import GenericTabularInline
-from django.http import JsonResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, JsonResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
@@ -15,6 +14,7 @@ from django.utils.text import capfirst
 from bridge import outbox
 from bridge.models import Delivery, PushBatch, RemoteLink, SyncRun
 
+from .base import BridgeModelAdmin
 from .pagination import EstimatedCountPaginator
 
 STATE_COLOURS = {
@@ -83,7 +83,7 @@ def change_link(obj, label=None):
     return format_html('<a href="{}">{}</a>', url, label if label is not None else obj)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(BridgeModelAdmin):
     """Records written by the bridge itself: staff read them, never edit them."""
 
     paginator = EstimatedCountPaginator
@@ -335,15 +335,20 @@ class PushBatchAdmin(ReadOnlyAdmin):
         return [progress, *super().get_urls()]
 
     def progress_view(self, request, object_id):
-        batch = get_object_or_404(PushBatch, pk=object_id)
-        if not self.has_view_permission(request, batch):
+        """The batch's counts as JSON, for its page's script; refused before the batch is
+        looked up, so a user without the permission cannot tell which batches exist."""
+        if not self.has_view_permission(request):
             return JsonResponse({"error": "forbidden"}, status=403)
+        batch = self.get_object(request, unquote(object_id))
+        if batch is None:
+            raise Http404(f"No push batch {object_id}.")
         return JsonResponse(outbox.batch_counts(batch))
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        batch = get_object_or_404(PushBatch, pk=object_id)
-        extra_context = {**(extra_context or {}), "counts": outbox.batch_counts(batch)}
-        return super().change_view(request, object_id, form_url, extra_context)
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Here, not in change_view: Django has checked the permission by now.
+        if obj is not None:
+            context["counts"] = outbox.batch_counts(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="Progress")
     def progress(self, obj):

@@ -128,8 +128,11 @@ class PushForm(forms.Form):
         ]
 
 
-def requirement_filter(provider, contact_path: str) -> Q | None:
-    """A Q matching the records this provider can take (its contact requirements)."""
+def requirement_filter(provider, contact_path: str | None) -> Q | None:
+    """A Q matching the records this provider can take (its contact requirements); None when
+    every record goes (no requirements, or records with no contact, ``contact_path`` None)."""
+    if contact_path is None:
+        return None
     condition = Q()
     for group in provider.contact_requirements:
         alternatives = Q()
@@ -144,7 +147,7 @@ def describe_requirement(provider) -> str:
     return "no " + " and no ".join(groups) if groups else ""
 
 
-def plan(queryset, providers, contact_path: str) -> list[dict]:
+def plan(queryset, providers, contact_path: str | None) -> list[dict]:
     """For each provider: how many of the selected records go, how many are skipped and why."""
     total = queryset.count()
     rows = []
@@ -230,26 +233,44 @@ def make_action(operation: str, label: str, provider_id: str | None = None):
 
 
 class PushActionsMixin:
-    """ModelAdmin mixin: "Push to…" plus each provider's other operations for this kind."""
+    """ModelAdmin mixin: "Push to…" plus each provider's other operations for this kind.
+
+    The operations come from the provider registry when asked, so they are not in ``actions``:
+    ``push_actions`` builds them, ``get_action`` finds one by name, ``get_actions`` offers them
+    to users with the push permission, and ``every_action`` names them when one is refused.
+    """
 
     contact_path = "contact__"
 
     def has_push_permission(self, request):
         return request.user.has_perm(PUSH_PERMISSION)
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if not self.has_push_permission(request):
-            return actions
+    def push_actions(self) -> dict[str, tuple]:
+        """This kind's push operations as admin actions: name → (function, name, label)."""
         kind = KINDS[self.model]
-        candidates = [("push", "Push to providers…", None)]
+        candidates = [("push", "Push to providers…", None)] if providers_for(kind, "push") else []
         for provider in registry.providers().values():
             for name, spec in provider.operation_specs().items():
                 if name != "push" and kind in spec.kinds:
                     candidates.append((name, f"{provider.name}: {spec.label}…", provider.id))
+        actions = {}
         for operation, label, provider_id in candidates:
-            if operation == "push" and not providers_for(kind, "push"):
-                continue
             function = make_action(operation, label, provider_id)
             actions[function.__name__] = (function, function.__name__, label)
         return actions
+
+    def get_action(self, action):
+        found = super().get_action(action)
+        if found is None and isinstance(action, str):
+            found = self.push_actions().get(action)
+        return found
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if self.has_push_permission(request):
+            actions.update(self.push_actions())
+        return actions
+
+    def every_action(self) -> dict[str, str]:
+        push = {name: label for name, (_, _, label) in self.push_actions().items()}
+        return {**super().every_action(), **push}
