@@ -307,6 +307,13 @@ ACTIONS = [
     Act("bridge.tunnel", "push_leeloo_create_traffic_source", "tunnel", PUSHERS, **PAGE),
     Act("bridge.delivery", "retry_now", "failed_delivery", PUSHERS, did=state("pending")),
     Act("bridge.delivery", "cancel", "pending_delivery", PUSHERS, did=state("cancelled")),
+    Act(
+        "bridge.delivery",
+        "retry_with_force_update",
+        "aloware_exists_delivery",
+        PUSHERS,
+        did=state("pending"),
+    ),
     Act("bridge.provideraccount", "pause_accounts", "aello", MANAGERS, did=paused(True)),
     Act("bridge.provideraccount", "resume_accounts", "paused", MANAGERS, did=paused(False)),
     Act("bridge.provideraccount", "sync_now", "leeloo", MANAGERS, did=grew("django_q.OrmQ")),
@@ -443,6 +450,7 @@ def make_accounts(w):
     w.aello = account("aello", "aello")
     w.paused = account("paused", "aello", paused=True, paused_reason="by hand")
     w.leeloo = account("leeloo", "leeloo")
+    w.aloware = account("aloware", "aloware")
 
 
 def make_records(w):
@@ -476,6 +484,9 @@ def make_bookkeeping(w):
     )
     w.pending_delivery = Delivery.objects.create(
         account=w.aello, state=Delivery.State.PENDING, **common
+    )
+    w.aloware_exists_delivery = Delivery.objects.create(
+        account=w.aloware, state=Delivery.State.DEAD, error_code="contact_exists", **common
     )
     w.sync_run = SyncRun.objects.create(account=w.leeloo, resource="people")
 
