@@ -32,11 +32,49 @@ PEOPLE_MODELS = (Contact, Lead)
 # --- the task ------------------------------------------------------------------------------
 
 
+#: How long a reconcile that found another run of its resource going on waits to try again.
+RETRY_MINUTES = 5
+
+
 def reconcile_task(account_id: int, resource: str) -> dict:
-    """django-q2 task: a full run of one resource (``bridge.sync.run_sync_task``, full)."""
+    """django-q2 task: a full run of one resource (``bridge.sync.run_sync_task``, full).
+
+    The resource's own schedule may have started a run at the same moment (both are often
+    due on the hour); a reconcile refused for that is not lost but tried again a few minutes
+    later, once (a one-off schedule, replaced if it was still waiting).
+    """
     from . import sync
 
-    return sync.run_sync_task(account_id, resource, full=True)
+    summary = sync.run_sync_task(account_id, resource, full=True)
+    if "refused" in summary and _running(account_id, resource):
+        summary["retry_at"] = _retry_later(account_id, resource).isoformat()
+    return summary
+
+
+def _running(account_id: int, resource: str) -> bool:
+    return SyncRun.objects.filter(
+        account_id=account_id, resource=resource, status=SyncRun.Status.RUNNING
+    ).exists()
+
+
+def _retry_later(account_id: int, resource: str) -> datetime:
+    """A one-off schedule of this reconcile, RETRY_MINUTES from now; its time."""
+    from django_q.models import Schedule
+
+    from . import sync
+
+    at = timezone.now() + timedelta(minutes=RETRY_MINUTES)
+    Schedule.objects.update_or_create(
+        name=f"reconcile #{account_id}: {resource} (again after a busy start)",
+        defaults={
+            "func": TASK,
+            "args": sync.task_args(account_id, resource),
+            "schedule_type": Schedule.ONCE,
+            "repeats": -1,  # deleted once it has run
+            "next_run": at,
+        },
+    )
+    return at
 
 
 # --- schedules -----------------------------------------------------------------------------
@@ -127,7 +165,10 @@ def refresh_schedules(account_id: int) -> None:
         sync.task_args(account_id, state.resource): state
         for state in (account.sync_states.all() if account else ())
     }
-    for schedule in Schedule.objects.filter(func=TASK, args__startswith=f"({account_id}, "):
+    recurring = Schedule.objects.filter(
+        func=TASK, args__startswith=f"({account_id}, ", schedule_type=Schedule.MINUTES
+    )
+    for schedule in recurring:
         job = jobs.pop(schedule.args, None)
         if job is None:
             schedule.delete()

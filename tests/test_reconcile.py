@@ -159,7 +159,11 @@ def test_a_failed_or_interrupted_full_run_marks_nobody(leeloo, fake, fakes, sett
 
 
 def reconcile_schedule(account, resource):
-    return Schedule.objects.filter(func=reconcile.TASK, args=sync.task_args(account.pk, resource))
+    return Schedule.objects.filter(
+        func=reconcile.TASK,
+        args=sync.task_args(account.pk, resource),
+        schedule_type=Schedule.MINUTES,
+    )
 
 
 def test_each_resource_has_a_nightly_reconcile_schedule_by_default(leeloo, make_account):
@@ -201,7 +205,22 @@ def test_the_reconcile_schedule_follows_a_changed_setting(leeloo, admin_client):
     assert not Schedule.objects.filter(func=reconcile.TASK).exists()
 
 
-def test_the_reconcile_task_runs_a_full_run(leeloo):
+def test_the_reconcile_task_runs_a_full_run_and_tries_again_when_its_resource_is_busy(leeloo):
     summary = reconcile.reconcile_task(leeloo.pk, "tags")
     run = SyncRun.objects.get(pk=summary["run"])
     assert succeeded(run).full and summary["created"] == summary["remote_total"]
+    # The tags' own schedule started a run at the same moment: the reconcile comes back.
+    SyncRun.objects.create(account=leeloo, resource="tags")
+    for _ in range(2):  # refused twice: still one retry waiting
+        refused = reconcile.reconcile_task(leeloo.pk, "tags")
+        assert "already running" in refused["refused"]
+    (retry,) = Schedule.objects.filter(func=reconcile.TASK, schedule_type=Schedule.ONCE)
+    assert retry.args == sync.task_args(leeloo.pk, "tags") and retry.repeats == -1
+    wait = retry.next_run - datetime.now(UTC)
+    assert timedelta(minutes=4) < wait <= timedelta(minutes=reconcile.RETRY_MINUTES)
+    # Retimed schedules leave the retry alone; the recurring one is still one per resource.
+    state = SyncState.objects.get(account=leeloo, resource="tags")
+    state.reconcile_hours = 12
+    state.save()
+    assert Schedule.objects.filter(pk=retry.pk).exists()
+    assert reconcile_schedule(leeloo, "tags").filter(schedule_type=Schedule.MINUTES).count() == 1
