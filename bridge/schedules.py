@@ -69,10 +69,16 @@ def ensure_schedules() -> dict[str, int]:
     return {"created": created, "updated": updated}
 
 
-def ensure_after_migrate(sender, using="default", plan=None, **kwargs) -> None:
-    """post_migrate hook: schedules exist as soon as the tables do (not after a migrate
-    backwards: the models then have columns the tables no longer do)."""
-    if any(backwards for _, backwards in plan or ()):
-        return
-    if using == "default":
+def ensure_after_migrate(sender, using="default", **kwargs) -> None:
+    """post_migrate hook: schedules exist as soon as the tables do (not after a migrate to
+    an earlier or intermediate migration: the models then have columns the tables lack)."""
+    if using == "default" and _fully_migrated(using):
         ensure_schedules()
+
+
+def _fully_migrated(using: str) -> bool:
+    from django.db import connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connections[using])
+    return not executor.migration_plan(executor.loader.graph.leaf_nodes())

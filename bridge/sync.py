@@ -1493,7 +1493,9 @@ def store_people(ctx: Context, batch: PeopleBatch) -> None:
             plan.new_id = new_id
         write(Contact, [], batch.updated, batch.fields)
         batch.links.save(stamp=False)
-        reconcile.stamp_listed_people(ctx.account, batch.listed, ctx.now)
+        linked_now = {remote_id for remote_id, _, _ in batch.links.new}  # stamped as made
+        listed = [remote_id for remote_id in batch.listed if remote_id not in linked_now]
+        reconcile.stamp_listed_people(ctx.account, listed, ctx.now)
         batch.tags.save([(plan.pk, plan.person) for plan in plans], created=set(new_ids))
         _attach_channels(ctx, {plan.person["remote_id"]: plan.pk for plan in plans})
 
