@@ -99,6 +99,8 @@ def test_a_person_deleted_at_leeloo_is_marked_gone_never_deleted_and_unmarked_on
     page = admin_client.get(reverse("admin:bridge_remotelink_changelist") + "?gone=yes")
     assert page.status_code == 200
     assert TIIIIK in page.content.decode() and FELIKS not in page.content.decode()
+    contacts = admin_client.get(reverse("admin:bridge_contact_changelist") + "?gone=yes")
+    assert list(contacts.context["cl"].result_list) == [Contact.objects.get(pk=tiiiik_contact)]
     # A second reconcile leaves the mark as it was (it is not moved forward).
     succeeded(reconcile_people(leeloo))
     assert link_of(leeloo, TIIIIK).remote_gone_at == gone.remote_gone_at

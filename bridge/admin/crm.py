@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from bridge.models import Contact, Lead, Order, Tag, Tunnel
 from bridge.resources import ContactResource, ImportExportAdminMixin, LeadResource
 
-from .filters import IndexedValuesFilter
+from .filters import ContactGoneFilter, IndexedValuesFilter
 from .outbox import DeliveryInline, RemoteLinkInline
 from .pagination import EstimatedCountPaginator
 from .push import PushActionsMixin
@@ -123,6 +123,7 @@ class ContactAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, 
         ("lead_source", IndexedValuesFilter),
         ("country", IndexedValuesFilter),
         "tags",
+        ContactGoneFilter,
         "created_at",
     ]
     # Searched as phone, email or name/company prefixes (PersonSearchMixin), from indexes.
