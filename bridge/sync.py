@@ -9,7 +9,9 @@ turn in the account's sending budget (``bridge.budget``), shared with the pushes
 People and channels are read incrementally: the window runs from the resource's cursor minus
 the account's look-back up to the run's start (UTC); a run that fails leaves the cursor alone so
 the next one covers the gap. The other resources have no such filter in the API and are read
-whole each time; unchanged records are compared, counted and left untouched.
+whole each time; unchanged records are compared, counted and left untouched. A person edited
+at Leeloo without a new message is only read by a full run: ``bridge.reconcile`` schedules one
+per resource (nightly by default) and marks the people a complete full run no longer finds.
 
 A run started by a django-q2 task stops between pages before the worker's timeout and is
 continued by a fresh task from the same offset (``resume_sync_task``); the command runs to the
