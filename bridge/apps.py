@@ -16,20 +16,22 @@ class BridgeConfig(AppConfig):
 
         Registers the ``__any`` lookup (``bridge.lookups``).
 
-        Saving an account (or one of its sync states) keeps its sync schedules in step.
+        Saving an account (or one of its sync states) keeps its sync and reconcile schedules
+        in step.
 
         The providers' ``Retry-After`` cap is BRIDGE_RETRY_AFTER_CAP_SECONDS.
         """
         from django.conf import settings
 
-        from bridge import lookups, sync  # noqa: F401 (lookups registers ``__any``)
+        from bridge import lookups, reconcile, sync  # noqa: F401 (lookups registers ``__any``)
+        from bridge.env_accounts import apply_after_migrate
+        from bridge.schedules import ensure_after_migrate
         from integrations import base
 
         base.RETRY_AFTER_CAP_SECONDS = settings.BRIDGE_RETRY_AFTER_CAP_SECONDS
-        from bridge.env_accounts import apply_after_migrate
-        from bridge.schedules import ensure_after_migrate
 
         sync.connect_signals()
+        reconcile.connect_signals()  # after sync's: a new account's states exist by then
 
         post_migrate.connect(
             apply_after_migrate, sender=self, dispatch_uid="bridge.env_accounts.apply"

@@ -568,7 +568,8 @@ class _FinishItem:
 
 @dataclass
 class _LinkItem:
-    """A record's remote link, to be written unless another record holds the remote id."""
+    """A record's remote link, to be written unless another record of its kind holds the
+    remote id."""
 
     account_id: int
     content_type_id: int
@@ -619,7 +620,7 @@ class OutcomeWriter:
     or one pipelined ``executemany`` (:func:`_link_many`); elsewhere the same statements row
     by row. Semantics are unchanged: each finish is a compare-and-set on
     ``(state=sending, claimed_at)``, and a link is written only when no other local record
-    holds its remote id.
+    of its kind holds its remote id.
 
     Nothing is lost if the process dies: a delivery whose outcome was not written yet stays
     ``sending`` and :func:`recover_stranded` sends it again (the providers' idempotency keys
@@ -853,9 +854,10 @@ def _server_bound(cursor):
     return psycopg.Cursor(cursor.cursor.connection)
 
 
-# Insert or update a record's link unless another local record already maps to this remote
-# one (a lead and its contact can be the same Leeloo person or Aloware phone; the first link
-# stands).
+# Insert or update a record's link unless another local record of the same kind already maps
+# to this remote one (two leads of one contact can be the same Leeloo person or Aloware phone;
+# the first link stands). A remote id is unique per kind of record (RemoteLink): a tag and a
+# tunnel, or a lead and its contact, may each hold the same one.
 _LINK_SQL = """
     INSERT INTO {table} (account_id, content_type_id, object_id, remote_id,
                          pushed_hash, last_pushed_at, created_at)
@@ -863,7 +865,7 @@ _LINK_SQL = """
     WHERE NOT EXISTS (
         SELECT 1 FROM {table}
         WHERE account_id = %s AND remote_id = %s
-          AND NOT (content_type_id = %s AND object_id = %s)
+          AND content_type_id = %s AND object_id <> %s
     )
     ON CONFLICT (account_id, content_type_id, object_id) DO UPDATE
     SET remote_id = excluded.remote_id, pushed_hash = excluded.pushed_hash,
@@ -918,13 +920,13 @@ def _independent(items: list[_LinkItem]) -> bool:
     """Whether one statement writes these links as the row-by-row statements would.
 
     True when every record is linked for the first time and no two share a record or a remote
-    id: no row's write can then change another row's "taken" check, so reading them all from
-    the snapshot before the statement gives the same answers.
+    id of one kind: no row's write can then change another row's "taken" check, so reading
+    them all from the snapshot before the statement gives the same answers.
     """
     return (
         all(item.first for item in items)
         and len({item.key for item in items}) == len(items)
-        and len({item.remote_id for item in items}) == len(items)
+        and len({(item.content_type_id, item.remote_id) for item in items}) == len(items)
     )
 
 
@@ -952,7 +954,7 @@ def _insert_first_links(items: list[_LinkItem]) -> list[RemoteLink | None]:
         WHERE NOT EXISTS (
             SELECT 1 FROM {table} AS o
             WHERE o.account_id = v.account_id AND o.remote_id = v.remote_id
-              AND NOT (o.content_type_id = v.content_type_id AND o.object_id = v.object_id)
+              AND o.content_type_id = v.content_type_id AND o.object_id <> v.object_id
         )
         ON CONFLICT (account_id, content_type_id, object_id) DO UPDATE
         SET remote_id = excluded.remote_id, pushed_hash = excluded.pushed_hash,

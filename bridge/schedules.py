@@ -8,18 +8,21 @@ staff set in the admin alone. Each entry is keyed by its name.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django_q.models import Schedule
 
 
 @dataclass(frozen=True)
 class Job:
-    """One recurring job: a name staff see, the function, its arguments and how often."""
+    """One recurring job: a name staff see, the function, its arguments, how often, and when
+    it first runs (None: as soon as the cluster sees it)."""
 
     name: str
     func: str
     minutes: int
     args: str = ""
+    next_run: datetime | None = None
 
 
 def bridge_jobs() -> list[Job]:
@@ -37,10 +40,10 @@ def bridge_jobs() -> list[Job]:
 
 def _sync_jobs() -> list[Job]:
     try:
-        from bridge.sync import scheduled_jobs
+        from bridge import reconcile, sync
     except ImportError:
         return []
-    return scheduled_jobs(Job)
+    return sync.scheduled_jobs(Job) + reconcile.scheduled_jobs(Job)
 
 
 def ensure_schedules() -> dict[str, int]:
@@ -56,6 +59,7 @@ def ensure_schedules() -> dict[str, int]:
                 schedule_type=Schedule.MINUTES,
                 minutes=job.minutes,
                 repeats=-1,
+                **({"next_run": job.next_run} if job.next_run else {}),
             )
             created += 1
         elif schedule.func != job.func or (schedule.args or "") != job.args:
@@ -66,6 +70,15 @@ def ensure_schedules() -> dict[str, int]:
 
 
 def ensure_after_migrate(sender, using="default", **kwargs) -> None:
-    """post_migrate hook: schedules exist as soon as the tables do."""
-    if using == "default":
+    """post_migrate hook: schedules exist as soon as the tables do (not after a migrate to
+    an earlier or intermediate migration: the models then have columns the tables lack)."""
+    if using == "default" and _fully_migrated(using):
         ensure_schedules()
+
+
+def _fully_migrated(using: str) -> bool:
+    from django.db import connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connections[using])
+    return not executor.migration_plan(executor.loader.graph.leaf_nodes())

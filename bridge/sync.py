@@ -9,7 +9,9 @@ turn in the account's sending budget (``bridge.budget``), shared with the pushes
 People and channels are read incrementally: the window runs from the resource's cursor minus
 the account's look-back up to the run's start (UTC); a run that fails leaves the cursor alone so
 the next one covers the gap. The other resources have no such filter in the API and are read
-whole each time; unchanged records are compared, counted and left untouched.
+whole each time; unchanged records are compared, counted and left untouched. A person edited
+at Leeloo without a new message is only read by a full run: ``bridge.reconcile`` schedules one
+per resource (nightly by default) and marks the people a complete full run no longer finds.
 
 A run started by a django-q2 task stops between pages before the worker's timeout and is
 continued by a fresh task from the same offset (``resume_sync_task``); the command runs to the
@@ -55,7 +57,7 @@ from integrations.leeloo import (
     parse_user,
 )
 
-from . import budget, bulk
+from . import budget, bulk, reconcile
 from .matching import Candidate, match_contacts
 from .models import (
     Channel,
@@ -318,6 +320,7 @@ def run_summary(run: SyncRun) -> dict:
         "failed": run.failed_count,
         "remote_total": run.remote_total,
         "linked_total": run.linked_total,
+        "gone": run.gone_count,
         "error": run.error,
     }
 
@@ -702,6 +705,8 @@ def _succeed(ctx: Context) -> SyncRun:
     if ctx.problems:
         run.error = f"{run.failed_count} record(s) not mirrored: " + "; ".join(ctx.problems)
     with transaction.atomic():
+        if reconcile.may_mark_gone(run):  # the whole list was read: who is not in it is gone
+            run.gone_count = reconcile.mark_gone_people(run)
         run.save()
         SyncState.objects.filter(pk=ctx.state.pk).update(
             cursor=run.window_to or run.started_at, updated_at=run.finished_at
@@ -1137,16 +1142,24 @@ def upsert_owned(ctx: Context, model, rows: list[dict]) -> dict[str, models.Mode
 class Links:
     """The RemoteLinks of one model in one account, for a page's remote ids (one query).
 
+    A remote id is unique per kind of record (``RemoteLink``), so only this model's links
+    decide, whatever other kinds hold the same id (Leeloo gives a tag and a tunnel one id).
+    ``also`` names other models whose links point at the same remote records (a lead pushed to
+    Leeloo is a person, as a contact is): their links are read into ``elsewhere``.
+
     A page's new links are inserted, and its existing ones stamped (and re-pointed when their
     record was deleted locally and made again), together in :meth:`save`.
     """
 
-    def __init__(self, ctx: Context, model, remote_ids: Iterable[str]):
+    def __init__(self, ctx: Context, model, remote_ids: Iterable[str], also: tuple = ()):
         self.ctx = ctx
         self.content_type = ContentType.objects.get_for_model(model)
-        rows = RemoteLink.objects.filter(account=ctx.account, remote_id__any=list(remote_ids))
+        types = [self.content_type.pk, *(ContentType.objects.get_for_model(m).pk for m in also)]
+        rows = RemoteLink.objects.filter(
+            account=ctx.account, remote_id__any=list(remote_ids), content_type_id__any=types
+        )
         self.by_remote: dict[str, RemoteLink] = {}
-        #: remote id -> (content type id, object id) of links to *other* kinds of record
+        #: remote id -> (content type id, object id) of the ``also`` models' links
         self.elsewhere: dict[str, tuple[int, int]] = {}
         for link in rows:
             if link.content_type_id == self.content_type.pk:
@@ -1157,14 +1170,6 @@ class Links:
         self.new: list[tuple[str, object, datetime | None]] = []
         self.seen_links: list[tuple[RemoteLink, models.Model, datetime | None]] = []
 
-    def taken_reason(self, remote_id: str) -> str:
-        """Why this remote id cannot be linked to this kind of record, or ""."""
-        if remote_id not in self.elsewhere:
-            return ""
-        type_id, object_id = self.elsewhere[remote_id]
-        kind = ContentType.objects.get_for_id(type_id).model
-        return f"this Leeloo id is already linked to {kind} #{object_id} in this account"
-
     def pulled(self, remote_id: str, obj, remote_updated_at=None) -> None:
         """``obj`` is ``remote_id``: link it, or stamp its existing link."""
         link = self.by_remote.get(remote_id)
@@ -1173,8 +1178,9 @@ class Links:
             return
         self.new.append((remote_id, obj, remote_updated_at))
 
-    def save(self) -> None:
-        """Insert the new links (their objects have ids by now) and stamp the pulled ones."""
+    def save(self, stamp: bool = True) -> None:
+        """Insert the new links (their objects have ids by now) and stamp the pulled ones
+        (unless ``stamp`` is off: the people sync stamps every listed id itself)."""
         bulk.insert_rows(
             RemoteLink,
             [
@@ -1202,14 +1208,15 @@ class Links:
                 changed, ["object_id", "remote_updated_at"], batch_size=500
             )
         pulled = [link.pk for link, _, _ in self.seen_links]
-        if pulled:
+        if pulled and stamp:
             RemoteLink.objects.filter(pk__any=pulled).update(last_pulled_at=self.ctx.now)
 
 
 def person_contacts(account: ProviderAccount, person_ids: Iterable[str]) -> dict[str, int]:
     """Leeloo person id -> Contact id, through the person's link to a contact or to a lead.
 
-    A lead pushed to Leeloo is linked to its person; that person's Contact is the lead's.
+    A lead pushed to Leeloo is linked to its person; that person's Contact is the lead's,
+    unless a contact of its own is linked to the person too (that one is).
     """
     person_ids = [pid for pid in set(person_ids) if pid]
     if not person_ids:
@@ -1218,15 +1225,16 @@ def person_contacts(account: ProviderAccount, person_ids: Iterable[str]) -> dict
     links = RemoteLink.objects.filter(
         account=account, remote_id__any=person_ids, content_type__in=types.values()
     ).values_list("remote_id", "content_type_id", "object_id")
-    found, lead_ids = {}, {}
+    direct, lead_ids = {}, {}
     for remote_id, type_id, object_id in links:
         if type_id == types[Contact].pk:
-            found[remote_id] = object_id
+            direct[remote_id] = object_id
         else:
             lead_ids[object_id] = remote_id
+    found = {}
     for lead_id, contact_id in Lead.objects.filter(pk__in=lead_ids).values_list("pk", "contact_id"):
         found[lead_ids[lead_id]] = contact_id
-    return found
+    return {**found, **direct}
 
 
 # --- people --------------------------------------------------------------------------------
@@ -1353,6 +1361,8 @@ class PeopleBatch:
     unchanged: int
     failures: list[tuple[str, str]]
     footprint: frozenset
+    #: Every person id the batch listed, mirrored or not (see reconcile.stamp_listed_people).
+    listed: list[str] = field(default_factory=list)
 
 
 def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
@@ -1369,7 +1379,7 @@ def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
     people = _unique_by_remote_id(ctx, people, fail)
     keys = [matching_keys(person) for person in people]
     with lookups_by_key():  # the reads only: a card read below is an HTTP request
-        links = Links(ctx, Contact, [p["remote_id"] for p in people])
+        links = Links(ctx, Contact, [p["remote_id"] for p in people], also=(Lead,))
         lead_contacts = _lead_contacts(ctx, links)
         owners = KeyOwners(people)
         matches = match_contacts(
@@ -1387,11 +1397,13 @@ def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
             ).values_list("object_id", "remote_id")
         )
         tags = PageTags(ctx, people, contact_ids)
-    claims = PageClaims(links, lead_contacts, linked_to)
+    claims = PageClaims(linked_to)
     plans = []
     for person, person_keys, contact_id in zip(people, keys, matches, strict=True):
         remote_id = person["remote_id"]
-        contact_id = lead_contacts.get(remote_id, contact_id)
+        via_lead = remote_id in lead_contacts and remote_id not in links.by_remote
+        if via_lead:
+            contact_id = lead_contacts[remote_id]
         reason = claims.refusal(remote_id, contact_id, person_keys)
         if reason:
             fail(remote_id, reason)
@@ -1402,12 +1414,14 @@ def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
                 person,
                 contacts.get(contact_id),
                 links.by_remote.get(remote_id),
-                via_lead=remote_id in lead_contacts,
+                via_lead=via_lead,
             )
         )
     _read_cards(ctx, plans, tags, fail)
     footprint = _footprint(people, keys, links, contacts.values())
-    return _compare_people(plans, links, tags, owners, failures, footprint)
+    batch = _compare_people(plans, links, tags, owners, failures, footprint)
+    batch.listed = [person["remote_id"] for person in people]
+    return batch
 
 
 @contextmanager
@@ -1475,17 +1489,15 @@ def store_people(ctx: Context, batch: PeopleBatch) -> None:
     pull creates them by the hundred thousand.
     """
     plans = batch.plans
-    via_lead = [plan.person["remote_id"] for plan in plans if plan.via_lead]
     with transaction.atomic(savepoint=False):
         new_ids = bulk.insert_rows(Contact, [values for _, values in batch.created])
         for (plan, _), new_id in zip(batch.created, new_ids, strict=True):
             plan.new_id = new_id
         write(Contact, [], batch.updated, batch.fields)
-        batch.links.save()
-        if via_lead:  # their links are the leads' (made by pushes): stamp them
-            RemoteLink.objects.filter(account=ctx.account, remote_id__any=via_lead).update(
-                last_pulled_at=ctx.now
-            )
+        batch.links.save(stamp=False)
+        linked_now = {remote_id for remote_id, _, _ in batch.links.new}  # stamped as made
+        listed = [remote_id for remote_id in batch.listed if remote_id not in linked_now]
+        reconcile.stamp_listed_people(ctx.account, listed, ctx.now)
         batch.tags.save([(plan.pk, plan.person) for plan in plans], created=set(new_ids))
         _attach_channels(ctx, {plan.person["remote_id"]: plan.pk for plan in plans})
 
@@ -1507,15 +1519,13 @@ class PageClaims:
     counted as failed, with the reason, wherever the page boundaries fall.
     """
 
-    def __init__(self, links: Links, lead_contacts: dict[str, int], linked_to: dict[int, str]):
-        self.links, self.lead_contacts, self.linked_to = links, lead_contacts, linked_to
+    def __init__(self, linked_to: dict[int, str]):
+        self.linked_to = linked_to
         self.contacts: dict[int, str] = {}
         self.keys: dict[tuple[str, str], str] = {}
 
     def refusal(self, remote_id: str, contact_id: int | None, keys: list) -> str:
         """Why this person (its ``matching_keys``) cannot be linked, or ""."""
-        if remote_id not in self.lead_contacts and self.links.taken_reason(remote_id):
-            return self.links.taken_reason(remote_id)
         if contact_id:
             other = self.linked_to.get(contact_id)
             if other and other != remote_id:
@@ -1754,9 +1764,6 @@ def upsert_orders(ctx: Context, orders: list[dict]) -> None:
     created, updated, fields = [], [], set()
     for order in orders:
         remote_id = order["remote_id"]
-        if links.taken_reason(remote_id):
-            ctx.fail(remote_id, links.taken_reason(remote_id))
-            continue
         link = links.by_remote.get(remote_id)
         obj = existing.get(link.object_id) if link else None
         detailed = _order_detail(ctx, order, link, obj)
@@ -1829,7 +1836,7 @@ def upsert_tags(ctx: Context, tags: list[dict]) -> None:
         obj = linked.get(link.object_id) if link else None
         owner = by_name.get(tag_key(name))
         mine = obj.pk if obj is not None else None
-        reason = links.taken_reason(remote_id) or ("" if name else "the tag has no name")
+        reason = "" if name else "the tag has no name"
         if not reason and owner is not None and owner != mine:
             other = all_links.get(owner)
             if obj is not None or (other and other != remote_id):
@@ -1893,9 +1900,6 @@ def upsert_tunnels(ctx: Context, tunnels: list[dict]) -> None:
     created, updated, fields = [], [], set()
     for tunnel in tunnels:
         remote_id = tunnel["remote_id"]
-        if links.taken_reason(remote_id):
-            ctx.fail(remote_id, links.taken_reason(remote_id))
-            continue
         values = _tunnel_values(ctx, tunnel)
         if values is None:
             continue
@@ -2015,9 +2019,14 @@ PULLS: dict[str, Callable[[Context], None]] = {
 
 
 def _links_of(*models_):
+    """Remote ids linked to these models: a lead and its contact may both be one person."""
+
     def count(account: ProviderAccount) -> int:
         types = ContentType.objects.get_for_models(*models_).values()
-        return RemoteLink.objects.filter(account=account, content_type__in=types).count()
+        linked = RemoteLink.objects.filter(account=account, content_type__in=types)
+        if len(models_) == 1:
+            return linked.count()
+        return linked.values("remote_id").distinct().count()
 
     return count
 

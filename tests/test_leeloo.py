@@ -856,8 +856,9 @@ def test_the_fake_refuses_a_call_missing_a_field_with_status_0(leeloo):
 
 def test_list_tags(leeloo, fake, fakes):
     tags = leeloo.list_tags()
-    # The fake's "Tag #1" has its own id (the reference reuses the tunnel's).
-    assert tags[0] == {**lee.parse_tag(example(TAGS)[0]), "remote_id": "595f5d522a934035decc0941"}
+    # The fake's "Tag #1" has the reference's id, the same as the tunnel "My tunnel".
+    assert tags[0] == lee.parse_tag(example(TAGS)[0])
+    assert tags[0]["remote_id"] == MY_TUNNEL
     assert {tag["name"] for tag in tags} >= {"vip", "Mentor"}
     assert_request(only_request(fakes), fake, "GET", "/api/v2/tags")
 

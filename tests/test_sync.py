@@ -513,7 +513,7 @@ def test_tags_follow_leeloo_by_name_in_any_case_and_local_ones_stay(leeloo, fake
     assert Tag.objects.count() == tags_before and client_tag in feliks.tags.all()
 
 
-def test_a_leeloo_id_linked_to_another_record_is_a_counted_failure(leeloo, make_lead):
+def test_a_leeloo_id_linked_to_another_kind_of_record_does_not_stop_a_tag(leeloo, make_lead):
     lead = make_lead()
     RemoteLink.objects.create(
         account=leeloo,
@@ -522,8 +522,11 @@ def test_a_leeloo_id_linked_to_another_record_is_a_counted_failure(leeloo, make_
         remote_id="5cf7a18586236d000b1256b2",  # the "vip" tag's id
     )
     run = succeeded(sync.run_sync(leeloo, "tags"))
-    assert run.failed_count == 1 and run.linked_total == run.remote_total - 1
-    assert f"already linked to lead #{lead.pk}" in run.error
+    assert run.failed_count == 0 and run.linked_total == run.remote_total
+    vip = RemoteLink.objects.get(
+        account=leeloo, remote_id="5cf7a18586236d000b1256b2", content_type__model="tag"
+    )
+    assert Tag.objects.get(pk=vip.object_id).name == "vip"
 
 
 # --- locks, failures, budget -------------------------------------------------------------------
@@ -815,7 +818,14 @@ def test_a_cursor_moves_back_never_forward(leeloo):
     state = SyncState.objects.get(account=leeloo, resource="people")
     state.cursor = SEED_START
     state.save()
-    data = {"enabled": True, "minutes": 15, "lookback_minutes": 60, "fetch_details": True}
+    data = {
+        "enabled": True,
+        "minutes": 15,
+        "lookback_minutes": 60,
+        "fetch_details": True,
+        "reconcile_hours": 24,
+        "reconcile_hour": 3,
+    }
     later = SyncStateForm({**data, "cursor": "2025-01-02 00:00:00"}, instance=state)
     assert not later.is_valid() and "cursor" in later.errors
     earlier = SyncStateForm({**data, "cursor": "2024-12-01 00:00:00"}, instance=state)

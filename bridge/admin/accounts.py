@@ -1,8 +1,9 @@
 """Admin for provider accounts; the credential is write-only.
 
 A syncing (Leeloo) account's page also lists its sync states: each resource's interval,
-look-back and cursor (which staff may move back), its last run and how stale it is. "Sync now"
-queues a run of every resource and shows the runs.
+look-back, reconcile schedule (a full run every so many hours, at an hour of the day) and cursor
+(which staff may move back), its last run and how stale it is. "Sync now" queues a run of every
+resource and shows the runs; "Full sync / reconcile now" queues the reconcile's full runs.
 """
 
 from urllib.parse import urlencode
@@ -162,7 +163,15 @@ class SyncStateForm(forms.ModelForm):
 
     class Meta:
         model = SyncState
-        fields = ["enabled", "minutes", "lookback_minutes", "fetch_details", "cursor"]
+        fields = [
+            "enabled",
+            "minutes",
+            "lookback_minutes",
+            "fetch_details",
+            "reconcile_hours",
+            "reconcile_hour",
+            "cursor",
+        ]
 
     def clean_cursor(self):
         cursor = self.cleaned_data.get("cursor")
@@ -188,6 +197,8 @@ class SyncStateInline(admin.TabularInline):
         "minutes",
         "lookback_minutes",
         "fetch_details",
+        "reconcile_hours",
+        "reconcile_hour",
         "cursor",
         "last_run",
         "freshness",
@@ -372,7 +383,10 @@ class ProviderAccountAdmin(BridgeModelAdmin):
     def sync_now(self, request, queryset):
         return self._queue_syncs(request, queryset, full=False)
 
-    @admin.action(description="Full sync now (re-read everything)", permissions=["change"])
+    @admin.action(
+        description="Full sync / reconcile now (re-read everything, mark people gone)",
+        permissions=["change"],
+    )
     def full_sync_now(self, request, queryset):
         return self._queue_syncs(request, queryset, full=True)
 

@@ -11,7 +11,7 @@ from bridge.models import Contact, Lead, Order, Tag, Tunnel
 from bridge.resources import ContactResource, ImportExportAdminMixin, LeadResource
 
 from .base import BridgeModelAdmin
-from .filters import IndexedValuesFilter
+from .filters import ContactGoneFilter, IndexedValuesFilter
 from .outbox import DeliveryInline, RemoteLinkInline
 from .pagination import EstimatedCountPaginator
 from .push import PushActionsMixin
@@ -125,6 +125,7 @@ class ContactAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, 
         ("lead_source", IndexedValuesFilter),
         ("country", IndexedValuesFilter),
         "tags",
+        ContactGoneFilter,
         "created_at",
     ]
     # Searched as phone, email or name/company prefixes (PersonSearchMixin), from indexes.

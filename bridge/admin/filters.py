@@ -37,3 +37,45 @@ def _distinct_values(connection, model, field) -> list:
     with connection.cursor() as cursor:
         cursor.execute(sql, [MAX_CHOICES])
         return [row[0] for row in cursor.fetchall()]
+
+
+class GoneFilter(admin.SimpleListFilter):
+    """Remote links by whether the provider still lists their record (``remote_gone_at``,
+    set by a complete full sync; see ``bridge.reconcile``)."""
+
+    title = "at the provider"
+    parameter_name = "gone"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Gone from the provider"), ("no", "Still listed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(remote_gone_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(remote_gone_at__isnull=True)
+        return queryset
+
+
+class ContactGoneFilter(admin.SimpleListFilter):
+    """Contacts whose person a provider no longer lists (a link marked gone), from the small
+    partial index of marked links."""
+
+    title = "at the provider"
+    parameter_name = "gone"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Gone from a provider")]
+
+    def queryset(self, request, queryset):
+        if self.value() != "yes":
+            return queryset
+        from django.contrib.contenttypes.models import ContentType
+
+        from bridge.models import RemoteLink
+
+        gone = RemoteLink.objects.filter(
+            content_type=ContentType.objects.get_for_model(queryset.model),
+            remote_gone_at__isnull=False,
+        )
+        return queryset.filter(pk__in=gone.values("object_id"))

@@ -15,6 +15,7 @@ from bridge import outbox
 from bridge.models import Delivery, PushBatch, RemoteLink, SyncRun
 
 from .base import BridgeModelAdmin
+from .filters import GoneFilter
 from .pagination import EstimatedCountPaginator
 
 STATE_COLOURS = {
@@ -147,9 +148,10 @@ class RemoteLinkAdmin(AccountLinkMixin, ReadOnlyAdmin):
         "record",
         "last_pushed_at",
         "last_pulled_at",
+        "remote_gone_at",
         "deliveries",
     ]
-    list_filter = ["account", "content_type"]
+    list_filter = ["account", "content_type", GoneFilter]
     search_fields = ["remote_id"]
     list_select_related = ["account", "content_type"]
     fields = [
@@ -158,6 +160,7 @@ class RemoteLinkAdmin(AccountLinkMixin, ReadOnlyAdmin):
         "remote_id",
         "last_pushed_at",
         "last_pulled_at",
+        "remote_gone_at",
         "remote_updated_at",
         "pushed_hash",
         "created_at",
@@ -393,7 +396,7 @@ class RemoteLinkInline(GenericTabularInline):
     model = RemoteLink
     extra = 0
     can_delete = False
-    fields = ["account", "remote_id", "last_pushed_at", "last_pulled_at"]
+    fields = ["account", "remote_id", "last_pushed_at", "last_pulled_at", "remote_gone_at"]
     readonly_fields = fields
     show_change_link = True
     verbose_name_plural = "remote links"
@@ -417,6 +420,7 @@ class SyncRunAdmin(AccountLinkMixin, ReadOnlyAdmin):
         "failed_count",
         "remote_total",
         "linked_total",
+        "gone_count",
         "duration_display",
         "short_error",
     ]
@@ -442,6 +446,7 @@ class SyncRunAdmin(AccountLinkMixin, ReadOnlyAdmin):
         "failed_count",
         "remote_total",
         "linked_total",
+        "gone_count",
         "error",
     ]
     readonly_fields = fields

@@ -14,7 +14,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bridge', '0012_remotelink_content_type_without_constraint'),
+        ('bridge', '0014_reconcile_and_gone_fields'),
     ]
 
     operations = [

@@ -9,7 +9,13 @@ from .accounts import ProviderAccount
 
 
 class RemoteLink(models.Model):
-    """Local record ↔ remote id in one account, so later pushes update and syncs match."""
+    """Local record ↔ remote id in one account, so later pushes update and syncs match.
+
+    A remote id is unique per account *and kind of record* (the content type): a provider's
+    ids need only be unique within one resource, and Leeloo's own reference gives a tag and a
+    tunnel the same id (migration 0013). ``remote_gone_at`` marks a record the provider no
+    longer lists (a complete full people sync, ``bridge.reconcile``); it is never deleted.
+    """
 
     # No index of their own: the unique constraints lead with the account, the record index
     # with the content type (a sync writes links by the hundred thousand; see 0009).
@@ -32,12 +38,21 @@ class RemoteLink(models.Model):
         max_length=64, blank=True, help_text="Fingerprint of the content last delivered."
     )
     remote_updated_at = models.DateTimeField(null=True, blank=True)
+    remote_gone_at = models.DateTimeField(
+        "gone from the provider",
+        null=True,
+        blank=True,
+        help_text="When a complete full sync found the provider no longer lists this record "
+        "(the local record stays); cleared when it is listed again.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
+            # Remote id before type: a look-up by (account, remote ids) is served either way.
             models.UniqueConstraint(
-                fields=["account", "remote_id"], name="remotelink_account_remote_unique"
+                fields=["account", "remote_id", "content_type"],
+                name="remotelink_account_remote_type_unique",
             ),
             models.UniqueConstraint(
                 fields=["account", "content_type", "object_id"],
@@ -46,6 +61,12 @@ class RemoteLink(models.Model):
         ]
         indexes = [
             models.Index(fields=["content_type", "object_id"], name="remotelink_record_idx"),
+            # The admin's "gone from the provider" filter: only the few marked rows.
+            models.Index(
+                fields=["account", "remote_gone_at"],
+                condition=models.Q(remote_gone_at__isnull=False),
+                name="remotelink_gone_idx",
+            ),
         ]
 
     def __str__(self):
@@ -182,6 +203,12 @@ class SyncRun(models.Model):
     failed_count = models.PositiveIntegerField("failed", default=0)
     remote_total = models.PositiveIntegerField(null=True, blank=True)
     linked_total = models.PositiveIntegerField(null=True, blank=True)
+    gone_count = models.PositiveIntegerField(
+        "marked gone",
+        null=True,
+        blank=True,
+        help_text="Linked records a complete full run found the provider no longer lists.",
+    )
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(

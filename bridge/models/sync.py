@@ -60,6 +60,20 @@ class SyncState(models.Model):
         "subscribe history; orders: description and payment method; tunnels: LGTs and stats). "
         "One extra request per record.",
     )
+    reconcile_hours = models.PositiveIntegerField(
+        "reconcile every (hours)",
+        default=24,
+        validators=[MaxValueValidator(30 * 24)],
+        help_text="A full run on its own schedule: re-reads everything (people edited without "
+        "a new message too), writes only what changed, and marks people Leeloo no longer "
+        "lists. 0: never.",
+    )
+    reconcile_hour = models.PositiveSmallIntegerField(
+        "reconcile at (hour, UTC)",
+        default=3,
+        validators=[MaxValueValidator(23)],
+        help_text="The hour of the day (UTC) the reconcile schedule is aligned to.",
+    )
     cursor = models.DateTimeField(
         null=True,
         blank=True,

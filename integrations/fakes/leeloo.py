@@ -167,6 +167,13 @@ class FakeLeeloo(FakeProvider):
         person["lastMessageTime"] = stamp
         bisect.insort(self._by_time, (time_key(stamp), person_id))
 
+    def remove_person(self, person_id: str) -> None:
+        """Take a person away, as deleting them in Leeloo's app does (the API has no delete)."""
+        with self.lock:
+            person = self.people.pop(person_id)
+            self._unindex(person)
+            self._by_time.remove((time_key(person["lastMessageTime"]), person_id))
+
     def _index(self, person: dict) -> None:
         if person.get("phone"):
             _index_add(self._by_phone, digits(person["phone"]), person["id"])
@@ -997,9 +1004,9 @@ class FakeLeeloo(FakeProvider):
             }
 
         for tag_id, name in (
-            # The reference gives "Tag #1" the same id as "My tunnel" (a copy-paste in the
-            # document; real Leeloo ids are unique ObjectIds), so the fake's tag gets its own.
-            ("595f5d522a934035decc0941", "Tag #1"),
+            # The reference gives "Tag #1" the same id as "My tunnel": ids are unique within
+            # one resource only, and the fake serves both with it, as the reference does.
+            ("595f5d522a934035decc093d", "Tag #1"),
             ("5cf7a18586236d000b1256b2", "vip"),
             ("5cf7a18586236d000b1256b3", "tag2"),
             ("5cf7a18586236d000b1256b4", "Mentor"),

@@ -26,7 +26,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--full",
             action="store_true",
-            help="Re-read everything, not the window since the cursor.",
+            help="Re-read everything, not the window since the cursor (what the scheduled "
+            "reconcile runs; a complete full people run marks people Leeloo no longer lists).",
         )
 
     def handle(self, *args, account, resource, full, **options):
@@ -77,6 +78,7 @@ class Command(BaseCommand):
             f"{run.unchanged_count} unchanged, {run.failed_count} failed; "
             f"{run.linked_total if run.linked_total is not None else '?'} linked locally of "
             f"{run.remote_total if run.remote_total is not None else '?'} at Leeloo."
+            + (f" {run.gone_count} marked gone from Leeloo." if run.gone_count else "")
         )
         if run.error:
             self.stdout.write(f"  {run.error}")
