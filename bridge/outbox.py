@@ -39,13 +39,12 @@ from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
 from integrations.errors import (
-    AuthenticationError,
     ProviderError,
-    RateLimitedError,
     TransientError,
 )
 
-from . import budget, safeguards
+from . import accounts, budget, safeguards
+from .conf import bridge_setting
 from .models import Contact, Delivery, ProviderAccount, PushBatch, RemoteLink
 from .records import load_record_data, record_data
 
@@ -54,10 +53,6 @@ logger = logging.getLogger("bridge.outbox")
 State = Delivery.State
 DUE_STATES = (State.PENDING, State.FAILED)
 OPEN_STATES = (State.PENDING, State.SENDING, State.FAILED)
-
-
-def _setting(name: str, default):
-    return getattr(settings, name, default)
 
 
 # --- enqueue -----------------------------------------------------------------------------
@@ -81,7 +76,7 @@ def enqueue(
     """
     params = params or {}
     content_type = ContentType.objects.get_for_model(model)
-    max_attempts = _setting("BRIDGE_MAX_ATTEMPTS", 8)
+    max_attempts = bridge_setting("BRIDGE_MAX_ATTEMPTS", 8)
     targets = {account: list(ids) for account, ids in targets.items()}
     with transaction.atomic():
         batch = PushBatch.objects.create(
@@ -152,13 +147,13 @@ def kick_accounts(account_ids: Iterable[int]) -> None:
     One drain task per account, or, with ``BRIDGE_DRAIN_SLOTS``, one per share of its slots,
     so several workers send for one account at once (each drain leases what is free).
     """
-    if not _setting("BRIDGE_KICK_WORKERS", True):
+    if not bridge_setting("BRIDGE_KICK_WORKERS", True):
         return
     from django_q.tasks import async_task
 
     account_ids = list(account_ids)
     drains = dict.fromkeys(account_ids, 1)
-    if _setting("BRIDGE_DRAIN_SLOTS", 0) > 0:
+    if bridge_setting("BRIDGE_DRAIN_SLOTS", 0) > 0:
         for account_id, concurrency in ProviderAccount.objects.filter(
             pk__in=account_ids
         ).values_list("pk", "concurrency"):
@@ -170,7 +165,7 @@ def kick_accounts(account_ids: Iterable[int]) -> None:
 
 def _slots_per_drain(concurrency: int) -> int:
     """How many of an account's slots one drain leases (``BRIDGE_DRAIN_SLOTS``, 0 = all)."""
-    share = _setting("BRIDGE_DRAIN_SLOTS", 0)
+    share = bridge_setting("BRIDGE_DRAIN_SLOTS", 0)
     return max(1, min(concurrency, share)) if share > 0 else max(1, concurrency)
 
 
@@ -316,8 +311,8 @@ def fingerprint(operation: str, params: dict, data: dict) -> str:
 
 def retry_delay(attempts: int) -> float:
     """Exponential backoff with jitter: base·2^(n-1), capped, scaled by a random 0.5–1."""
-    base = _setting("BRIDGE_RETRY_BASE_SECONDS", 5.0)
-    cap = _setting("BRIDGE_RETRY_CAP_SECONDS", 900.0)
+    base = bridge_setting("BRIDGE_RETRY_BASE_SECONDS", 5.0)
+    cap = bridge_setting("BRIDGE_RETRY_CAP_SECONDS", 900.0)
     return min(cap, base * 2 ** max(attempts - 1, 0)) * random.uniform(0.5, 1.0)
 
 
@@ -519,12 +514,12 @@ def _record_failure(delivery: Delivery, client, error: ProviderError) -> str:
     }
     if error.status is not None:
         common["last_http_status"] = error.status
-    if isinstance(error, AuthenticationError):
-        # The credential is wrong: pause the account instead of burning every delivery. This
-        # attempt does not count; the delivery waits for the account to be resumed.
-        ProviderAccount.objects.get(pk=delivery.account_id).pause(
-            f"{error.status or 'auth'}: {error.provider_message or 'credential refused'}"
-        )
+    reaction, until = accounts.react_to(
+        delivery.account_id, error, fallback_wait=retry_delay(1), now=now
+    )
+    if reaction is accounts.Reaction.PAUSED:
+        # The credential is wrong: the account is paused instead of burning every delivery.
+        # This attempt does not count; the delivery waits for the account to be resumed.
         _finish(
             delivery,
             state=State.PENDING,
@@ -533,10 +528,7 @@ def _record_failure(delivery: Delivery, client, error: ProviderError) -> str:
             **common,
         )
         return State.PENDING
-    if isinstance(error, RateLimitedError):
-        wait = error.retry_after if error.retry_after is not None else retry_delay(1)
-        until = now + timedelta(seconds=wait)
-        safeguards.note_throttled(delivery.account_id, until, now)
+    if reaction is accounts.Reaction.THROTTLED:
         # Being told to slow down is not the delivery's failure: the attempt does not count.
         _finish(
             delivery,
@@ -1059,9 +1051,9 @@ class _Drain:
         self.paused_until = 0.0  # monotonic; set from the account's throttled_until
         # A claim is sent only while fresh (recover_stranded leaves it alone while the drain's
         # lease lives; a claim waiting longer than this is given back rather than sent late).
-        self.fresh_seconds = _setting("BRIDGE_STRANDED_MARGIN_SECONDS", 60.0) / 2
+        self.fresh_seconds = bridge_setting("BRIDGE_STRANDED_MARGIN_SECONDS", 60.0) / 2
         # Claimed ahead: BRIDGE_CLAIM_BATCH per slot, topped up when half of it is gone.
-        self.target = min(200, slots * max(1, _setting("BRIDGE_CLAIM_BATCH", 4)))
+        self.target = min(200, slots * max(1, bridge_setting("BRIDGE_CLAIM_BATCH", 4)))
 
     # --- the slots' side ----------------------------------------------------------------
 

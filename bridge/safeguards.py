@@ -21,8 +21,8 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import DateTimeField, Exists, F, OuterRef, Q, TextField, Value
-from django.db.models.functions import Coalesce, Concat
+from django.db.models import Exists, F, OuterRef, Q, TextField, Value
+from django.db.models.functions import Concat
 
 from integrations.secrets import redact_text
 
@@ -113,14 +113,6 @@ def log_internal_error(delivery: Delivery, error: BaseException) -> None:
 
 
 # --- answering 429 -----------------------------------------------------------------------
-
-
-def note_throttled(account_id: int, until: datetime, now: datetime) -> None:
-    """The account answered 429: nothing goes before ``until``; since when, if not known."""
-    ProviderAccount.objects.filter(pk=account_id).update(
-        throttled_until=until,
-        throttled_since=Coalesce(F("throttled_since"), Value(now, output_field=DateTimeField())),
-    )
 
 
 def clear_throttled_since(account: ProviderAccount) -> None:

@@ -34,7 +34,6 @@ from multiprocessing import current_process, get_context
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, close_old_connections, connection, models, transaction
 from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
@@ -42,7 +41,6 @@ from django.utils import timezone
 
 from integrations import readahead
 from integrations.errors import (
-    AuthenticationError,
     InvalidResponse,
     PermanentError,
     ProviderError,
@@ -57,7 +55,8 @@ from integrations.leeloo import (
     parse_user,
 )
 
-from . import budget, bulk, reconcile
+from . import accounts, budget, bulk, reconcile
+from .conf import bridge_setting
 from .matching import Candidate, match_contacts
 from .models import (
     Channel,
@@ -99,44 +98,29 @@ class Suspended(Exception):
     """Raised between pages when a task's time is up; the run goes on in a fresh task."""
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 def page_size() -> int:
     """Records per list request (the document advises against large pages)."""
-    size = int(_setting("BRIDGE_SYNC_PAGE_SIZE", 100))
-    if size < 1:
-        raise ImproperlyConfigured(f"BRIDGE_SYNC_PAGE_SIZE must be at least 1, not {size}.")
-    return size
+    return bridge_setting("BRIDGE_SYNC_PAGE_SIZE", 100, minimum=1)
 
 
 def write_batch() -> int:
     """Records written per transaction: consecutive pages are written together up to this."""
-    size = int(_setting("BRIDGE_SYNC_WRITE_BATCH", 500))
-    if size < 1:
-        raise ImproperlyConfigured(f"BRIDGE_SYNC_WRITE_BATCH must be at least 1, not {size}.")
-    return size
+    return bridge_setting("BRIDGE_SYNC_WRITE_BATCH", 500, minimum=1)
 
 
 def writers() -> int:
     """Connections a people pull writes its batches on at once (PostgreSQL; see WritePipeline)."""
-    count = int(_setting("BRIDGE_SYNC_WRITERS", 2))
-    if count < 1:
-        raise ImproperlyConfigured(f"BRIDGE_SYNC_WRITERS must be at least 1, not {count}.")
-    return count
+    return bridge_setting("BRIDGE_SYNC_WRITERS", 2, minimum=1)
 
 
 def stale_after() -> timedelta:
     """How long a running run may stay silent before another run takes over."""
-    return timedelta(seconds=float(_setting("BRIDGE_SYNC_STALE_SECONDS", 600)))
+    return timedelta(seconds=bridge_setting("BRIDGE_SYNC_STALE_SECONDS", 600.0))
 
 
 def task_seconds() -> float:
     """How long one task may sync before it hands over: three quarters of the worker timeout."""
-    return float(
-        _setting("BRIDGE_SYNC_TASK_SECONDS", settings.Q_CLUSTER.get("timeout", 120) * 0.75)
-    )
+    return bridge_setting("BRIDGE_SYNC_TASK_SECONDS", settings.Q_CLUSTER.get("timeout", 120) * 0.75)
 
 
 # --- states and schedules -----------------------------------------------------------------
@@ -716,12 +700,8 @@ def _succeed(ctx: Context) -> SyncRun:
 
 def _fail(run: SyncRun, error: Exception) -> SyncRun:
     """Record a failed run; the cursor stays, so the next run reads the same window again."""
-    if isinstance(error, AuthenticationError):
-        run.account.pause(f"{error.status or 'auth'}: {error.provider_message or 'refused'}")
-    elif isinstance(error, RateLimitedError):
-        wait = error.retry_after if error.retry_after is not None else 60.0
-        until = timezone.now() + timedelta(seconds=wait)
-        ProviderAccount.objects.filter(pk=run.account_id).update(throttled_until=until)
+    if isinstance(error, ProviderError):
+        accounts.react_to(run.account_id, error, fallback_wait=60.0)
     if not isinstance(error, ProviderError | TimeoutError):  # a bug, or the database
         logger.exception("sync run #%s of %s failed", run.pk, run.account.name, exc_info=error)
     run.status = Status.FAILED
@@ -883,7 +863,7 @@ class PageReader:
 
     def _start_child_for(self, offset: int) -> None:
         """Read the rest in a child process when it is long enough and this process may fork."""
-        pages = int(_setting("BRIDGE_SYNC_READ_PROCESS_PAGES", 20))
+        pages = bridge_setting("BRIDGE_SYNC_READ_PROCESS_PAGES", 20)
         left = (self.total - offset) // self.size if self.total is not None else 0
         if pages <= 0 or left < pages or current_process().daemon:
             return  # a daemonic process (a django-q2 worker left daemonic) may not have children
