@@ -7,7 +7,8 @@ with entities, a CSV renamed .xlsx, a huge single cell, and bad encodings. Each 
 of the message staff must get. ``tests/test_uploads.py`` uploads every one through the admin's
 import view; ``python bench/faults.py --only hostile_uploads`` (or this script) uploads each in
 a child process of its own and records the wall time of the refusal and the peak memory the
-process gained doing it (``ru_maxrss`` after a warm-up upload, before and after).
+process gained doing it (its peak resident memory, ``VmHWM``, after a warm-up upload and
+after the hostile one).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -364,12 +366,20 @@ def refused(response, hostile: HostileFile) -> bool:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB (Linux reports kB)."""
+    """This process's peak resident memory so far, in MB: ``VmHWM`` from /proc (Linux).
+
+    Not ``ru_maxrss``: Linux carries it across ``exec``, so a child started by a parent that
+    built a 300 MB file reports the parent's size as its own peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure_one(name: str) -> dict:
-    """In this (fresh) process: warm up with a good file, then time the hostile upload."""
+def measure_one(name: str, path: str) -> dict:
+    """In this (fresh) process: warm up with a good file, then time the hostile upload of the
+    bytes at ``path`` (built by the parent, so building them is not measured here)."""
     from bench import common
 
     common.setup_django(migrate=False)
@@ -378,7 +388,12 @@ def measure_one(name: str) -> dict:
 
     from bridge.models import Contact
 
-    hostile = {h.name: h for h in corpus()}[name]
+    listed = {h.name: h for h in corpus()}[name]
+    content = Path(path).read_bytes()
+    hostile = HostileFile(
+        name, listed.file_name, listed.file_format, lambda: content, listed.message
+    )
+    hostile.data  # noqa: B018 (read before the baseline)
     warm_up = HostileFile(
         "good", "good.csv", CSV_FORMAT, lambda: b"email\r\nok@example.com\r\n", ""
     )
@@ -407,17 +422,11 @@ def measure_one(name: str) -> dict:
 def hostile_uploads() -> dict:
     """Every hostile file in a child process of its own; the per-file figures and the worst."""
     files = []
-    for hostile in corpus():
-        child = subprocess.run(
-            [sys.executable, __file__, "--child", hostile.name],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        try:
-            files.append(json.loads(child.stdout.strip().splitlines()[-1]))
-        except (IndexError, json.JSONDecodeError):
-            files.append({"file": hostile.name, "refused": False, "error": child.stderr[-500:]})
+    with tempfile.TemporaryDirectory(prefix="hostile-uploads-") as folder:
+        for hostile in corpus():
+            path = Path(folder) / hostile.name
+            path.write_bytes(hostile.data)
+            files.append(measure_in_child(hostile, path))
     measured = [f for f in files if "seconds" in f]
     return {
         "files": files,
@@ -426,6 +435,20 @@ def hostile_uploads() -> dict:
         "max_s": max((f["seconds"] for f in measured), default=None),
         "max_mb": max((f["extra_mb"] for f in measured), default=None),
     }
+
+
+def measure_in_child(hostile: HostileFile, path: Path) -> dict:
+    """``measure_one`` in a new Python process, so no file's memory colours the next one's."""
+    child = subprocess.run(
+        [sys.executable, __file__, "--child", hostile.name, "--path", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    try:
+        return json.loads(child.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"file": hostile.name, "refused": False, "error": child.stderr[-500:]}
 
 
 def figures(result: dict) -> dict:
@@ -442,9 +465,10 @@ def main(argv=None) -> dict:
     """Measure the corpus and record it (``--child NAME`` measures one file, for the parent)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(measure_one(args.child)))
+        print(json.dumps(measure_one(args.child, args.path)))
         return {}
     from bench import common
 
