@@ -316,7 +316,7 @@ def corpus() -> list[HostileFile]:
             "utf16le.csv",
             CSV_FORMAT,
             lambda: csv_bytes(good_csv, "utf-16-le"),
-            "The file is not CSV text: line 1 holds a NUL byte",
+            "The file is not CSV text: it is full of NUL bytes",
         ),
         HostileFile(
             "xlsx_as_csv",

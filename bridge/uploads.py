@@ -327,11 +327,11 @@ def decode_csv(data: bytes) -> str:
             f"0x{data[exc.start]:02X}, which UTF-8 does not allow (Latin-1 or Windows-1252 text?). "
             f"{SAVE_AS_UTF8}"
         ) from None
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
+    head = text[:1024]
+    if head.count("\x00") * 4 >= len(head) > 0:  # a stray NUL is refused in its cell instead
         raise UploadRefused(
-            f"The file is not CSV text: line {line} holds a NUL byte (UTF-16 without a byte "
-            f"order mark, or not text at all). {SAVE_AS_UTF8}"
+            "The file is not CSV text: it is full of NUL bytes (UTF-16 without a byte order "
+            f"mark, or not text at all). {SAVE_AS_UTF8}"
         )
     return text
 
