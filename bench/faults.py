@@ -23,6 +23,7 @@ the fake, *duplicates* is a second remote lead for the same local one (Aéllo fi
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -609,7 +610,10 @@ def main(argv=None) -> dict:
             figures["bad_inputs_total"] = bad["total"] + imported.get("total", 0)
         if "hostile_uploads" in results:
             figures.update(hostile_uploads.figures(results["hostile_uploads"]))
-    common.write_results(figures, {f"faults{'_small' if args.small else ''}": results})
+    key = f"faults{'_small' if args.small else ''}"
+    if args.only and common.DETAILS.exists():  # keep the other scenarios' last details
+        results = {**json.loads(common.DETAILS.read_text()).get(key, {}), **results}
+    common.write_results(figures, {key: results})
     print(figures or results)
     return results
 
