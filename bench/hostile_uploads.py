@@ -118,6 +118,16 @@ def xlsx(
     return out.getvalue()
 
 
+def many_sheets(count: int) -> bytes:
+    """A workbook whose ``workbook.xml`` declares ``count`` sheets, all the same part."""
+    book = (
+        f'<workbook xmlns="{MAIN}" xmlns:r="{OFFICE_REL}"><sheets>'
+        + "".join(f'<sheet name="S{n}" sheetId="{n + 1}" r:id="rId1"/>' for n in range(count))
+        + "</sheets></workbook>"
+    )
+    return xlsx(sheet_xml(HEADER_AND_ROW), extra_parts={"xl/workbook.xml": book})
+
+
 def sheet_xml(rows: str, dimension: str | None = "A1:B3", prolog: str = "") -> str:
     """A worksheet part: ``rows`` is the inside of ``<sheetData>``."""
     declared = f'<dimension ref="{dimension}"/>' if dimension else ""
@@ -245,6 +255,13 @@ def corpus() -> list[HostileFile]:
                 extra_parts={f"p/{n}": b"" for n in range(3000)},
             ),
             "The workbook holds 3,005 parts; at most 1,000",
+        ),
+        HostileFile(
+            "many_sheets",
+            "sheets.xlsx",
+            XLSX_FORMAT,
+            lambda: many_sheets(100_000),
+            "The workbook declares more than 100 sheets; at most 100",
         ),
         HostileFile(
             "entities",

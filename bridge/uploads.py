@@ -32,6 +32,8 @@ from openpyxl.utils import get_column_letter
 
 #: Parts a workbook may hold: a real one has a few dozen (sheets, styles, rels, images).
 MAX_XLSX_PARTS = 1_000
+#: Sheets a workbook may declare: openpyxl opens every one when it loads the workbook.
+MAX_XLSX_SHEETS = 100
 #: What openpyxl reads as the shared-strings table: the first part with this content type.
 SHARED_STRINGS_TYPE = (
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
@@ -103,7 +105,7 @@ def check_xlsx_archive(archive: zipfile.ZipFile, limits: UploadLimits) -> None:
             f"The workbook unzips to {size(total)} in all; at most "
             f"{size(limits.unzipped_bytes)} is allowed (BRIDGE_IMPORT_MAX_UNZIPPED_BYTES)."
         )
-    worksheets, shared_strings = read_content_types(archive, limits)
+    worksheets, shared_strings, books = read_content_types(archive, limits)
     for part in parts:
         if part.filename in worksheets or part.is_dir():
             continue
@@ -121,11 +123,32 @@ def check_xlsx_archive(archive: zipfile.ZipFile, limits: UploadLimits) -> None:
     for part in parts:
         if not part.is_dir():
             refuse_doctype(archive, part)
+    for name in books & set(archive.namelist()):
+        refuse_many_sheets(archive, name)
 
 
-def read_content_types(archive: zipfile.ZipFile, limits: UploadLimits) -> tuple[set, str]:
-    """(the worksheet part names, the shared-strings part name or "") from [Content_Types].xml,
-    found the way openpyxl finds them (its Override elements)."""
+def refuse_many_sheets(archive: zipfile.ZipFile, name: str) -> None:
+    """Refuse a workbook part declaring more than MAX_XLSX_SHEETS sheets (counted as it is
+    read, stopping at the first one too many)."""
+    sheets = 0
+    with archive.open(name) as stream:
+        try:
+            for _event, element in ElementTree.iterparse(stream):
+                if element.tag.rsplit("}", 1)[-1] == "sheet":
+                    sheets += 1
+                    if sheets > MAX_XLSX_SHEETS:
+                        raise UploadRefused(
+                            f"The workbook declares more than {MAX_XLSX_SHEETS:,} sheets; at "
+                            f"most {MAX_XLSX_SHEETS:,} are allowed."
+                        )
+                element.clear()
+        except ElementTree.ParseError as exc:
+            raise UploadRefused(f"The workbook's part {name} is not valid XML: {exc}.") from None
+
+
+def read_content_types(archive: zipfile.ZipFile, limits: UploadLimits) -> tuple[set, str, set]:
+    """(the worksheet part names, the shared-strings part name or "", the workbook part names)
+    from [Content_Types].xml, found the way openpyxl finds them (its Override elements)."""
     try:
         part = archive.getinfo(CONTENT_TYPES_PART)
     except KeyError:
@@ -145,7 +168,7 @@ def read_content_types(archive: zipfile.ZipFile, limits: UploadLimits) -> tuple[
         raise UploadRefused(
             f"The workbook's {CONTENT_TYPES_PART} is not valid XML: {exc}."
         ) from None
-    worksheets, shared_strings = set(), ""
+    worksheets, shared_strings, books = set(), "", set()
     for override in root:
         if not override.tag.endswith("Override"):
             continue
@@ -155,7 +178,9 @@ def read_content_types(archive: zipfile.ZipFile, limits: UploadLimits) -> tuple[
             worksheets.add(name)
         elif kind == SHARED_STRINGS_TYPE and not shared_strings:
             shared_strings = name
-    return worksheets - {shared_strings}, shared_strings
+        elif kind and kind.endswith(".main+xml"):
+            books.add(name)
+    return worksheets - {shared_strings}, shared_strings, books
 
 
 def refuse_doctype(archive: zipfile.ZipFile, part: zipfile.ZipInfo) -> None:
