@@ -591,6 +591,7 @@ class ImportExportAdminMixin(KeptImportMixin, ImportExportMixin):
         context["import_rules"] = [resource.import_rules for resource in self.resource_classes]
         context["import_limits"] = {
             "rows": f"{settings.BRIDGE_IMPORT_MAX_ROWS:,}",
+            "columns": f"{settings.BRIDGE_IMPORT_MAX_COLUMNS:,}",
             "size": settings.BRIDGE_IMPORT_MAX_BYTES,
         }
         return context

@@ -96,8 +96,7 @@ def check_xlsx_archive(archive: zipfile.ZipFile, limits: UploadLimits) -> None:
         if part.file_size > limits.unzipped_bytes:
             raise UploadRefused(
                 f"The workbook's part {part.filename} unzips to {size(part.file_size)}; at most "
-                f"{size(limits.unzipped_bytes)} is allowed (settings "
-                "BRIDGE_IMPORT_MAX_UNZIPPED_BYTES)."
+                f"{size(limits.unzipped_bytes)} is allowed (BRIDGE_IMPORT_MAX_UNZIPPED_BYTES)."
             )
         total += part.file_size
     if total > limits.unzipped_bytes:
