@@ -90,6 +90,22 @@ class KeptImportMixin:
         initial["import_file_name"] = token
         return initial
 
+    def import_action(self, request, **kwargs):
+        """The upload and preview; a refused file's temporary copy is removed at once (the
+        library leaves it in the temporary folder, waiting for a confirm that cannot come)."""
+        response = super().import_action(request, **kwargs)
+        context = getattr(response, "context_data", None) or {}
+        form = context.get("form")
+        if request.method == "POST" and form is not None and not context.get("confirm_form"):
+            # The uploaded file object itself carries the name (an error on the field takes it
+            # out of the form's cleaned_data).
+            name = getattr(request.FILES.get("import_file"), "tmp_storage_name", None)
+            if name:
+                remove_quietly(
+                    self.get_tmp_storage_class()(name=name, **self.get_tmp_storage_class_kwargs())
+                )
+        return response
+
     def get_confirm_form_kwargs(self, request, import_form=None):
         kwargs = super().get_confirm_form_kwargs(request, import_form)
         kwargs["pending"] = dict(request.session.get(SESSION_KEY, {}))

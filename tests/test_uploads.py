@@ -33,6 +33,8 @@ def test_a_hostile_file_is_refused_with_a_message_naming_the_limit(admin_client,
     assert hostile.message in page, error_lists(page)
     assert response.context.get("confirm_form") is None
     assert Contact.objects.count() == 0
+    kept = response.wsgi_request.FILES["import_file"].tmp_storage_name
+    assert not os.path.exists(os.path.join(tempfile.gettempdir(), kept))  # not kept when refused
 
 
 def test_the_limits_are_settings_and_the_messages_follow_them(admin_client, db, settings):
