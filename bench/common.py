@@ -41,6 +41,10 @@ RESULT_KEYS = (
     "faults_duplicates",
     "bad_inputs_refused",
     "bad_inputs_total",
+    "hostile_uploads_refused",
+    "hostile_uploads_total",
+    "hostile_upload_max_s",
+    "hostile_upload_max_mb",
 )
 
 

@@ -14,12 +14,16 @@ the fake, *duplicates* is a second remote lead for the same local one (Aéllo fi
   (``pg_ctlcluster --skip-systemctl-redirect 15 main restart``; full size only, as root);
 - ``bad_inputs``: 1,000 malformed contacts and leads through the admin's add forms (and the
   CSV import when ``bridge/resources.py`` exists): each must be refused with an error, no 500,
-  nothing written.
+  nothing written;
+- ``hostile_uploads``: the hostile import files of ``bench/hostile_uploads.py`` (XLSX bombs,
+  bad encodings), each uploaded in a child process of its own: refused, and at what time and
+  peak memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -30,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common  # noqa: E402
+from bench import common, hostile_uploads  # noqa: E402
 
 FULL = {
     "leads": 10_000,
@@ -555,11 +559,15 @@ def main(argv=None) -> dict:
             "worker_killed",
             "postgres_restart",
             "bad_inputs",
+            "hostile_uploads",
         ],
     )
     args = parser.parse_args(argv)
     size = SMALL if args.small else FULL
-    wanted = set(args.only or ["provider_down", "rate_limit_storm", "worker_killed", "bad_inputs"])
+    wanted = set(
+        args.only
+        or ["provider_down", "rate_limit_storm", "worker_killed", "bad_inputs", "hostile_uploads"]
+    )
     if not args.small and not args.only:
         wanted.add("postgres_restart")
     common.setup_django()
@@ -583,13 +591,14 @@ def main(argv=None) -> dict:
             "worker_killed": lambda: worker_killed(fakes, make_account, seed, size["leads"]),
             "postgres_restart": lambda: postgres_restart(fakes, make_account, seed, size["leads"]),
             "bad_inputs": lambda: bad_inputs(size["bad_inputs"], size["bad_imports"]),
+            "hostile_uploads": hostile_uploads.hostile_uploads,
         }
         for name, run in scenarios.items():
             if name in wanted:
                 common.say(f"faults: {name}")
                 results[name] = run()
                 common.say(f"  {results[name]}")
-    pushes = [r for name, r in results.items() if name != "bad_inputs"]
+    pushes = [r for name, r in results.items() if name not in ("bad_inputs", "hostile_uploads")]
     figures = {}
     if not args.small:
         if pushes and not args.only:
@@ -599,7 +608,12 @@ def main(argv=None) -> dict:
             bad, imported = results["bad_inputs"], results["bad_inputs"].get("import") or {}
             figures["bad_inputs_refused"] = bad["refused"] + imported.get("refused", 0)
             figures["bad_inputs_total"] = bad["total"] + imported.get("total", 0)
-    common.write_results(figures, {f"faults{'_small' if args.small else ''}": results})
+        if "hostile_uploads" in results:
+            figures.update(hostile_uploads.figures(results["hostile_uploads"]))
+    key = f"faults{'_small' if args.small else ''}"
+    if args.only and common.DETAILS.exists():  # keep the other scenarios' last details
+        results = {**json.loads(common.DETAILS.read_text()).get(key, {}), **results}
+    common.write_results(figures, {key: results})
     print(figures or results)
     return results
 

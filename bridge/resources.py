@@ -36,9 +36,10 @@ from import_export.formats import base_formats
 from import_export.forms import ImportForm
 from import_export.results import Error, RowResult
 
-from bridge.import_uploads import OwnUploadsOnlyMixin
+from bridge.import_confirm import KeptImportMixin
 from bridge.matching import find_matching_contact
 from bridge.models import Contact, Lead, Tag
+from bridge.uploads import CheckedCSV, CheckedXLSX, UploadRefused
 
 # ---------------------------------------------------------------------------------------------
 # Cells and widgets: what staff type, read the way they mean it, with errors in their words.
@@ -536,31 +537,6 @@ class LeadResource(BridgeResource):
 # ---------------------------------------------------------------------------------------------
 
 
-class LimitedXLSX(base_formats.XLSX):
-    """XLSX that stops reading one row past the row cap: a small zip can hold a huge sheet."""
-
-    def create_dataset(self, in_stream):
-        from io import BytesIO
-
-        import openpyxl
-
-        book = openpyxl.load_workbook(BytesIO(in_stream), read_only=True, data_only=True)
-        try:
-            rows = book.active.iter_rows(values_only=True)
-            dataset = tablib.Dataset()
-            header = next(rows, None)
-            if header is None:
-                raise ImportFileError("The workbook's first sheet is empty.")
-            dataset.headers = list(header)
-            for count, values in enumerate(rows, start=1):
-                dataset.append(list(values))
-                if count > settings.BRIDGE_IMPORT_MAX_ROWS:
-                    break
-            return dataset
-        finally:
-            book.close()
-
-
 class LimitedImportForm(ImportForm):
     """The library's import form, refusing files over BRIDGE_IMPORT_MAX_BYTES."""
 
@@ -577,7 +553,7 @@ class LimitedImportForm(ImportForm):
 
 def unreadable_file_message(exc: Exception) -> str:
     """What to tell staff when the uploaded file cannot be read in the chosen format."""
-    if isinstance(exc, ImportFileError):
+    if isinstance(exc, (ImportFileError, UploadRefused)):
         return str(exc)
     if isinstance(exc, UnicodeDecodeError):
         return (
@@ -597,15 +573,17 @@ def unreadable_file_message(exc: Exception) -> str:
     return f"The file could not be read ({type(exc).__name__}). Check the file and its format."
 
 
-class ImportExportAdminMixin(OwnUploadsOnlyMixin, ImportExportMixin):
+class ImportExportAdminMixin(KeptImportMixin, ImportExportMixin):
     """Import (with preview and confirm) and export buttons for a changelist.
 
     Import needs add and change permission on the model (and whatever else the resource
     writes); export needs view permission and exports what the changelist's filters show. The
-    confirmation imports only a file this session's preview saved (``OwnUploadsOnlyMixin``).
+    confirmation imports only the file this session's preview kept (``KeptImportMixin``).
     """
 
-    formats = [base_formats.CSV, LimitedXLSX]
+    formats = [base_formats.CSV, base_formats.XLSX]
+    #: Imports read through bridge/uploads.py: limits checked before and while parsing.
+    import_formats = [CheckedCSV, CheckedXLSX]
     import_form_class = LimitedImportForm
     import_template_name = "admin/bridge/import.html"
 
@@ -614,6 +592,7 @@ class ImportExportAdminMixin(OwnUploadsOnlyMixin, ImportExportMixin):
         context["import_rules"] = [resource.import_rules for resource in self.resource_classes]
         context["import_limits"] = {
             "rows": f"{settings.BRIDGE_IMPORT_MAX_ROWS:,}",
+            "columns": f"{settings.BRIDGE_IMPORT_MAX_COLUMNS:,}",
             "size": settings.BRIDGE_IMPORT_MAX_BYTES,
         }
         return context
@@ -633,6 +612,9 @@ class ImportExportAdminMixin(OwnUploadsOnlyMixin, ImportExportMixin):
 
     def add_data_read_fail_error_to_form(self, form, e):
         form.add_error("import_file", unreadable_file_message(e))
+
+    def unreadable_message(self, exc):
+        return unreadable_file_message(exc)
 
     def process_dataset(self, dataset, form, request, **kwargs):
         """The confirmed import: all or nothing, even if the data changed since the preview."""

@@ -236,6 +236,18 @@ IMPORT_EXPORT_CHUNK_SIZE = 2000
 # An uploaded file larger than this, or with more rows, is refused with a message.
 BRIDGE_IMPORT_MAX_BYTES = env.int("BRIDGE_IMPORT_MAX_BYTES", default=5 * 1024 * 1024)
 BRIDGE_IMPORT_MAX_ROWS = env.int("BRIDGE_IMPORT_MAX_ROWS", default=50_000)
+# Bounds checked before and while a file is parsed (bridge/uploads.py), so a small hostile file
+# stays cheap: columns (declared by an XLSX sheet or found in any row), characters in one cell
+# (Excel's own limit), what an XLSX may unzip to (each part and all together; sheets are
+# streamed), and the shared strings and other parts openpyxl reads whole before the first row.
+BRIDGE_IMPORT_MAX_COLUMNS = env.int("BRIDGE_IMPORT_MAX_COLUMNS", default=100)
+BRIDGE_IMPORT_MAX_CELL_CHARS = env.int("BRIDGE_IMPORT_MAX_CELL_CHARS", default=32_767)
+BRIDGE_IMPORT_MAX_UNZIPPED_BYTES = env.int(
+    "BRIDGE_IMPORT_MAX_UNZIPPED_BYTES", default=50 * 1024 * 1024
+)
+BRIDGE_IMPORT_MAX_SHARED_STRINGS_BYTES = env.int(
+    "BRIDGE_IMPORT_MAX_SHARED_STRINGS_BYTES", default=10 * 1024 * 1024
+)
 
 # --- security: sensible in production, relaxed only by DEBUG ------------------------------
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)

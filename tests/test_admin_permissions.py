@@ -1,8 +1,6 @@
 """Admin permissions, one hole each: who may pause accounts, django-q2's queue, refused actions
 said out loud, and the holes the authorization matrix (test_authorization_matrix.py) found."""
 
-import os
-import tempfile
 
 import pytest
 from django.contrib import admin
@@ -13,7 +11,7 @@ from django.urls import reverse
 from django_q.models import OrmQ
 from django_q.tasks import async_task
 
-from bridge.models import Contact, Delivery, Tunnel
+from bridge.models import Delivery, Tunnel
 
 
 @pytest.fixture
@@ -181,28 +179,6 @@ def test_every_admin_of_the_bridge_and_django_q_refuses_out_loud():
 
 
 # --- holes the authorization matrix found ------------------------------------------------------
-
-
-def test_import_confirmation_reads_only_a_file_this_session_uploaded(admin_client):
-    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as other:
-        other.write("first_name,last_name,email\nEve,Other,eve@example.com\n")
-    try:
-        response = admin_client.post(
-            reverse("admin:bridge_contact_process_import"),
-            {
-                "import_file_name": os.path.basename(other.name),
-                "original_file_name": "people.csv",
-                "format": "0",
-                "resource": "0",
-            },
-        )
-        assert response.status_code == 302
-        assert response["Location"] == reverse("admin:bridge_contact_import")
-        assert "import_file_name" in messages_of(response)[0]
-        assert os.path.exists(other.name), "the file was deleted"
-        assert not Contact.objects.filter(email="eve@example.com").exists()
-    finally:
-        os.remove(other.name)
 
 
 def test_sync_progress_needs_the_view_permission(staff, make_account):

@@ -154,12 +154,12 @@ URL_RULES: dict[str, Rule] = {
     # The people and what they bought: viewable; written by superusers (no role adds them).
     "admin:bridge_contact_changelist":  Rule(VIEW),
     "admin:bridge_contact_import":      Rule(SUPER, post=SUPER, data=import_file),
-    "admin:bridge_contact_process_import": Rule(POST_ONLY, post=SUPER_302, data={"import_file_name": "nothing.csv", "original_file_name": "x.csv", "format": "0", "resource": "0"}),  # noqa: E501
+    "admin:bridge_contact_process_import": Rule(POST_ONLY, post=SUPER, data={"import_file_name": "nothing.csv", "original_file_name": "x.csv", "format": "0", "resource": "0"}),  # noqa: E501
     "admin:bridge_contact_export":      Rule(VIEW, post=VIEW, data=export_form),
     **model_pages("bridge_contact", deletes=SUPER),  # its leads protect it: "cannot delete"
     "admin:bridge_lead_changelist":     Rule(VIEW),
     "admin:bridge_lead_import":         Rule(SUPER, post=SUPER, data=import_file),
-    "admin:bridge_lead_process_import": Rule(POST_ONLY, post=SUPER_302, data={"import_file_name": "nothing.csv", "original_file_name": "x.csv", "format": "0", "resource": "0"}),  # noqa: E501
+    "admin:bridge_lead_process_import": Rule(POST_ONLY, post=SUPER, data={"import_file_name": "nothing.csv", "original_file_name": "x.csv", "format": "0", "resource": "0"}),  # noqa: E501
     "admin:bridge_lead_export":         Rule(VIEW, post=VIEW, data={"resource": "0", "format": "0"}),  # noqa: E501
     **model_pages("bridge_lead"),
     "admin:bridge_order_changelist":    Rule(VIEW),
