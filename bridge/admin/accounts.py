@@ -191,18 +191,7 @@ class SyncStateInline(admin.TabularInline):
     form = SyncStateForm
     extra = 0
     can_delete = False
-    fields = [
-        "resource",
-        "enabled",
-        "minutes",
-        "lookback_minutes",
-        "fetch_details",
-        "reconcile_hours",
-        "reconcile_hour",
-        "cursor",
-        "last_run",
-        "freshness",
-    ]
+    fields = ["resource", *SyncStateForm.Meta.fields, "last_run", "freshness"]
     readonly_fields = ["resource", "last_run", "freshness"]
     verbose_name_plural = "syncs from the provider"
 
