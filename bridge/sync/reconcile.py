@@ -6,27 +6,37 @@ also has a reconcile schedule of its own (``SyncState.reconcile_hours``, default
 hours, aligned to ``reconcile_hour``, default 03:00 UTC): a full run of the resource, which
 compares every record and writes only the changed ones.
 
-Every people run stamps the links of every person it listed (``stamp_listed_people``), and a
-person listed again is no longer marked gone. At the end of a complete full people run (one
-that read the list to its end; a failed or interrupted run never gets there) the account's
-person links that no run stamped since it started are marked gone
-(``RemoteLink.remote_gone_at``): the contact or lead stays.
+The end of a complete full people run marks the people it no longer found
+(``bridge.sync.gone``, re-exported here). The task's dotted path stays
+``bridge.reconcile.reconcile_task`` (a thin alias module), as stored in Schedule rows.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q
+from django.db import connection
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
+from django_q.models import Schedule
 
-from .models import Contact, Lead, ProviderAccount, RemoteLink, SyncRun, SyncState
+from bridge import schedules
+from bridge.models import ProviderAccount, SyncRun, SyncState
 
+from .gone import PEOPLE_MODELS, mark_gone_people, may_mark_gone, stamp_listed_people
+from .resources import RESOURCES, SYNC_PROVIDERS, can_sync
+from .schedules import task_args
+from .tasks import run_sync_task
+
+#: The old module's path, kept by ``bridge/reconcile.py``: Schedule rows and queued tasks hold it.
 TASK = "bridge.reconcile.reconcile_task"
-#: The local models whose links are Leeloo people.
-PEOPLE_MODELS = (Contact, Lead)
+__all__ = [
+    "PEOPLE_MODELS",
+    "mark_gone_people",
+    "may_mark_gone",
+    "reconcile_task",
+    "stamp_listed_people",
+]
 
 
 # --- the task ------------------------------------------------------------------------------
@@ -43,9 +53,7 @@ def reconcile_task(account_id: int, resource: str) -> dict:
     due on the hour); a reconcile refused for that is not lost but tried again a few minutes
     later, once (a one-off schedule, replaced if it was still waiting).
     """
-    from . import sync
-
-    summary = sync.run_sync_task(account_id, resource, full=True)
+    summary = run_sync_task(account_id, resource, full=True)
     if "refused" in summary and _running(account_id, resource):
         summary["retry_at"] = _retry_later(account_id, resource).isoformat()
     return summary
@@ -59,20 +67,12 @@ def _running(account_id: int, resource: str) -> bool:
 
 def _retry_later(account_id: int, resource: str) -> datetime:
     """A one-off schedule of this reconcile, RETRY_MINUTES from now; its time."""
-    from django_q.models import Schedule
-
-    from . import sync
-
     at = timezone.now() + timedelta(minutes=RETRY_MINUTES)
-    Schedule.objects.update_or_create(
-        name=f"reconcile #{account_id}: {resource} (again after a busy start)",
-        defaults={
-            "func": TASK,
-            "args": sync.task_args(account_id, resource),
-            "schedule_type": Schedule.ONCE,
-            "repeats": -1,  # deleted once it has run
-            "next_run": at,
-        },
+    schedules.schedule_once(
+        f"reconcile #{account_id}: {resource} (again after a busy start)",
+        TASK,
+        task_args(account_id, resource),
+        at,
     )
     return at
 
@@ -110,13 +110,11 @@ def is_aligned(moment: datetime | None, state: SyncState) -> bool:
 def account_jobs(account: ProviderAccount, job_class) -> list:
     """One reconcile job per enabled resource of an enabled syncing account, unless its
     reconcile interval is 0."""
-    from . import sync
-
-    if account is None or not (account.enabled and sync.can_sync(account)):
+    if account is None or not (account.enabled and can_sync(account)):
         return []
     states = {state.resource: state for state in account.sync_states.all()}
     jobs = []
-    for resource in sync.RESOURCES:
+    for resource in RESOURCES:
         state = states.get(resource) or SyncState(account=account, resource=resource)
         if not state.enabled or not state.reconcile_hours:
             continue
@@ -125,7 +123,7 @@ def account_jobs(account: ProviderAccount, job_class) -> list:
                 name=schedule_name(account, resource),
                 func=TASK,
                 minutes=state.reconcile_hours * 60,
-                args=sync.task_args(account.pk, resource),
+                args=task_args(account.pk, resource),
                 next_run=next_run(state),
             )
         )
@@ -134,18 +132,10 @@ def account_jobs(account: ProviderAccount, job_class) -> list:
 
 def scheduled_jobs(job_class) -> list:
     """Every reconcile job, for ``bridge.schedules`` (after migrate, ``setup_schedules``)."""
-    from . import sync
-
-    if SyncState._meta.db_table not in _tables():
+    if SyncState._meta.db_table not in connection.introspection.table_names():
         return []
-    accounts = ProviderAccount.objects.filter(provider__in=sync.SYNC_PROVIDERS, enabled=True)
+    accounts = ProviderAccount.objects.filter(provider__in=SYNC_PROVIDERS, enabled=True)
     return [job for account in accounts for job in account_jobs(account, job_class)]
-
-
-def _tables() -> list[str]:
-    from django.db import connection
-
-    return connection.introspection.table_names()
 
 
 def refresh_schedules(account_id: int) -> None:
@@ -154,15 +144,10 @@ def refresh_schedules(account_id: int) -> None:
     A schedule whose interval or hour changed gets its next run moved to the new rhythm; one
     that only ran (django-q2 moved its next run by one interval) is left alone.
     """
-    from django_q.models import Schedule
-
-    from . import sync
-    from .schedules import Job
-
     account = ProviderAccount.objects.filter(pk=account_id).first()
-    jobs = {job.args: job for job in account_jobs(account, Job)} if account else {}
+    jobs = {job.args: job for job in account_jobs(account, schedules.Job)} if account else {}
     states = {
-        sync.task_args(account_id, state.resource): state
+        task_args(account_id, state.resource): state
         for state in (account.sync_states.all() if account else ())
     }
     recurring = Schedule.objects.filter(
@@ -183,15 +168,7 @@ def refresh_schedules(account_id: int) -> None:
                 schedule.next_run = job.next_run
             schedule.save(update_fields=["name", "minutes", "next_run"])
     for job in jobs.values():
-        Schedule.objects.create(
-            name=job.name,
-            func=job.func,
-            args=job.args,
-            schedule_type=Schedule.MINUTES,
-            minutes=job.minutes,
-            next_run=job.next_run,
-            repeats=-1,
-        )
+        schedules.create_schedule(job)
 
 
 def _account_changed(sender, instance, raw=False, **kwargs):
@@ -205,8 +182,10 @@ def _state_changed(sender, instance, raw=False, **kwargs):
 
 
 def connect_signals() -> None:
-    """Keep reconcile schedules in step with accounts and their states (the app's ready;
-    after ``bridge.sync.connect_signals``, whose handler makes a new account's states)."""
+    """Keep reconcile schedules in step with accounts and their states, and list the reconcile
+    jobs among the bridge's (the app's ready; after ``bridge.sync.schedules.connect_signals``,
+    whose handler makes a new account's states)."""
+    schedules.add_job_source(scheduled_jobs)
     post_save.connect(
         _account_changed, sender=ProviderAccount, dispatch_uid="bridge.reconcile.account"
     )
@@ -214,49 +193,3 @@ def connect_signals() -> None:
         _account_changed, sender=ProviderAccount, dispatch_uid="bridge.reconcile.account_gone"
     )
     post_save.connect(_state_changed, sender=SyncState, dispatch_uid="bridge.reconcile.state")
-
-
-# --- people gone from Leeloo ----------------------------------------------------------------
-
-
-def _people_types() -> list[int]:
-    return [ct.pk for ct in ContentType.objects.get_for_models(*PEOPLE_MODELS).values()]
-
-
-def stamp_listed_people(account: ProviderAccount, remote_ids: list[str], now: datetime) -> int:
-    """The links of people a run listed (mirrored or not): pulled now, and not gone.
-
-    One statement per batch, in place of stamping the mirrored ones alone: a person linked to
-    a lead, or one that could not be mirrored, was listed all the same.
-    """
-    if not remote_ids:
-        return 0
-    return RemoteLink.objects.filter(
-        account=account, remote_id__any=remote_ids, content_type_id__any=_people_types()
-    ).update(last_pulled_at=now, remote_gone_at=None)
-
-
-def may_mark_gone(run: SyncRun) -> bool:
-    """Only a full people run that read the whole list knows who is no longer in it (this is
-    asked when the run succeeds), and a list that came back empty is more likely a wrong
-    account than everyone gone."""
-    return run.resource == "people" and run.full and bool(run.remote_total)
-
-
-def mark_gone_people(run: SyncRun) -> int:
-    """Mark the account's person links this run did not list; returns how many.
-
-    Links made or pushed since the run started are left alone: their person may have been
-    created after the run read that part of the list.
-    """
-    started = run.started_at
-    not_since = Q(last_pulled_at__isnull=True) | Q(last_pulled_at__lt=started)
-    not_pushed = Q(last_pushed_at__isnull=True) | Q(last_pushed_at__lt=started)
-    return RemoteLink.objects.filter(
-        not_since,
-        not_pushed,
-        account_id=run.account_id,
-        content_type_id__any=_people_types(),
-        remote_gone_at__isnull=True,
-        created_at__lt=started,
-    ).update(remote_gone_at=timezone.now())

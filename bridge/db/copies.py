@@ -1,0 +1,154 @@
+"""Bulk writes from plain rows, for the syncs' hot path: ``insert_copies`` and ``add_pairs``.
+
+A sync page creates a hundred contacts, their remote links and their tag rows. Django's
+``bulk_create`` builds a model instance per row and prepares every value of every field through
+the ORM; at a first pull's scale that is most of the run (docs/benchmarks.md, "Sync"). These
+take plain dicts of column values instead: on PostgreSQL the ids are drawn from the table's
+sequence and the rows are streamed with ``COPY``; the SQLite twin is a plain ``bulk_create``,
+so behaviour is the same on both.
+
+Rows are written as given: the caller has already normalised and checked them (the sync's
+values are cut to their columns' lengths by ``fit``). A unique constraint still refuses a
+duplicate, raising ``IntegrityError`` and rolling back the caller's transaction, as
+``bulk_create`` would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from functools import cache
+
+from django.db import connection, models
+from django.utils import timezone
+
+from bridge.lookups import array_literal
+
+
+@cache
+def _columns(model) -> tuple[tuple[models.Field, ...], dict[str, int], frozenset[int]]:
+    """The model's concrete fields other than the primary key; attname -> position; JSON ones."""
+    fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
+    positions = {f.attname: i for i, f in enumerate(fields)}
+    json = frozenset(i for i, f in enumerate(fields) if isinstance(f, models.JSONField))
+    return fields, positions, json
+
+
+#: Empty JSON containers as text: most of a sync's JSON values (no channels, no card fields).
+_EMPTY_JSON = {list: "[]", dict: "{}"}
+
+
+def _copy_value(field: models.Field, value):
+    """A value as COPY takes it: JSON as text, the rest as psycopg adapts it."""
+    if isinstance(field, models.JSONField) and value is not None:
+        if not value and type(value) in _EMPTY_JSON:
+            return _EMPTY_JSON[type(value)]
+        return json.dumps(value, cls=field.encoder)
+    return value
+
+
+def _defaults(fields, now) -> list:
+    """What each field holds when a row does not say: auto_now(_add) times, else its default."""
+    return [
+        _copy_value(
+            f,
+            now
+            if (getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False))
+            else f.get_default(),
+        )
+        for f in fields
+    ]
+
+
+_sequences: dict[tuple[str, str, str], str] = {}
+
+
+def _sequence(cursor, table: str, column: str) -> str:
+    """The sequence behind ``table.column``, looked up once per database.
+
+    Asked inside the ``nextval`` query, ``pg_get_serial_sequence`` would run once per row, and
+    that lookup was most of a batch's id drawing (docs/benchmarks.md).
+    """
+    key = (connection.settings_dict["NAME"], table, column)
+    if key not in _sequences:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, column])
+        _sequences[key] = cursor.fetchone()[0]
+    return _sequences[key]
+
+
+def insert_copies(model, rows: list[dict]) -> list[int]:
+    """Insert ``rows`` (field attname -> value) into ``model``'s table; their new ids, in order.
+
+    Fields a row leaves out take their defaults (``created_at``/``updated_at`` now).
+    """
+    if not rows:
+        return []
+    if connection.vendor != "postgresql":
+        return _insert_copies_sqlite(model, rows)
+    fields, positions, json_at = _columns(model)
+    template = _defaults(fields, timezone.now())
+    table, pk = model._meta.db_table, model._meta.pk.column
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+            [_sequence(cursor, table, pk), len(rows)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        columns = ", ".join(quote(f.column) for f in fields)
+        raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no copy()
+        # wrap_database_errors: a refused row raises Django's IntegrityError, as bulk_create does
+        with (
+            connection.wrap_database_errors,
+            raw.copy(f"COPY {quote(table)} ({quote(pk)}, {columns}) FROM STDIN") as copy,
+        ):
+            for new_id, row in zip(ids, rows, strict=True):
+                values = template.copy()
+                for name, value in row.items():
+                    at = positions[name]
+                    values[at] = _copy_value(fields[at], value) if at in json_at else value
+                copy.write_row([new_id, *values])
+    return ids
+
+
+def _insert_copies_sqlite(model, rows: list[dict]) -> list[int]:
+    """The SQLite twin of :func:`insert_copies`: ``bulk_create`` returns the new ids."""
+    objs = model.objects.bulk_create([model(**row) for row in rows], batch_size=500)
+    return [obj.pk for obj in objs]
+
+
+def add_pairs(
+    through, left: str, right: str, pairs: Iterable[tuple[int, int]], *, new: bool = False
+) -> None:
+    """Insert many-to-many rows (``left``, ``right``) ids, skipping those already there.
+
+    ``new`` says the ``left`` rows were created in this transaction, so none of these pairs
+    can exist yet: a plain insert, without ``ON CONFLICT``'s speculative insertion (a large
+    share of the cost of a new contact's tag rows; docs/benchmarks.md).
+    """
+    pairs = list(pairs)
+    if not pairs:
+        return
+    if connection.vendor != "postgresql":
+        _add_pairs_sqlite(through, left, right, pairs, new=new)
+        return
+    table = connection.ops.quote_name(through._meta.db_table)
+    left_col = through._meta.get_field(left).column
+    right_col = through._meta.get_field(right).column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({left_col}, {right_col}) "
+            "SELECT * FROM unnest(%s::bigint[], %s::bigint[])"
+            + ("" if new else " ON CONFLICT DO NOTHING"),
+            # Each list as one array literal: quoted once, not id by id by the driver.
+            [array_literal([a for a, _ in pairs]), array_literal([b for _, b in pairs])],
+        )
+
+
+def _add_pairs_sqlite(through, left: str, right: str, pairs: list, *, new: bool) -> None:
+    """The SQLite twin of :func:`add_pairs`: ``bulk_create``, skipping existing pairs."""
+    through.objects.bulk_create(
+        [through(**{left: a, right: b}) for a, b in pairs],
+        batch_size=500,
+        ignore_conflicts=not new,
+    )
