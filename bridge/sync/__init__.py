@@ -10,7 +10,7 @@ People and channels are read incrementally: the window runs from the resource's 
 the account's look-back up to the run's start (UTC); a run that fails leaves the cursor alone so
 the next one covers the gap. The other resources have no such filter in the API and are read
 whole each time; unchanged records are compared, counted and left untouched. A person edited
-at Leeloo without a new message is only read by a full run: ``bridge.reconcile`` schedules one
+at Leeloo without a new message is only read by a full run: ``bridge.sync.reconcile`` schedules one
 per resource (nightly by default) and marks the people a complete full run no longer finds.
 
 A run started by a django-q2 task stops between pages before the worker's timeout and is

@@ -2,7 +2,7 @@
 
 A batch's handling is in three steps, :func:`prepare_people` (reads and decisions),
 :func:`store_people` (the rows) and :func:`count_people` (the run's counters): the
-:data:`bridge.sync.pipeline.Steps` the write pipeline runs on PostgreSQL, where batches are
+:class:`bridge.sync.pipeline.Steps` the write pipeline runs on PostgreSQL, where batches are
 written on other connections while the next is prepared. :func:`steps` is the seam: the
 pipeline asks it for the steps of each run.
 """
