@@ -1,6 +1,6 @@
 """Leeloo people sync against a raw upsert: ``python bench/sync_throughput.py``.
 
-Needs the Leeloo sync (``bridge/sync.py``) and the fake Leeloo (``integrations/fakes/
+Needs the Leeloo sync (``bridge/sync/``) and the fake Leeloo (``integrations/fakes/
 leeloo.py``); until they are on this branch it says so, records the sync keys as null and
 exits 0.
 
@@ -47,7 +47,7 @@ EXAMPLE_PEOPLE = 5  # the reference's example people, in the fake before any see
 def missing() -> str:
     """Why the sync cannot be measured on this branch yet ("" when it can)."""
     for module, path in (
-        ("bridge.sync", "bridge/sync.py"),
+        ("bridge.sync", "bridge/sync/"),
         ("integrations.fakes.leeloo", "integrations/fakes/leeloo.py"),
     ):
         if importlib.util.find_spec(module) is None:

@@ -23,15 +23,14 @@ class BridgeConfig(AppConfig):
         """
         from django.conf import settings
 
-        from bridge import lookups, reconcile, sync  # noqa: F401 (lookups registers ``__any``)
+        from bridge import lookups, sync  # noqa: F401 (lookups registers ``__any``)
         from bridge.env_accounts import apply_after_migrate
         from bridge.schedules import ensure_after_migrate
         from integrations import base
 
         base.RETRY_AFTER_CAP_SECONDS = settings.BRIDGE_RETRY_AFTER_CAP_SECONDS
 
-        sync.connect_signals()
-        reconcile.connect_signals()  # after sync's: a new account's states exist by then
+        sync.connect_signals()  # the sync's and the reconcile's, in that order
 
         post_migrate.connect(
             apply_after_migrate, sender=self, dispatch_uid="bridge.env_accounts.apply"

@@ -210,12 +210,12 @@ BRIDGE_KICK_WORKERS = env.bool("BRIDGE_KICK_WORKERS", default=True)
 # is free (docs/benchmarks.md, "Push throughput").
 BRIDGE_DRAIN_SLOTS = env.int("BRIDGE_DRAIN_SLOTS", default=16)
 
-# --- syncs from the providers (bridge/sync.py) ----------------------------------------------
+# --- syncs from the providers (bridge/sync/) -----------------------------------------------
 # Records per list request; a running sync silent this long is taken over by the next one; a
 # sync started by a task hands over to a fresh task after this long (default: three quarters
 # of the worker timeout, so no worker is killed mid-sync).
 BRIDGE_SYNC_PAGE_SIZE = env.int("BRIDGE_SYNC_PAGE_SIZE", default=100)
-# Records a sync writes per transaction (consecutive pages together; see bridge/sync.py).
+# Records a sync writes per transaction (consecutive pages together; see bridge/sync/paging.py).
 BRIDGE_SYNC_WRITE_BATCH = env.int("BRIDGE_SYNC_WRITE_BATCH", default=500)
 # Batches a people pull writes at once, each on its own connection (PostgreSQL; offsets still
 # commit in order). 1 writes one batch at a time while the next is prepared.

@@ -24,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
+from . import paging
 from .base import ApiResponse, Operation, Option, Provider, PushResult
 from .errors import ConfigurationError, InvalidResponse, PayloadError, PermanentError
 from .phones import phone_key
@@ -910,9 +911,10 @@ class LeelooProvider(Provider):
     ) -> Iterator[Page]:
         """Every page of a list, in order, until an empty or short page or Leeloo's count.
 
-        Syncs consume this for people, orders, tunnels, users and channels. The offset moves by
-        the items received, so a server that caps ``limit`` below ``page_size`` (and says so in
-        ``meta.limit``) still pages through everything.
+        The stop rules are ``integrations.paging``'s, which the bridge's sync follows too (it
+        reads from a saved offset, ahead and in batches, so it walks the pages itself). The
+        offset moves by the items received, so a server that caps ``limit`` below
+        ``page_size`` (and says so in ``meta.limit``) still pages through everything.
         """
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -921,17 +923,11 @@ class LeelooProvider(Provider):
             page = self.list_page(path, params, limit=page_size, offset=offset, parse=parse)
             if not page.items:
                 return
-            if page.items == previous:  # offset ignored: stop rather than loop forever
-                raise InvalidResponse(
-                    f"{self.name} answered offset {offset} of {path} with the previous page"
-                )
+            paging.refuse_repeat(self.name, path, offset, page.items, previous)
             previous = page.items
             yield page
-            offset += len(page.items)
-            served_limit = _int(page.meta.get("limit")) or page_size
-            if len(page.items) < min(page_size, served_limit):
-                return
-            if page.total is not None and offset >= page.total:
+            offset, last = paging.next_offset(page, offset, page_size)
+            if last:
                 return
 
     # --- message templates ---------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""bridge.bulk: plain rows into tables (COPY on PostgreSQL, bulk_create elsewhere)."""
+"""bridge.db.copies: plain rows into tables (COPY on PostgreSQL, bulk_create elsewhere)."""
 
 from datetime import UTC, datetime
 
@@ -6,12 +6,12 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 
-from bridge import bulk
+from bridge.db import copies
 from bridge.models import Contact, RemoteLink, Tag
 
 
 def test_insert_rows_returns_the_new_ids_in_order_and_fills_defaults(db):
-    ids = bulk.insert_rows(
+    ids = copies.insert_copies(
         Contact,
         [
             {"first_name": "Ann", "phone": "+13105550143", "channels": [{"from": "TELEGRAM"}]},
@@ -38,7 +38,7 @@ def test_insert_rows_takes_foreign_keys_and_datetimes(db, make_account, make_con
     account = make_account()
     contact = make_contact()
     when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
-    (link_id,) = bulk.insert_rows(
+    (link_id,) = copies.insert_copies(
         RemoteLink,
         [
             {
@@ -59,19 +59,19 @@ def test_insert_rows_refuses_a_duplicate_and_writes_nothing(transactional_db, ma
     make_contact(phone="+13105550143")
     before = Contact.objects.count()
     with pytest.raises(IntegrityError), transaction.atomic():
-        bulk.insert_rows(Contact, [{"first_name": "New"}, {"phone": "+13105550143"}])
+        copies.insert_copies(Contact, [{"first_name": "New"}, {"phone": "+13105550143"}])
     assert Contact.objects.count() == before
 
 
 def test_insert_rows_of_nothing_is_nothing(db):
-    assert bulk.insert_rows(Contact, []) == []
+    assert copies.insert_copies(Contact, []) == []
 
 
 def test_add_pairs_skips_rows_already_there(db, make_contact):
     contact = make_contact()
     vip, new = Tag.objects.create(name="VIP"), Tag.objects.create(name="New")
     contact.tags.add(vip)
-    bulk.add_pairs(
+    copies.add_pairs(
         Contact.tags.through, "contact_id", "tag_id", [(contact.pk, vip.pk), (contact.pk, new.pk)]
     )
     assert set(contact.tags.values_list("name", flat=True)) == {"VIP", "New"}
@@ -86,8 +86,8 @@ def test_add_pairs_for_new_rows_inserts_them_and_would_refuse_a_duplicate(
     contact = make_contact()
     vip = Tag.objects.create(name="VIP")
     through = Contact.tags.through
-    bulk.add_pairs(through, "contact_id", "tag_id", [(contact.pk, vip.pk)], new=True)
+    copies.add_pairs(through, "contact_id", "tag_id", [(contact.pk, vip.pk)], new=True)
     assert list(contact.tags.values_list("name", flat=True)) == ["VIP"]
     with pytest.raises(IntegrityError), transaction.atomic():
-        bulk.add_pairs(through, "contact_id", "tag_id", [(contact.pk, vip.pk)], new=True)
+        copies.add_pairs(through, "contact_id", "tag_id", [(contact.pk, vip.pk)], new=True)
     assert through.objects.filter(contact=contact).count() == 1

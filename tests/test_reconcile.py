@@ -7,10 +7,12 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
-from bridge import reconcile, sync
+from bridge import sync
 from bridge.models import Contact, Lead, RemoteLink, SyncRun, SyncState
+from bridge.sync import reconcile
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -166,6 +168,18 @@ def reconcile_schedule(account, resource):
         args=sync.task_args(account.pk, resource),
         schedule_type=Schedule.MINUTES,
     )
+
+
+def test_every_stored_schedule_names_a_function_that_resolves(leeloo):
+    """Schedule rows hold dotted paths (``bridge.sync.run_sync_task``, and the reconcile's
+    ``bridge.reconcile.reconcile_task`` from before the sync became a package): each must
+    still import, or the cluster fails the schedule at its next run."""
+    call_command("setup_schedules")
+    funcs = set(Schedule.objects.values_list("func", flat=True))
+    assert {sync.TASK, reconcile.TASK} <= funcs
+    for func in funcs | {"bridge.sync.resume_sync_task"}:
+        assert callable(import_string(func)), func
+    assert import_string(reconcile.TASK) is reconcile.reconcile_task
 
 
 def test_each_resource_has_a_nightly_reconcile_schedule_by_default(leeloo, make_account):

@@ -33,6 +33,7 @@ from bridge.models import (
     Tunnel,
     TunnelStatsSummary,
 )
+from bridge.sync import context, people
 from integrations.fakes.leeloo import seed_phone
 from integrations.leeloo import format_window_bound
 
@@ -324,15 +325,15 @@ def test_a_batch_that_fails_to_write_keeps_the_batches_before_it(
 ):
     settings.BRIDGE_SYNC_WRITE_BATCH = 100
     fake.seed_people(345, start=SEED_START)  # 4 batches of 100 (the examples come first)
-    real_store, written = sync.store_people, []
+    real_steps, written = people.steps(), []
 
     def fail_the_third(ctx, batch):
         written.append(len(batch.plans))
         if len(written) == 3:
             raise RuntimeError("disk full while writing batch 3")
-        real_store(ctx, batch)
+        real_steps.store(ctx, batch)
 
-    monkeypatch.setattr(sync, "store_people", fail_the_third)
+    monkeypatch.setattr(people, "steps", lambda: real_steps._replace(store=fail_the_third))
     failed = sync.run_sync(leeloo, "people")
     assert failed.status == Status.FAILED and "disk full" in failed.error
     run = SyncRun.objects.get(pk=failed.pk)
@@ -348,7 +349,7 @@ def _store_in_step(monkeypatch, hold: int, until: int, fail: bool = False) -> li
 
     Returns the writer thread of each batch stored, in order of arrival.
     """
-    real_store, threads, stored = sync.store_people, [], threading.Event()
+    real_steps, threads, stored = people.steps(), [], threading.Event()
 
     def store(ctx, batch):
         threads.append(threading.current_thread().name)
@@ -357,11 +358,11 @@ def _store_in_step(monkeypatch, hold: int, until: int, fail: bool = False) -> li
             assert stored.wait(10), f"batch {until} was not stored beside batch {hold}"
             if fail:
                 raise RuntimeError(f"batch {hold} failed after batch {until} stored")
-        real_store(ctx, batch)
+        real_steps.store(ctx, batch)
         if n == until:
             stored.set()
 
-    monkeypatch.setattr(sync, "store_people", store)
+    monkeypatch.setattr(people, "steps", lambda: real_steps._replace(store=store))
     return threads
 
 
@@ -431,7 +432,7 @@ def test_a_page_and_the_offset_after_it_are_written_together(leeloo, fake, setti
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="ANALYZE is PostgreSQL's")
 def test_a_large_first_pull_refreshes_the_planners_statistics(leeloo, fake, monkeypatch):
     """Tables filled from empty are re-analysed as they grow, not left to autovacuum."""
-    monkeypatch.setattr(sync, "ANALYZE_GROWTH", 4)  # 4,000 rows, not 16,000, for the second
+    monkeypatch.setattr(context, "ANALYZE_GROWTH", 4)  # 4,000 rows, not 16,000, for the second
 
     def analyses():
         with connection.cursor() as cursor:

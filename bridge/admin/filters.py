@@ -41,7 +41,7 @@ def _distinct_values(connection, model, field) -> list:
 
 class GoneFilter(admin.SimpleListFilter):
     """Remote links by whether the provider still lists their record (``remote_gone_at``,
-    set by a complete full sync; see ``bridge.reconcile``)."""
+    set by a complete full sync; see ``bridge.sync.gone``)."""
 
     title = "at the provider"
     parameter_name = "gone"

@@ -1,11 +1,11 @@
-"""Bulk writes from plain rows, for the syncs' hot path.
+"""Bulk writes from plain rows, for the syncs' hot path: ``insert_copies`` and ``add_pairs``.
 
 A sync page creates a hundred contacts, their remote links and their tag rows. Django's
 ``bulk_create`` builds a model instance per row and prepares every value of every field through
-the ORM; at 100,000 people that is most of the run (docs/benchmarks.md, "Sync"). These helpers
+the ORM; at a first pull's scale that is most of the run (docs/benchmarks.md, "Sync"). These
 take plain dicts of column values instead: on PostgreSQL the ids are drawn from the table's
-sequence and the rows are streamed with ``COPY``; elsewhere (SQLite) they fall back to
-``bulk_create``, so behaviour is the same on both.
+sequence and the rows are streamed with ``COPY``; the SQLite twin is a plain ``bulk_create``,
+so behaviour is the same on both.
 
 Rows are written as given: the caller has already normalised and checked them (the sync's
 values are cut to their columns' lengths by ``fit``). A unique constraint still refuses a
@@ -22,7 +22,7 @@ from functools import cache
 from django.db import connection, models
 from django.utils import timezone
 
-from .lookups import array_literal
+from bridge.lookups import array_literal
 
 
 @cache
@@ -66,8 +66,8 @@ _sequences: dict[tuple[str, str, str], str] = {}
 def _sequence(cursor, table: str, column: str) -> str:
     """The sequence behind ``table.column``, looked up once per database.
 
-    Asked inside the ``nextval`` query, ``pg_get_serial_sequence`` ran once per row: 2 ms of a
-    500-row batch's 2.5 ms.
+    Asked inside the ``nextval`` query, ``pg_get_serial_sequence`` would run once per row, and
+    that lookup was most of a batch's id drawing (docs/benchmarks.md).
     """
     key = (connection.settings_dict["NAME"], table, column)
     if key not in _sequences:
@@ -76,7 +76,7 @@ def _sequence(cursor, table: str, column: str) -> str:
     return _sequences[key]
 
 
-def insert_rows(model, rows: list[dict]) -> list[int]:
+def insert_copies(model, rows: list[dict]) -> list[int]:
     """Insert ``rows`` (field attname -> value) into ``model``'s table; their new ids, in order.
 
     Fields a row leaves out take their defaults (``created_at``/``updated_at`` now).
@@ -84,8 +84,7 @@ def insert_rows(model, rows: list[dict]) -> list[int]:
     if not rows:
         return []
     if connection.vendor != "postgresql":
-        objs = model.objects.bulk_create([model(**row) for row in rows], batch_size=500)
-        return [obj.pk for obj in objs]
+        return _insert_copies_sqlite(model, rows)
     fields, positions, json_at = _columns(model)
     template = _defaults(fields, timezone.now())
     table, pk = model._meta.db_table, model._meta.pk.column
@@ -112,24 +111,26 @@ def insert_rows(model, rows: list[dict]) -> list[int]:
     return ids
 
 
+def _insert_copies_sqlite(model, rows: list[dict]) -> list[int]:
+    """The SQLite twin of :func:`insert_copies`: ``bulk_create`` returns the new ids."""
+    objs = model.objects.bulk_create([model(**row) for row in rows], batch_size=500)
+    return [obj.pk for obj in objs]
+
+
 def add_pairs(
     through, left: str, right: str, pairs: Iterable[tuple[int, int]], *, new: bool = False
 ) -> None:
     """Insert many-to-many rows (``left``, ``right``) ids, skipping those already there.
 
     ``new`` says the ``left`` rows were created in this transaction, so none of these pairs
-    can exist yet: a plain insert, without ``ON CONFLICT``'s speculative insertion (a third of
-    the cost of a new contact's tag rows).
+    can exist yet: a plain insert, without ``ON CONFLICT``'s speculative insertion (a large
+    share of the cost of a new contact's tag rows; docs/benchmarks.md).
     """
     pairs = list(pairs)
     if not pairs:
         return
     if connection.vendor != "postgresql":
-        through.objects.bulk_create(
-            [through(**{left: a, right: b}) for a, b in pairs],
-            batch_size=500,
-            ignore_conflicts=not new,
-        )
+        _add_pairs_sqlite(through, left, right, pairs, new=new)
         return
     table = connection.ops.quote_name(through._meta.db_table)
     left_col = through._meta.get_field(left).column
@@ -142,3 +143,12 @@ def add_pairs(
             # Each list as one array literal: quoted once, not id by id by the driver.
             [array_literal([a for a, _ in pairs]), array_literal([b for _, b in pairs])],
         )
+
+
+def _add_pairs_sqlite(through, left: str, right: str, pairs: list, *, new: bool) -> None:
+    """The SQLite twin of :func:`add_pairs`: ``bulk_create``, skipping existing pairs."""
+    through.objects.bulk_create(
+        [through(**{left: a, right: b}) for a, b in pairs],
+        batch_size=500,
+        ignore_conflicts=not new,
+    )

@@ -1,0 +1,336 @@
+"""Leeloo people into Contacts: match, read cards, compare, write (a batch at a time).
+
+A batch's handling is in three steps, :func:`prepare_people` (reads and decisions),
+:func:`store_people` (the rows) and :func:`count_people` (the run's counters): the
+:class:`bridge.sync.pipeline.Steps` the write pipeline runs on PostgreSQL, where batches are
+written on other connections while the next is prepared. :func:`steps` is the seam: the
+pipeline asks it for the steps of each run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+
+from bridge.db import copies, tuning
+from bridge.matching import Candidate, match_contacts
+from bridge.models import Channel, Contact, Lead, RemoteLink
+from integrations.errors import PermanentError
+from integrations.leeloo import parse_person_keyed
+
+from . import gone, paging
+from .context import Context, tag_key
+from .people_match import KeyOwners, PageClaims, PageTags, matching_keys
+from .pipeline import Steps
+from .upsert import Links, changes, fit, unique_by_remote_id, write
+
+
+def steps() -> Steps:
+    """The people batch's steps, as the write pipeline runs them (the seam tests wrap)."""
+    return Steps(prepare_people, store_people, count_people)
+
+
+CHANNEL_KEYS = ("account_id", "connection_id", "connection_status", "from")
+#: Contact fields the people list carries, and those only a person's card has.
+LIST_FIELDS = ("first_name", "last_name", "email", "phone", "channels", "last_message_at")
+CARD_FIELDS = ("gender", "locale", "profile_image", "subscribe_history", "custom_fields")
+
+
+def pull_people(ctx: Context) -> None:
+    """People whose last message falls in the run's window, into Contacts (see upsert_people).
+
+    The account's tag list is read first (one request), so that a tag taken off a person at
+    Leeloo is taken off the contact, while tags Leeloo does not have stay.
+    """
+    tags = ctx.call(ctx.client.list_tags)
+    ctx.leeloo_tag_names = {tag_key(tag["name"]) for tag in tags}
+    params = ctx.client.people_params(ctx.run.window_from, ctx.run.window_to)
+    parse = partial(parse_person_keyed, region=settings.DEFAULT_PHONE_REGION)
+    paging.read_pages(ctx, "/people", params, parse, steps=steps())
+
+
+def person_values(person: dict, contact: Contact | None, detailed: bool) -> dict:
+    """The provider-owned Contact fields from a Leeloo person.
+
+    A blank name, email or phone at Leeloo does not erase the local one (Leeloo not knowing is
+    not Leeloo saying there is none). Custom fields merge over the local ones. The card-only
+    fields are set only when the person's card was read.
+    """
+    values: dict = {}
+    if person["first_name"] or person["last_name"]:
+        values["first_name"], values["last_name"] = person["first_name"], person["last_name"]
+    email, phone = person["email_key"], person["phone_key"]
+    if email and "@" in email:
+        values["email"] = email
+    if phone:
+        values["phone"] = phone
+    values["channels"] = [
+        {key: str(channel.get(key) or "") for key in CHANNEL_KEYS}
+        for channel in person["channels"]
+        if isinstance(channel, dict)
+    ]
+    if person.get("last_message_at") is not None:
+        values["last_message_at"] = person["last_message_at"]
+    if detailed:
+        image = person["profile_image"]
+        values.update(
+            gender=person["gender"],
+            locale=person["locale"],
+            profile_image=image if len(image) <= 500 else "",
+            subscribe_history=person["subscribe_history"],
+            custom_fields={
+                **(
+                    contact.custom_fields
+                    if contact and isinstance(contact.custom_fields, dict)
+                    else {}
+                ),
+                **person["custom_fields"],
+            },
+        )
+    return fit(Contact, values)
+
+
+@dataclass
+class PersonPlan:
+    """One pulled person on its way into a Contact."""
+
+    person: dict
+    contact: Contact | None = None
+    link: RemoteLink | None = None  # its existing link to a contact
+    via_lead: bool = False  # its Leeloo id is linked to a lead of the contact instead
+    detailed: bool = False
+    new_id: int | None = None  # the id of the contact made for it, once written
+
+    @property
+    def linked(self) -> bool:
+        return self.link is not None or self.via_lead
+
+    @property
+    def pk(self) -> int | None:
+        """The contact's id: the matched one's, or the new one's once written (see Links)."""
+        return self.contact.pk if self.contact is not None else self.new_id
+
+
+def upsert_people(ctx: Context, people: list[dict]) -> None:
+    """One page of people into Contacts, in bulk: match, read cards, compare, write.
+
+    Matching is ``bridge.matching.match_contacts`` (remote id, phone, email); a person whose id
+    is linked to a lead is that lead's contact. A contact already linked to another person of
+    the account, or two people of one page matching one contact, cannot be linked twice: such a
+    person is counted as failed with the reason. A phone or email another contact holds is not
+    copied (the unique constraints would refuse it); the local value stays. The people come
+    from ``parse_person_keyed``, with their matching keys already worked out.
+
+    In :func:`steps`, run in turn here (inside the page's transaction, see
+    :func:`bridge.sync.paging.read_pages`); on PostgreSQL the write pipeline runs them so that
+    batches are written while the next is prepared.
+    """
+    steps().in_turn(ctx, people)
+
+
+@dataclass
+class PeopleBatch:
+    """A batch of people read, matched and compared: what :func:`store_people` writes.
+
+    ``footprint`` is every remote id, phone, email and contact the batch read or will write;
+    a batch prepared while another is being written is read again if the two share any.
+    """
+
+    plans: list[PersonPlan]
+    links: Links
+    tags: PageTags
+    created: list[tuple[PersonPlan, dict]]
+    updated: list[Contact]
+    fields: set[str]
+    unchanged: int
+    failures: list[tuple[str, str]]
+    footprint: frozenset
+    #: Every person id the batch listed, mirrored or not (see reconcile.stamp_listed_people).
+    listed: list[str] = field(default_factory=list)
+
+
+def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
+    """Read what a batch of people needs and decide every write; writes nothing but new Tags.
+
+    Failures (``fail``) are kept on the batch and counted when it is written, so a batch
+    prepared twice (see :class:`WritePipeline`) counts them once.
+    """
+    failures: list[tuple[str, str]] = []
+
+    def fail(remote_id: str, reason: str) -> None:
+        failures.append((remote_id, reason))
+
+    people = unique_by_remote_id(ctx, people, fail)
+    keys = [matching_keys(person) for person in people]
+    with tuning.tuned_transaction():  # the reads only: a card read below is an HTTP request
+        links = Links(ctx, Contact, [p["remote_id"] for p in people], also=(Lead,))
+        lead_contacts = _lead_contacts(ctx, links)
+        owners = KeyOwners(people)
+        matches = match_contacts(
+            [Candidate(p["remote_id"], p["phone_key"], p["email_key"]) for p in people],
+            ctx.account,
+            linked={remote_id: link.object_id for remote_id, link in links.by_remote.items()},
+            known=owners.owner,
+            keyed=True,
+        )
+        contact_ids = {cid for cid in matches if cid} | set(lead_contacts.values())
+        contacts = Contact.objects.in_bulk(contact_ids)
+        linked_to = dict(
+            RemoteLink.objects.filter(
+                account=ctx.account, content_type=links.content_type, object_id__any=contact_ids
+            ).values_list("object_id", "remote_id")
+        )
+        tags = PageTags(ctx, people, contact_ids)
+    claims = PageClaims(linked_to)
+    plans = []
+    for person, person_keys, contact_id in zip(people, keys, matches, strict=True):
+        remote_id = person["remote_id"]
+        via_lead = remote_id in lead_contacts and remote_id not in links.by_remote
+        if via_lead:
+            contact_id = lead_contacts[remote_id]
+        reason = claims.refusal(remote_id, contact_id, person_keys)
+        if reason:
+            fail(remote_id, reason)
+            continue
+        claims.claim(remote_id, contact_id, person_keys)
+        plans.append(
+            PersonPlan(
+                person,
+                contacts.get(contact_id),
+                links.by_remote.get(remote_id),
+                via_lead=via_lead,
+            )
+        )
+    _read_cards(ctx, plans, tags, fail)
+    footprint = _footprint(people, keys, links, contacts.values())
+    batch = _compare_people(plans, links, tags, owners, failures, footprint)
+    batch.listed = [person["remote_id"] for person in people]
+    return batch
+
+
+def _footprint(
+    people: list[dict], keys: list[list], links: Links, contacts: Iterable[Contact]
+) -> frozenset:
+    """The remote ids, keys and contacts a batch touches (see :class:`PeopleBatch`)."""
+    touched: set[tuple] = {("remote", person["remote_id"]) for person in people}
+    for person_keys in keys:
+        touched.update(person_keys)
+    for contact in contacts:
+        touched.add(("contact", contact.pk))
+        touched.update(
+            (name, key) for name in ("phone", "email") if (key := getattr(contact, name))
+        )
+    touched.update(("contact", link.object_id) for link in links.by_remote.values())
+    return frozenset(touched)
+
+
+def _compare_people(plans, links, tags, owners, failures, footprint) -> PeopleBatch:
+    """Compare each plan with its contact: what to create, what to update, what is unchanged."""
+    created: list[tuple[PersonPlan, dict]] = []
+    updated, fields = [], set()
+    unchanged = 0
+    for plan in plans:
+        values = person_values(plan.person, plan.contact, plan.detailed)
+        owners.drop_taken(values, plan.contact)
+        if plan.contact is None:
+            created.append((plan, values))
+        else:
+            changed = changes(plan.contact, values)
+            for name in changed:
+                setattr(plan.contact, name, values[name])
+            fields.update(changed)
+            if changed or not plan.linked or tags.changed(plan.contact.pk, plan.person):
+                updated.append(plan.contact)
+            else:
+                unchanged += 1
+        owners.claim(values, plan.contact.pk if plan.contact else id(plan))
+        if not plan.via_lead:
+            links.pulled(plan.person["remote_id"], plan, plan.person.get("remote_updated_at"))
+    return PeopleBatch(plans, links, tags, created, updated, fields, unchanged, failures, footprint)
+
+
+def store_people(ctx: Context, batch: PeopleBatch) -> None:
+    """Write a prepared batch's rows in one transaction; the run's counters are not touched.
+
+    New contacts are written from plain rows (``bridge.db.copies``), not model instances: a first
+    pull creates them by the hundred thousand.
+    """
+    plans = batch.plans
+    with transaction.atomic(savepoint=False):
+        new_ids = copies.insert_copies(Contact, [values for _, values in batch.created])
+        for (plan, _), new_id in zip(batch.created, new_ids, strict=True):
+            plan.new_id = new_id
+        write(Contact, [], batch.updated, batch.fields)
+        batch.links.save(stamp=False)
+        linked_now = {remote_id for remote_id, _, _ in batch.links.new}  # stamped as made
+        listed = [remote_id for remote_id in batch.listed if remote_id not in linked_now]
+        gone.stamp_listed_people(ctx.account, listed, ctx.now)
+        batch.tags.save([(plan.pk, plan.person) for plan in plans], created=set(new_ids))
+        _attach_channels(ctx, {plan.person["remote_id"]: plan.pk for plan in plans})
+
+
+def count_people(ctx: Context, batch: PeopleBatch) -> None:
+    """Add a written batch to the run's counters (and its failures to the run's problems)."""
+    for remote_id, reason in batch.failures:
+        ctx.fail(remote_id, reason)
+    ctx.count(created=len(batch.created), updated=len(batch.updated), unchanged=batch.unchanged)
+
+
+def _lead_contacts(ctx: Context, links: Links) -> dict[str, int]:
+    """Remote id -> contact id for the page's people whose id is linked to a lead."""
+    lead_type = ContentType.objects.get_for_model(Lead)
+    lead_ids = {
+        object_id: remote_id
+        for remote_id, (type_id, object_id) in links.elsewhere.items()
+        if type_id == lead_type.pk
+    }
+    pairs = Lead.objects.filter(pk__in=lead_ids).values_list("pk", "contact_id")
+    return {lead_ids[lead_id]: contact_id for lead_id, contact_id in pairs}
+
+
+def _read_cards(ctx: Context, plans: list[PersonPlan], tags: PageTags, fail: Callable) -> None:
+    """Read the card of each new or changed person (or every one, on a full run).
+
+    The card has what the list lacks (custom fields, subscribe history, gender…). A person gone
+    between the list and the card is counted as failed; any other error fails the run.
+    """
+    if not ctx.details:
+        return
+    for plan in list(plans):
+        new = plan.contact is None or not plan.linked
+        if not (ctx.run.full or new or _list_changed(plan, tags)):
+            continue
+        try:
+            card = ctx.call(ctx.client.get_person, plan.person["remote_id"])
+        except PermanentError as error:
+            fail(plan.person["remote_id"], f"its card could not be read: {error}")
+            plans.remove(plan)
+            continue
+        for name in ("gender", "locale", "profile_image", "subscribe_history", "custom_fields"):
+            plan.person[name] = card[name]
+        plan.person["remote_updated_at"] = card["remote_updated_at"]
+        plan.detailed = True
+
+
+def _list_changed(plan: PersonPlan, tags: PageTags) -> bool:
+    values = person_values(plan.person, plan.contact, detailed=False)
+    return bool(changes(plan.contact, values)) or tags.changed(plan.contact.pk, plan.person)
+
+
+def _attach_channels(ctx: Context, contact_by_person: dict[str, int]) -> None:
+    """Point already mirrored channels of these people at their contacts."""
+    channels = Channel.objects.filter(
+        account=ctx.account, person_remote_id__any=list(contact_by_person)
+    ).only("pk", "person_remote_id", "contact_id")
+    moved = []
+    for channel in channels:
+        if channel.contact_id != contact_by_person[channel.person_remote_id]:
+            channel.contact_id = contact_by_person[channel.person_remote_id]
+            moved.append(channel)
+    if moved:
+        Channel.objects.bulk_update(moved, ["contact"], batch_size=500)
