@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
 
 from bridge.models import Delivery, RemoteLink
 
@@ -142,14 +142,15 @@ def upsert_links(links: Sequence[Link]) -> list[bool]:
     remote id. The links are written as if one after the other, so each sees those before it.
 
     PostgreSQL: links that cannot see each other (:func:`_independent`) go in one statement
-    (:func:`insert_first_links`); otherwise, and on SQLite, one statement per link.
+    (:func:`insert_first_links`); otherwise, and on SQLite, one statement per link, all of
+    them in one transaction (one commit, not one per link).
     """
     if connection.vendor == "postgresql" and len(links) > 1 and _independent(links):
         written = insert_first_links(links)
         return [link.key in written for link in links]
     sql = _UPSERT_LINK_SQL.format(table=connection.ops.quote_name(RemoteLink._meta.db_table))
     answers = []
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
         for link in links:
             cursor.execute(sql, _link_params(link))
             answers.append(cursor.rowcount > 0)
