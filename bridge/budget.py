@@ -9,7 +9,7 @@ processes. Leases expire unless renewed, so a killed worker's slots come back by
 A held :class:`Lease` is renewed by a heartbeat thread for as long as its process lives, not
 only between requests: a slot blocked in one long delivery (a Leeloo push is up to four slow
 requests) keeps its lease, and a live lease is how the outbox knows a "sending" delivery still
-has a sender (``bridge.safeguards``).
+has a sender (``bridge.outbox.upkeep``).
 """
 
 from __future__ import annotations

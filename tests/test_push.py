@@ -374,10 +374,14 @@ def test_worker_killed_while_sending_is_delivered_exactly_once(
 
 
 def test_dispatch_due_kicks_each_account_once(make_lead, make_account, settings, monkeypatch):
-    kicked = []
-    monkeypatch.setattr(outbox, "kick_accounts", lambda ids: kicked.append(list(ids)))
+    import django_q.tasks
+
+    settings.BRIDGE_KICK_WORKERS = True
+    settings.BRIDGE_DRAIN_SLOTS = 0  # one drain task per account
+    queued = []
+    monkeypatch.setattr(django_q.tasks, "async_task", lambda *args, **kw: queued.append(args))
     account = make_account("aello")
     push([make_lead() for _ in range(5)], account)
-    kicked.clear()  # the enqueue's own wake-up
+    queued.clear()  # the enqueue's own wake-up
     assert outbox.dispatch_due()["kicked"] == [account.pk]
-    assert kicked == [[account.pk]]
+    assert queued == [("bridge.outbox.drain_account", account.pk)]

@@ -4,7 +4,8 @@ by one claimer. Counts and states only, never times."""
 import pytest
 from django.utils import timezone
 
-from bridge import outbox
+from bridge import budget, outbox
+from bridge.db import outcomes as db_outcomes
 from bridge.models import Delivery, Lead, RemoteLink
 
 State = Delivery.State
@@ -40,9 +41,9 @@ def test_batched_finish_is_a_compare_and_set_on_each_claim(make_lead, make_accou
     later = taken.claimed_at + timezone.timedelta(seconds=5)
     Delivery.objects.filter(pk=taken.pk).update(claimed_at=later)
     items = [
-        outbox._FinishItem(d.pk, d.claimed_at, delivered_fields(d)) for d in (first, taken, third)
+        db_outcomes.Finish(d.pk, d.claimed_at, delivered_fields(d)) for d in (first, taken, third)
     ]
-    assert outbox._finish_many(items) == 2
+    assert db_outcomes.finish_claimed(items) == 2
     rows = {d.pk: d for d in Delivery.objects.all()}
     assert rows[first.pk].state == rows[third.pk].state == State.DELIVERED
     assert rows[first.pk].request_redacted == {"json": {"externalId": f"r{first.pk}"}}
@@ -76,11 +77,11 @@ def test_writer_gathers_outcomes_into_one_write(make_lead, make_account, monkeyp
     claimed = outbox.claim_due(account.pk, 5)
     writes = []
     monkeypatch.setattr(outbox.OutcomeWriter, "GATHER_SECONDS", 60.0)  # only close ends it
-    real_write = outbox.OutcomeWriter._write
+    real_finish = db_outcomes.finish_claimed
     monkeypatch.setattr(
-        outbox.OutcomeWriter,
-        "_write",
-        lambda self, batch: writes.append(len(batch)) or real_write(self, batch),
+        db_outcomes,
+        "finish_claimed",
+        lambda finishes: writes.append(len(finishes)) or real_finish(finishes),
     )
     writer = outbox.OutcomeWriter()
     for delivery in claimed:
@@ -125,21 +126,21 @@ def test_a_remote_id_already_linked_to_another_record_is_not_taken(make_lead, ma
 def test_a_failing_slot_still_has_its_outcomes_written(make_lead, fake_account, fakes, monkeypatch):
     account = fake_account("aello", concurrency=1)
     batch = push([make_lead() for _ in range(6)], account)
-    real_deliver, sent = outbox.deliver, []
+    real_wait, paced = budget.Pacer.wait, []
 
-    def deliver_then_crash(delivery, *args, **kwargs):
-        if len(sent) == 2:
+    def wait_then_crash(self):
+        # The slot's third delivery: a bug in the slot itself, after it took the delivery.
+        if len(paced) == 2:
             raise RuntimeError("a bug in the slot")
-        sent.append(delivery.pk)
-        return real_deliver(delivery, *args, **kwargs)
+        paced.append(1)
+        return real_wait(self)
 
-    monkeypatch.setattr(outbox, "deliver", deliver_then_crash)
+    monkeypatch.setattr(budget.Pacer, "wait", wait_then_crash)
     outbox.drain_account(account.pk)
-    rows = dict(batch.deliveries.values_list("pk", "state"))
-    assert [rows[pk] for pk in sent] == [State.DELIVERED, State.DELIVERED]
-    # The one the slot crashed on stays "sending" (recover_stranded's job); the rest went back.
-    others = sorted(state for pk, state in rows.items() if pk not in sent)
-    assert others == [State.PENDING] * 3 + [State.SENDING]
+    states = sorted(batch.deliveries.values_list("state", flat=True))
+    # The two sent are written; the one the slot crashed on stays "sending" (recover_stranded's
+    # job); the rest went back.
+    assert states == sorted([State.DELIVERED] * 2 + [State.PENDING] * 3 + [State.SENDING])
     assert len(fakes.requests_for("aello", "POST", "/leads")) == 2
 
 
@@ -150,10 +151,10 @@ def test_a_failing_writer_stops_the_drain_and_leaves_outcomes_recoverable(
     account = fake_account("aello")
     batch = push([make_lead() for _ in range(3)], account)
 
-    def broken(items):
+    def broken(finishes):
         raise RuntimeError("database gone")
 
-    monkeypatch.setattr(outbox, "_finish_many", broken)
+    monkeypatch.setattr(db_outcomes, "finish_claimed", broken)
     with pytest.raises(RuntimeError, match="database gone"):
         outbox.drain_account(account.pk)
     states = set(batch.deliveries.values_list("state", flat=True))
@@ -182,7 +183,7 @@ def test_a_record_twice_in_one_claim_goes_once_then_is_skipped(make_lead, fake_a
 
 
 def link_item(delivery, remote_id, first=True):
-    return outbox._LinkItem(
+    return db_outcomes.Link(
         delivery.account_id,
         delivery.content_type_id,
         delivery.object_id,
@@ -197,13 +198,15 @@ def test_links_written_together_keep_the_first_link_stands_rule(make_lead, make_
     account = make_account("aello")
     push([make_lead() for _ in range(5)], account)
     held, a, b, c, d = outbox.claim_due(account.pk, 5)
-    assert outbox._link_many([link_item(held, "taken")])[0] is not None
+    assert db_outcomes.upsert_links([link_item(held, "taken")]) == [True]
     # New records, distinct remote ids (one statement on PostgreSQL): the taken one is refused.
-    linked = outbox._link_many([link_item(a, "ra"), link_item(b, "taken"), link_item(c, "rc")])
-    assert [link is not None for link in linked] == [True, False, True]
+    linked = db_outcomes.upsert_links(
+        [link_item(a, "ra"), link_item(b, "taken"), link_item(c, "rc")]
+    )
+    assert linked == [True, False, True]
     # Two records claiming one remote id in a batch (row by row): the first stands.
-    linked = outbox._link_many([link_item(d, "same"), link_item(c, "same", first=False)])
-    assert [link is not None for link in linked] == [True, False]
+    linked = db_outcomes.upsert_links([link_item(d, "same"), link_item(c, "same", first=False)])
+    assert linked == [True, False]
     assert dict(RemoteLink.objects.values_list("object_id", "remote_id")) == {
         held.object_id: "taken",
         a.object_id: "ra",

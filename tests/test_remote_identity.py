@@ -12,6 +12,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from bridge import outbox, sync
+from bridge.db import outcomes as db_outcomes
 from bridge.models import Contact, Lead, Order, RemoteLink, Tag, Tunnel
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,7 +63,7 @@ def test_the_database_refuses_one_id_twice_for_one_kind_only(make_account, make_
 
 
 def link_item(account, model, object_id, remote_id, first=True):
-    return outbox._LinkItem(
+    return db_outcomes.Link(
         account.pk,
         ContentType.objects.get_for_model(model).pk,
         object_id,
@@ -84,7 +85,7 @@ def records(make_lead):
     "path",
     [
         "one by one",  # a writer that is not threaded: one statement per link
-        "together, known records",  # PostgreSQL: one pipelined executemany
+        "together, known records",  # one statement per link, in one write
         "together, first links",  # PostgreSQL: one INSERT … FROM jsonb_to_recordset
     ],
 )
@@ -95,17 +96,17 @@ def test_pushed_links_of_two_kinds_may_share_a_remote_id(
     lead, second, order = records(make_lead)
     first = path != "together, known records"
     one_statement = []
-    real = outbox._insert_first_links
+    real = db_outcomes.insert_first_links
     monkeypatch.setattr(
-        outbox, "_insert_first_links", lambda items: one_statement.append(1) or real(items)
+        db_outcomes, "insert_first_links", lambda links: one_statement.append(1) or real(links)
     )
     lead_link = link_item(account, Lead, lead.pk, "r-shared", first)
     order_link = link_item(account, Order, order.pk, "r-shared", first)
     if path == "one by one":
-        linked = [outbox._link_many([lead_link])[0], outbox._link_many([order_link])[0]]
+        linked = [*db_outcomes.upsert_links([lead_link]), *db_outcomes.upsert_links([order_link])]
     else:
-        linked = outbox._link_many([lead_link, order_link])
-    assert [link is not None for link in linked] == [True, True]
+        linked = db_outcomes.upsert_links([lead_link, order_link])
+    assert linked == [True, True]
     expected_one_statement = path == "together, first links" and connection.vendor == "postgresql"
     assert bool(one_statement) == expected_one_statement
     kinds = RemoteLink.objects.filter(account=account, remote_id="r-shared")
@@ -117,12 +118,12 @@ def test_pushed_links_of_two_kinds_may_share_a_remote_id(
     refused = link_item(account, Lead, second.pk, "r-shared", first)
     other = link_item(account, Order, order.pk, "r-order", False)
     answers = (
-        [outbox._link_many([refused])[0]]
+        db_outcomes.upsert_links([refused])
         if path == "one by one"
-        else outbox._link_many([refused, link_item(account, Lead, second.pk, "r-2", first)])
+        else db_outcomes.upsert_links([refused, link_item(account, Lead, second.pk, "r-2", first)])
     )
-    assert answers[0] is None
-    assert outbox._link_many([other])[0] is not None  # a record's link may move to a new id
+    assert answers[0] is False
+    assert db_outcomes.upsert_links([other]) == [True]  # a record's link may move to a new id
     assert not RemoteLink.objects.filter(remote_id="r-shared", object_id=second.pk).exists()
 
 
