@@ -1,7 +1,6 @@
 """Admin permissions, one hole each: who may pause accounts, django-q2's queue, refused actions
 said out loud, and the holes the authorization matrix (test_authorization_matrix.py) found."""
 
-
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Permission

@@ -3,40 +3,26 @@
 from django.contrib import admin
 from django.db import connections
 
+from bridge.db.values import distinct_values
+
 # A filter with more values than this is not a useful list of links anyway.
 MAX_CHOICES = 200
 
 
 class IndexedValuesFilter(admin.AllValuesFieldListFilter):
     """Django's "all values" filter, with the values read by skipping through the column's
-    index (a loose index scan: one probe per distinct value) instead of ``SELECT DISTINCT``
-    over every row, which costs ~200 ms on a million leads. Needs an index that starts with
-    the column; other databases and nullable columns get Django's own query.
+    index (``bridge.db.values``: one probe per distinct value) instead of ``SELECT DISTINCT``
+    over every row, which is slow at a million leads. Needs an index that starts with the
+    column; other databases and nullable columns get Django's own query.
     """
 
     def __init__(self, field, request, params, model, model_admin, field_path):
         super().__init__(field, request, params, model, model_admin, field_path)
-        connection = connections[model_admin.get_queryset(request).db]
-        if connection.vendor == "postgresql" and not field.null and "__" not in field_path:
-            self.lookup_choices = _distinct_values(connection, model, field)
-
-
-def _distinct_values(connection, model, field) -> list:
-    table = connection.ops.quote_name(model._meta.db_table)
-    column = connection.ops.quote_name(field.column)
-    sql = f"""
-        WITH RECURSIVE found(value, n) AS (
-            (SELECT {column}, 1 FROM {table} ORDER BY {column} LIMIT 1)
-            UNION ALL
-            SELECT (SELECT {column} FROM {table} WHERE {column} > found.value
-                    ORDER BY {column} LIMIT 1), found.n + 1
-            FROM found WHERE found.value IS NOT NULL AND found.n < %s
-        )
-        SELECT value FROM found WHERE value IS NOT NULL
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [MAX_CHOICES])
-        return [row[0] for row in cursor.fetchall()]
+        queryset = model_admin.get_queryset(request)
+        if "__" not in field_path:
+            found = distinct_values(connections[queryset.db], queryset, field, MAX_CHOICES)
+            if found is not None:
+                self.lookup_choices = found
 
 
 class GoneFilter(admin.SimpleListFilter):
