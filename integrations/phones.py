@@ -206,8 +206,3 @@ def split_country_code(e164: str) -> tuple[str, str]:
         return str(read[0]), read[1]
     parsed = phonenumbers.parse(e164, None)
     return str(parsed.country_code), phonenumbers.national_significant_number(parsed)
-
-
-def national_digits(e164: str) -> str:
-    """The national number alone (Aloware's examples send US numbers as 10 digits)."""
-    return split_country_code(e164)[1]
