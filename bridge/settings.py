@@ -12,6 +12,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from bridge import devkeys
+from integrations import registry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -135,20 +136,12 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
 # "leeloo", "aiployees", "aloware"), created or updated after every `migrate` and by
 # `python manage.py env_accounts` (bridge/env_accounts.py, which validates the values and names
 # the variable at fault). Keyed by variable name, so Django's error pages mask the credentials.
+# The variables are declared beside each provider class (``env = EnvVars(…)``), found through
+# the registry, which imports nothing of Django.
 PROVIDER_ENV_ACCOUNTS = {
     name: env.str(name, default="")
-    for name in (
-        "AELLO_API_KEY",
-        "AELLO_ENVIRONMENT",
-        "AELLO_BASE_URL",
-        "LEELOO_AUTH_TOKEN",
-        "LEELOO_BASE_URL",
-        "AIPLOYEES_TOKEN",
-        "AIPLOYEES_BASE_URL",
-        "AIPLOYEES_CAMPAIGN_ID",
-        "ALOWARE_API_TOKEN",
-        "ALOWARE_BASE_URL",
-    )
+    for variables in registry.env_vars().values()
+    for name in variables.names()
 }
 
 # --- django-q2: the transport under the bridge's own outbox -------------------------------

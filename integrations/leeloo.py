@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
-from .base import ApiResponse, Operation, Option, Provider, PushResult
+from .base import ApiResponse, EnvVars, Operation, Option, Provider, PushResult
 from .errors import ConfigurationError, InvalidResponse, PayloadError, PermanentError
 from .phones import phone_key
 
@@ -649,6 +649,7 @@ class LeelooProvider(Provider):
     id = "leeloo"
     name = "Leeloo.ai"
     base_urls = {"production": "https://api.leeloo.ai"}
+    env = EnvVars(credential="LEELOO_AUTH_TOKEN", base_url="LEELOO_BASE_URL")
     pushes = ("contact", "lead", "order")
     fake = "integrations.fakes.leeloo.FakeLeeloo"
     contact_requirements = (("email", "phone"),)
