@@ -198,7 +198,7 @@ if not 1 <= BRIDGE_RETRY_AFTER_CAP_SECONDS <= 7 * 24 * 3600:
 # Wake the django-q2 cluster when deliveries are queued (off only in unit tests).
 BRIDGE_KICK_WORKERS = env.bool("BRIDGE_KICK_WORKERS", default=True)
 # Slots one drain task leases at most (0: all of the account's concurrency). A drain is one
-# Python process, which tops out near 300 deliveries/s; above this many slots an account's
+# Python process, whose deliveries per second have a ceiling; above this many slots an account's
 # sending is spread over several django-q2 workers, one drain task per share, each leasing what
 # is free (docs/benchmarks.md, "Push throughput").
 BRIDGE_DRAIN_SLOTS = env.int("BRIDGE_DRAIN_SLOTS", default=16)

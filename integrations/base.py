@@ -144,7 +144,8 @@ class CallRecord:
 
     The answer is kept as the bytes that arrived, and decoded and redacted only when
     :attr:`response` is first read: a sync reads thousands of pages whose record nobody looks
-    at, and redacting a page of a hundred people cost a fifth of reading it.
+    at, and redacting a page of a hundred people was a large part of reading it
+    (docs/benchmarks.md, "Sync").
     """
 
     method: str
@@ -510,7 +511,8 @@ def _read_environment_once(session: requests.Session, url: str) -> None:
     """Settle what requests reads from the environment for ``url`` once, not on every call.
 
     With ``trust_env`` requests looks up the proxy variables, the CA bundle variables and
-    ``~/.netrc`` on each request (a sixth of a push's CPU in the outbox's profile). A client
+    ``~/.netrc`` on each request (a good share of a push's CPU in the outbox's profile:
+    docs/benchmarks.md, "Push throughput"). A client
     talks to one base URL, so the answer is the same every time: read it now, keep it on the
     session and stop asking.
     """

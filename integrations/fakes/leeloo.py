@@ -12,9 +12,10 @@ with ``status: 0``; both ends of a last-message window are inclusive; several ``
 match people with any of the tags; a person added through ``POST /people`` gets its creation
 time as last-message time, so it shows in later lists.
 
-:meth:`FakeLeeloo.seed_people` adds N deterministic people quickly (100,000 in about a second;
-``POST /leeloo/_fake/seed-people`` does the same from another process); people are kept sorted
-by last-message time so a window is two bisections and a page a slice.
+:meth:`FakeLeeloo.seed_people` adds N deterministic people quickly (a benchmark's hundred
+thousand without a wait; ``POST /leeloo/_fake/seed-people`` does the same from another
+process); people are kept sorted by last-message time so a window is two bisections and a page
+a slice.
 """
 
 from __future__ import annotations
@@ -200,8 +201,8 @@ class FakeLeeloo(FakeProvider):
         Person n is "Person n", ``person<n>@example.com``, a valid US number
         (:func:`seed_phone`), tagged ``vip``, ``tag2``, ``Mentor`` or ``Professional`` (every
         tenth non-vip also ``vip``), without channels. Built in one pass, sharing immutable
-        empty lists, and sorted once: 100,000 people take about a second and ~100 MB. Returns
-        their ids in time order.
+        empty lists, and sorted once, so a benchmark's hundred thousand are quick and small
+        (docs/benchmarks.md, "Sync"). Returns their ids in time order.
         """
         with self.lock:
             return self._seed_people(count, start, step)
