@@ -1,10 +1,10 @@
 """Default provider accounts configured from the environment (12-factor set-up, no admin clicks).
 
 For every provider whose credential variable is set (``AELLO_API_KEY``, ``LEELOO_AUTH_TOKEN``,
-``AIPLOYEES_TOKEN``, ``ALOWARE_API_TOKEN``), an account named after the provider is created or
-updated from ``settings.PROVIDER_ENV_ACCOUNTS``. It runs after every ``migrate`` (post_migrate,
-``bridge/apps.py``) and on demand with ``python manage.py env_accounts``; running it twice
-changes nothing.
+…: each provider class declares its variables, ``env = EnvVars(…)`` in integrations/), an
+account named after the provider is created or updated from ``settings.PROVIDER_ENV_ACCOUNTS``.
+It runs after every ``migrate`` (post_migrate, ``bridge/apps.py``) and on demand with
+``python manage.py env_accounts``; running it twice changes nothing.
 
 The environment owns what it sets: the credential, the base URL (blank = the documented URL)
 and, for Aéllo, the environment. Account options are merged, so options staff set in the admin
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
+from integrations import registry
 from integrations.secrets import Secret
 
 logger = logging.getLogger("bridge.env_accounts")
@@ -50,17 +51,31 @@ class EnvAccountSpec:
     options: dict[str, tuple[str, Callable[[str, str], object]]] = field(default_factory=dict)
 
 
-SPECS = (
-    EnvAccountSpec("aello", "AELLO_API_KEY", "AELLO_BASE_URL", environment="AELLO_ENVIRONMENT"),
-    EnvAccountSpec("leeloo", "LEELOO_AUTH_TOKEN", "LEELOO_BASE_URL"),
-    EnvAccountSpec(
-        "aiployees",
-        "AIPLOYEES_TOKEN",
-        "AIPLOYEES_BASE_URL",
-        options={"campaign_id": ("AIPLOYEES_CAMPAIGN_ID", positive_integer)},
-    ),
-    EnvAccountSpec("aloware", "ALOWARE_API_TOKEN", "ALOWARE_BASE_URL"),
-)
+#: The parsers a provider's ``EnvVars.options`` may name.
+PARSERS: dict[str, Callable[[str, str], object]] = {"positive_integer": positive_integer}
+
+
+def spec_for(provider: str, variables) -> EnvAccountSpec:
+    """One provider's spec from the ``EnvVars`` declared on its class (integrations/)."""
+    options = {}
+    for option, (variable, parser) in variables.options.items():
+        if parser not in PARSERS:
+            raise ImproperlyConfigured(
+                f"{provider}: {variable} names the parser '{parser}', which bridge/env_accounts.py "
+                f"does not have (known: {', '.join(PARSERS)})."
+            )
+        options[option] = (variable, PARSERS[parser])
+    return EnvAccountSpec(
+        provider,
+        variables.credential,
+        variables.base_url,
+        environment=variables.environment,
+        options=options,
+    )
+
+
+#: Every provider's spec, in the registry's order.
+SPECS = tuple(spec_for(provider, variables) for provider, variables in registry.env_vars().items())
 
 ENVIRONMENTS = ("production", "sandbox")
 

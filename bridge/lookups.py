@@ -39,12 +39,12 @@ class AnyOf(In):
         """The values as given when they are plain for the field (see ``PLAIN_FIELDS``).
 
         Django prepares an ``__in`` list value by value through the field; for a sync's 500
-        phones, emails or remote ids against a text column that was a third of each look-up's
-        Python time, and gave back the very same strings. A lookup built on an expression not
-        resolved yet (``AnyOf(Lower("email"), …)``) has no field to prepare through: Django
-        leaves its values as they are, after asking for the field once a value, and
-        ``Lower(F(…))`` answers each time with an exception (two thirds of the email look-up's
-        Python time). Here it is asked once.
+        phones, emails or remote ids against a text column that was a large share of each
+        look-up's Python time, and gave back the very same strings. A lookup built on an
+        expression not resolved yet (``AnyOf(Lower("email"), …)``) has no field to prepare
+        through: Django leaves its values as they are, after asking for the field once a value,
+        and ``Lower(F(…))`` answers each time with an exception (most of the email look-up's
+        Python time). Here it is asked once (docs/benchmarks.md, "Sync").
         """
         if plain_values(self.rhs, resolved_output_field(self.lhs)):
             return list(self.rhs)

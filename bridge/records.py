@@ -202,7 +202,8 @@ def load_record_data(model, ids) -> dict[int, dict]:
     What :func:`record_data` gives for each record, read as rows: one query for the records
     (with their contact's columns joined in), one for the contacts' tag names. A claimed batch
     is read this way because building a model instance per record and per contact (and
-    managers for their tags) was a tenth of a drain's CPU. Missing ids are simply absent.
+    managers for their tags) was a large share of a drain's CPU (docs/benchmarks.md, "Push
+    throughput"). Missing ids are simply absent.
     """
     ids = list(ids)
     if model is Contact:

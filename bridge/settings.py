@@ -12,6 +12,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from bridge import devkeys
+from integrations import registry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -135,20 +136,12 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
 # "leeloo", "aiployees", "aloware"), created or updated after every `migrate` and by
 # `python manage.py env_accounts` (bridge/env_accounts.py, which validates the values and names
 # the variable at fault). Keyed by variable name, so Django's error pages mask the credentials.
+# The variables are declared beside each provider class (``env = EnvVars(…)``), found through
+# the registry, which imports nothing of Django.
 PROVIDER_ENV_ACCOUNTS = {
     name: env.str(name, default="")
-    for name in (
-        "AELLO_API_KEY",
-        "AELLO_ENVIRONMENT",
-        "AELLO_BASE_URL",
-        "LEELOO_AUTH_TOKEN",
-        "LEELOO_BASE_URL",
-        "AIPLOYEES_TOKEN",
-        "AIPLOYEES_BASE_URL",
-        "AIPLOYEES_CAMPAIGN_ID",
-        "ALOWARE_API_TOKEN",
-        "ALOWARE_BASE_URL",
-    )
+    for variables in registry.env_vars().values()
+    for name in variables.names()
 }
 
 # --- django-q2: the transport under the bridge's own outbox -------------------------------
@@ -205,7 +198,7 @@ if not 1 <= BRIDGE_RETRY_AFTER_CAP_SECONDS <= 7 * 24 * 3600:
 # Wake the django-q2 cluster when deliveries are queued (off only in unit tests).
 BRIDGE_KICK_WORKERS = env.bool("BRIDGE_KICK_WORKERS", default=True)
 # Slots one drain task leases at most (0: all of the account's concurrency). A drain is one
-# Python process, which tops out near 300 deliveries/s; above this many slots an account's
+# Python process, whose deliveries per second have a ceiling; above this many slots an account's
 # sending is spread over several django-q2 workers, one drain task per share, each leasing what
 # is free (docs/benchmarks.md, "Push throughput").
 BRIDGE_DRAIN_SLOTS = env.int("BRIDGE_DRAIN_SLOTS", default=16)

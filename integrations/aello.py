@@ -16,7 +16,7 @@ from typing import Any
 
 import phonenumbers
 
-from .base import Provider, PushResult
+from .base import EnvVars, Provider, PushResult
 from .errors import PayloadError
 from .phones import split_country_code
 
@@ -148,6 +148,9 @@ class AelloProvider(Provider):
     }
     # Aéllo's lead endpoint has nothing to choose per account beyond the key and the environment.
     account_options: dict[str, str] = {}
+    env = EnvVars(
+        credential="AELLO_API_KEY", base_url="AELLO_BASE_URL", environment="AELLO_ENVIRONMENT"
+    )
     pushes = ("lead",)
     operations = {"push": "push_lead"}
     # Aéllo needs a way to reach the person: an email or a phone.

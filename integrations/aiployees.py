@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from .base import Option, Provider, PushResult
+from .base import EnvVars, Option, Provider, PushResult
 from .errors import ConfigurationError, InvalidResponse, PayloadError
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -133,6 +133,11 @@ class AiployeesProvider(Provider):
         'e.g. {"company": "company_name", "product.title": "vehicle"}. customer_name and email '
         "are always sent.",
     }
+    env = EnvVars(
+        credential="AIPLOYEES_TOKEN",
+        base_url="AIPLOYEES_BASE_URL",
+        options={"campaign_id": ("AIPLOYEES_CAMPAIGN_ID", "positive_integer")},
+    )
     pushes = ("lead", "contact")
     operations = {"push": "push_lead"}
     push_options = (

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from .base import Option, Provider, PushResult
+from .base import EnvVars, Option, Provider, PushResult
 from .errors import AuthenticationError, ConfigurationError, PayloadError, ProviderError
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -219,6 +219,7 @@ class AlowareProvider(Provider):
     id = "aloware"
     name = "Aloware"
     base_urls = {"production": "https://app.aloware.com"}
+    env = EnvVars(credential="ALOWARE_API_TOKEN", base_url="ALOWARE_BASE_URL")
     account_options = ROUTING_OPTIONS
     pushes = ("lead", "contact")
     operations = {"push": "push_contact"}

@@ -62,6 +62,32 @@ class AccountConfig:
     pool_size: int = 10
 
 
+@dataclass(frozen=True)
+class EnvVars:
+    """The environment variables that configure a provider's default account.
+
+    Plain data beside the provider class: ``bridge/settings.py`` reads the variables it names
+    (before Django's apps are loaded) and ``bridge/env_accounts.py`` turns their values into
+    the account named after the provider. An option's parser is named, not imported
+    ("positive_integer"; ``bridge/env_accounts.py`` holds the parsers), so this stays data.
+    """
+
+    #: The credential; without it the provider gets no account from the environment.
+    credential: str
+    #: An override of the documented base URL (blank: :attr:`Provider.base_urls`).
+    base_url: str
+    #: The environment ("production" or "sandbox"), for providers that have both.
+    environment: str = ""
+    #: Account option -> (variable, parser name), e.g. ``{"campaign_id": ("X_CAMPAIGN_ID",
+    #: "positive_integer")}``.
+    options: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def names(self) -> tuple[str, ...]:
+        """Every variable named here: the credential, environment, base URL, then options."""
+        named = (self.credential, self.environment, self.base_url)
+        return tuple(filter(None, named)) + tuple(variable for variable, _ in self.options.values())
+
+
 @dataclass
 class ApiResponse:
     """A successful answer: status, decoded body (None when empty) and the headers."""
@@ -118,7 +144,8 @@ class CallRecord:
 
     The answer is kept as the bytes that arrived, and decoded and redacted only when
     :attr:`response` is first read: a sync reads thousands of pages whose record nobody looks
-    at, and redacting a page of a hundred people cost a fifth of reading it.
+    at, and redacting a page of a hundred people was a large part of reading it
+    (docs/benchmarks.md, "Sync").
     """
 
     method: str
@@ -205,6 +232,8 @@ class Provider:
     base_urls: ClassVar[dict[str, str]] = {}
     #: Option names this provider reads from an account's options, with help for the admin.
     account_options: ClassVar[dict[str, str]] = {}
+    #: The environment variables of its default account (``.env.example`` lists each).
+    env: ClassVar[EnvVars | None] = None
     #: Which record kinds the outbox can push to this provider ("lead", "contact", …).
     pushes: ClassVar[tuple[str, ...]] = ()
     #: Write operations the outbox may ask for: operation name -> method name (or an
@@ -482,7 +511,8 @@ def _read_environment_once(session: requests.Session, url: str) -> None:
     """Settle what requests reads from the environment for ``url`` once, not on every call.
 
     With ``trust_env`` requests looks up the proxy variables, the CA bundle variables and
-    ``~/.netrc`` on each request (a sixth of a push's CPU in the outbox's profile). A client
+    ``~/.netrc`` on each request (a good share of a push's CPU in the outbox's profile:
+    docs/benchmarks.md, "Push throughput"). A client
     talks to one base URL, so the answer is the same every time: read it now, keep it on the
     session and stop asking.
     """

@@ -22,8 +22,9 @@ class InvalidPhoneNumber(ValueError):
 def normalize_phone(raw: str, region: str = "US") -> str:
     """Return ``raw`` as E.164, or "" for blank input; raise InvalidPhoneNumber otherwise.
 
-    Cached: parsing costs ~50 µs, and a sync page reads each number more than once (matching,
-    then the values written). Errors are not cached; a bad number costs its parse each time.
+    Cached: parsing is the costly part of reading a number, and a sync page reads each number
+    more than once (matching, then the values written). Errors are not cached; a bad number
+    costs its parse each time.
     """
     text = (raw or "").strip()
     if not text:
@@ -198,16 +199,12 @@ def split_country_code(e164: str) -> tuple[str, str]:
     """Split an E.164 number into (country calling code digits, national number digits).
 
     Aéllo wants ``phoneCountryCode`` "352" and ``phoneNumber`` "612345679" for +352612345679.
-    Plain E.164 text is split as parse would split it, without parsing it (4 % of a push's
-    CPU went to parsing numbers the bridge had stored in this form itself).
+    Plain E.164 text is split as parse would split it, without parsing it (a push spent a
+    measurable share of its CPU parsing numbers the bridge had stored in this form itself;
+    docs/benchmarks.md, "Push throughput").
     """
     read = _read_e164(e164)
     if read is not None:
         return str(read[0]), read[1]
     parsed = phonenumbers.parse(e164, None)
     return str(parsed.country_code), phonenumbers.national_significant_number(parsed)
-
-
-def national_digits(e164: str) -> str:
-    """The national number alone (Aloware's examples send US numbers as 10 digits)."""
-    return split_country_code(e164)[1]

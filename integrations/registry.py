@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cache
 from importlib import import_module
 
-from .base import Provider
+from .base import EnvVars, Provider
 
 PROVIDER_CLASSES = (
     "integrations.aello.AelloProvider",
@@ -38,6 +38,15 @@ def get_provider_class(provider_id: str) -> type[Provider]:
     except KeyError:
         known = ", ".join(providers())
         raise KeyError(f"Unknown provider '{provider_id}' (known: {known})") from None
+
+
+def env_vars() -> dict[str, EnvVars]:
+    """Each provider's environment variables for its default account, by provider id.
+
+    ``bridge/settings.py`` reads these names while Django is still starting: this module and
+    the provider modules import nothing of Django.
+    """
+    return {cls.id: cls.env for cls in providers().values() if cls.env is not None}
 
 
 def as_choices() -> list[tuple[str, str]]:

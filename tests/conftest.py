@@ -9,6 +9,37 @@ import pytest
 
 from bridge.models import Contact, Lead, ProviderAccount
 
+# --- Django's deprecations fail the run, on every supported Django --------------------------
+
+
+def django_deprecation_filters() -> list[str]:
+    """A pytest ``error::`` filter for each of the installed Django's deprecation warnings.
+
+    Django names them after the release that removes the feature (``RemovedInDjango60Warning``
+    on 5.2, ``RemovedInDjango2028Warning`` on 6.1), so a fixed line in pyproject.toml would
+    name a class the other version has not.
+    """
+    from django.utils import deprecation
+
+    names = sorted(
+        name
+        for name, value in vars(deprecation).items()
+        if name.startswith("RemovedIn") and isinstance(value, type) and issubclass(value, Warning)
+    )
+    return [f"error::django.utils.deprecation.{name}" for name in names]
+
+
+def pytest_configure(config):
+    """Turn Django's deprecation warnings into errors for every test.
+
+    The lines go before pyproject.toml's ``filterwarnings``: pytest applies the lines in order
+    and a later line wins, so pyproject's ignores (django_q's own deprecations, the
+    FORMS_URLFIELD_ASSUME_HTTPS notice) still hold, and a ``filterwarnings`` mark or ``-W`` on
+    the command line still overrides both. ``getini`` hands out the list pytest reads each
+    time, as ``addinivalue_line`` (which can only append) relies on.
+    """
+    config.getini("filterwarnings")[:0] = django_deprecation_filters()
+
 
 @pytest.fixture
 def make_contact(db):

@@ -13,8 +13,29 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import model_format_dict
 from django.http import HttpResponseRedirect
 
+try:  # Django 6 offers actions on the change form too, and asks for them by location
+    from django.contrib.admin.options import ActionLocation
+except ImportError:  # Django 5.2: every action is a change-list action
+    ActionLocation = None
+
 #: A description that starts with a provider's name ("Leeloo.ai: Add tag…") keeps its capital.
 NAMED_FIRST = re.compile(r"^[^\s:]+(?:\s[^\s:]+)?:\s")
+#: Django 6's location of the change list's actions (None before Django 6, which has no other).
+CHANGE_LIST = getattr(ActionLocation, "CHANGE_LIST", None)
+
+
+def on_change_list(action_location) -> bool:
+    """Whether Django asks for the change list's actions (it always does before Django 6)."""
+    return action_location is None or action_location == CHANGE_LIST
+
+
+def name_and_description(action) -> tuple[str, str]:
+    """An action's name and description, as ``get_action`` returns it: a (function, name,
+    description) tuple up to Django 5.2 (and for the push operations), an ``Action`` with
+    those attributes from Django 6, which deprecates unpacking it."""
+    if isinstance(action, tuple):
+        return action[1], action[2]
+    return action.name, action.description
 
 
 def posted_action(request) -> str:
@@ -56,7 +77,7 @@ class RefusedActionsMixin:
         """
         candidates = [*(self.actions or ()), *(name for name, _ in self.admin_site.actions)]
         found = filter(None, (self.get_action(action) for action in candidates))
-        return {name: description for _, name, description in found}
+        return dict(name_and_description(action) for action in found)
 
     def refused_action(self, request) -> str | None:
         """The sentence refusing the posted action, or None when it may run (or none is asked)."""

@@ -56,8 +56,9 @@ class LargeTableAdmin(BridgeModelAdmin):
     """Changelists that stay fast at millions of rows: no full count, estimated pages.
 
     No ``date_hierarchy`` on the million-row lists (contacts, leads): its year links are a
-    ``SELECT DISTINCT date_trunc(…)`` over every row on every page (~400 ms at a million
-    leads, docs/benchmarks.md); the date list filter covers the same need from an index.
+    ``SELECT DISTINCT date_trunc(…)`` over every row on every page (the slowest part of a
+    million-lead page, docs/benchmarks.md); the date list filter covers the same need from an
+    index.
     """
 
     paginator = EstimatedCountPaginator

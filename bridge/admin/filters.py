@@ -12,8 +12,9 @@ MAX_CHOICES = 200
 class IndexedValuesFilter(admin.AllValuesFieldListFilter):
     """Django's "all values" filter, with the values read by skipping through the column's
     index (``bridge.db.values``: one probe per distinct value) instead of ``SELECT DISTINCT``
-    over every row, which is slow at a million leads. Needs an index that starts with the
-    column; other databases and nullable columns get Django's own query.
+    over every row, which is slow on a million leads (docs/benchmarks.md, "Admin at a million
+    rows"). Needs an index that starts with the column; other databases and nullable columns
+    get Django's own query.
     """
 
     def __init__(self, field, request, params, model, model_admin, field_path):

@@ -22,6 +22,8 @@ from bridge.records import KINDS
 from integrations import registry
 from integrations.base import Operation, Option
 
+from .base import on_change_list
+
 PUSH_PERMISSION = "bridge.push_to_providers"
 
 
@@ -259,15 +261,27 @@ class PushActionsMixin:
             actions[function.__name__] = (function, function.__name__, label)
         return actions
 
-    def get_action(self, action):
-        found = super().get_action(action)
-        if found is None and isinstance(action, str):
+    def get_action(self, action, action_location=None):
+        """Django's lookup, then the push operations (on the change list only).
+
+        Django 6 asks with an ``action_location``; Django 5.2 knows no such parameter, so it is
+        passed on only when given.
+        """
+        location = () if action_location is None else (action_location,)
+        found = super().get_action(action, *location)
+        if found is None and isinstance(action, str) and on_change_list(action_location):
             found = self.push_actions().get(action)
         return found
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if self.has_push_permission(request):
+    def get_actions(self, request, action_location=None):
+        """Django's actions plus, for users with the push permission, the push operations.
+
+        The push operations are change-list actions: Django 6 asks for the change form's
+        actions too (``action_location``), and gets none of them there.
+        """
+        location = {} if action_location is None else {"action_location": action_location}
+        actions = super().get_actions(request, **location)
+        if self.has_push_permission(request) and on_change_list(action_location):
             actions.update(self.push_actions())
         return actions
 

@@ -25,7 +25,7 @@ class RemoteLink(models.Model):
     # No database constraint either: the record is (content type, object id) and object_id
     # cannot have one, so the pair is kept by Django (its delete cascades, here as for every
     # generic relation); checking the type alone cost each link written a trigger query, a
-    # tenth of PostgreSQL's CPU in a 100,000-person pull (see 0012).
+    # noticeable share of PostgreSQL's CPU in a large pull (see 0012 and docs/benchmarks.md).
     content_type = models.ForeignKey(
         ContentType, on_delete=models.CASCADE, db_index=False, db_constraint=False
     )

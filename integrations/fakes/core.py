@@ -392,7 +392,7 @@ class FakeServer:
             protocol_version = "HTTP/1.1"
             server_version = "CRMBridgeFake/1.0"
             # Headers and body go out in separate writes; with Nagle on, every small answer on
-            # a kept-alive connection waited ~40 ms for the client's delayed ACK.
+            # a kept-alive connection waited for the client's delayed ACK.
             disable_nagle_algorithm = True
 
             def parse_request(self):

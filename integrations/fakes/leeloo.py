@@ -2,30 +2,36 @@
 
 It keeps people, orders, tags, tunnels (with LGTs, blocks and stats), users, communication
 channels, connections, message templates, messages, comments, calls and traffic sources in
-memory, seeded from the reference's own examples. Like Leeloo it refuses with ``"status": 0``
-in a 200, requires the ``filter[last_message]`` window on ``GET /people``, reads form-data
-(and only form-data) where the document says so, and reports ``totalCount``/``filteredCount``.
+memory, seeded from the reference's own examples (``data/leeloo.json``). Like Leeloo it
+refuses with ``"status": 0`` in a 200, requires the ``filter[last_message]`` window on
+``GET /people``, reads form-data (and only form-data) where the document says so, and reports
+``totalCount``/``filteredCount``.
 
 Where the document is silent the fake picks one behaviour and says so: an unknown id is a 404
 with ``status: 0``; both ends of a last-message window are inclusive; several ``filter[tags]``
 match people with any of the tags; a person added through ``POST /people`` gets its creation
 time as last-message time, so it shows in later lists.
 
-:meth:`FakeLeeloo.seed_people` adds N deterministic people quickly (100,000 in about a second;
-``POST /leeloo/_fake/seed-people`` does the same from another process); people are kept sorted
-by last-message time so a window is two bisections and a page a slice.
+:meth:`FakeLeeloo.seed_people` adds N deterministic people quickly (a benchmark's hundred
+thousand without a wait; ``POST /leeloo/_fake/seed-people`` does the same from another
+process); people are kept sorted by last-message time so a window is two bisections and a page
+a slice.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
+import json
 import re
 from datetime import UTC, datetime, timedelta
+from importlib.resources import files
 
 from .core import FakeProvider, FakeRequest, FakeResponse, route
 
 ID = r"(?P<{}>[^/]+)"
+#: The reference's example records (people, orders, tags, tunnels, users, channels, templates…).
+EXAMPLES = files(__package__).joinpath("data", "leeloo.json")
 COMPANY_ID = "5b9f63e3d244d2000e27692f"
 API_USER_ID = "5b9f63e3d244d2000e276957"  # the user the API token belongs to
 CALL_FIELDS = (
@@ -195,8 +201,8 @@ class FakeLeeloo(FakeProvider):
         Person n is "Person n", ``person<n>@example.com``, a valid US number
         (:func:`seed_phone`), tagged ``vip``, ``tag2``, ``Mentor`` or ``Professional`` (every
         tenth non-vip also ``vip``), without channels. Built in one pass, sharing immutable
-        empty lists, and sorted once: 100,000 people take about a second and ~100 MB. Returns
-        their ids in time order.
+        empty lists, and sorted once, so a benchmark's hundred thousand are quick and small
+        (docs/benchmarks.md, "Sync"). Returns their ids in time order.
         """
         with self.lock:
             return self._seed_people(count, start, step)
@@ -973,242 +979,17 @@ class FakeLeeloo(FakeProvider):
     # --- the reference's examples ---------------------------------------------------------
 
     def _seed_examples(self) -> None:
-        """Load the records the reference's examples show, with their ids."""
-        for user_id, name, created, updated in (
-            ("445f5d522a934035decc093d", "Igor", "2015-04-02T14:20Z", "2015-04-02T14:20Z"),
-            ("125f5d522a934035decc093d", "Alexey", "2015-04-02T14:20Z", "2015-04-02T14:20Z"),
-            (
-                "632af797bd3cc466fe1af584",
-                "John Mack",
-                "2022-09-21T11:37:59.353Z",
-                "2022-09-27T12:26:12.786Z",
-            ),
-            (
-                "60509800acc5ae000d74ce21",
-                "Max",
-                "2021-03-16T11:35:28.644Z",
-                "2024-02-19T12:59:04.460Z",
-            ),
-            (
-                "5b0d313b307879002915b3cc",
-                "Operator",
-                "2024-02-21T12:32:55.085Z",
-                "2024-10-07T06:42:52.631Z",
-            ),
-        ):
-            self.users[user_id] = {
-                "id": user_id,
-                "name": name,
-                "createdAt": created,
-                "updatedAt": updated,
-            }
-
-        for tag_id, name in (
-            # The reference gives "Tag #1" the same id as "My tunnel": ids are unique within
-            # one resource only, and the fake serves both with it, as the reference does.
-            ("595f5d522a934035decc093d", "Tag #1"),
-            ("5cf7a18586236d000b1256b2", "vip"),
-            ("5cf7a18586236d000b1256b3", "tag2"),
-            ("5cf7a18586236d000b1256b4", "Mentor"),
-            ("5cf7a18586236d000b1256b5", "Professional"),
-            ("5cf7a18586236d000b1256b6", "Tag 26"),
-        ):
-            self.tags[tag_id] = {"id": tag_id, "name": name}
-
-        self.categories = {
-            "5e3bf3fdb70492000f72cd6c": {
-                "id": "5e3bf3fdb70492000f72cd6c",
-                "name": "Category 1",
-                "templates": [
-                    {"id": "5e42be758d4fff000cafe6ef", "message_name": "test template 2"},
-                    {"id": "5e42be688d4fff000cafe5cc", "message_name": "test template 1"},
-                ],
-            },
-            "5e18a2a3ed0b7a000d6c948f": {
-                "id": "5e18a2a3ed0b7a000d6c948f",
-                "name": "Category 2",
-                "templates": [],
-            },
-        }
-        for conn_id, kind, name in (
-            ("65cf48536d81f496d4f9a673", "telegram", "Telegram bot"),
-            ("65b3791a9af7b6ef6f4a8afd", "sendGrid", "Sendgrid bot"),
-            ("5dbfe6c5fb73e101720b3dc7", "sms", "SMS gateway"),
-        ):
-            self.connections[conn_id] = {"id": conn_id, "type": kind, "name": name}
-
-        stats = {
-            "subscribers": 10,
-            "uniqSubscribers": 2,
-            "orders": 4,
-            "sales": 3,
-            "uniqSales": 2,
-            "visits": 14,
-            "uniqVisits": 5,
-            "shows": 5,
-            "uniqShows": 3,
-            "totalSale": 200,
-            "totalExpenses": 100,
-        }
-        for tunnel_id, name, created, tools in (
-            ("595f5d522a934035decc093d", "My tunnel", "2015-04-02T14:20Z",
-             [("222f5d522a934035decc093d", "LGT1", "LINK")]),
-            ("5e18a2a3ed0b7a000d6c9484", "Default tunnel", "2020-01-10T16:09:07.000Z",
-             [("5e18a2a3ed0b7a000d6c9486", "Default leadgentool", "DEFAULT")]),
-            ("617fa515557acb4a2472c560", "for list", "2021-11-01T08:30:13.000Z",
-             [("617fa612925d13644ae58e55", "New LGT", "FORM")]),
-            ("5e1f11566c384804b31e9457", "Webinar", "2020-01-15T13:18:14.000Z",
-             [("5e1f119d6c384804b31e945e", "Webinar form", "FORM"),
-              ("609290d3e060416cdea6823e", "API people", "LINK"),
-              ("demo-lgt", "Demo LGT", "LINK")]),  # bridge/demo_data.py's demo account
-        ):  # fmt: skip
-            for tool_id, tool_name, kind in tools:
-                self.leadgentools[tool_id] = {
-                    "id": tool_id, "name": tool_name, "type": kind, "tunnel_id": tunnel_id
-                }  # fmt: skip
-            self.tunnels[tunnel_id] = {
-                "id": tunnel_id,
-                "name": name,
-                "createdAt": created,
-                "updatedAt": created,
-                "leadgentools": [tool[0] for tool in tools],
-                "blocks": [tunnel_id[:-4] + "b10c", tunnel_id[:-4] + "b10d"],
-                "stats": dict(stats),
-            }
-
-        self.payment_credits = {"5e3c3533f04b1f000c27b534"}
-        self.offers = {
-            "5e3c357bf04b1f000c27b83a": {"title": "Ручной оффер", "price": 100, "currency": "USD"}
-        }
-
-        examples = (
-            # id, name, email, phone, tags, account, connection, from, last message, created
-            ("5e1c7ce2b4066a01900cdba0", "Feliks", "feliks@gmail.com", "+380966565556",
-             ["Mentor", "Professional"], "5e1c7ce2b4066a01900cdba1", "5e1c7afcb4066a01900cdb8c",
-             "TELEGRAM", "2020-01-13T14:21:36.462Z", "2020-01-13T14:20:50.000Z"),
-            ("625946dd585052c1629f1b2b", "Mark Spenser", "Ray37@hotmail.com", "+380977451111",
-             [], "625946dd58505225f49f1b2c", "5e1edc3f18fc56000c0159b3", "TELEGRAM",
-             "2024-02-16T16:16:57.065Z", "2022-04-15T10:20:13.546Z"),
-            ("617fd5cc1cc06d2ae24dd9eb", "Mark Down", "lapaychuk95808@gmail.com",
-             "+380977451099", ["Tag 26"], "617fd5cc1cc06d42c94dd9ec", "61308ac5d087cbc40f1e478d",
-             "FACEBOOK", "2024-02-02T12:07:54.882Z", "2021-11-01T11:55:56.358Z"),
-            ("5ef074e9e31801000d73ba10", "TIIIIK", "", "", [], "5ef074e9e31801000d73ba11",
-             "65cf48536d81f496d4f9a673", "TELEGRAM", "2020-08-31T07:55:53.865Z",
-             "2020-06-22T09:07:53.351Z"),
-            ("5ea177b8ac8f55000d2c68f0", "Adolf Shtangencirkul", "", "", [],
-             "5ea177b8ac8f55000d2c68f1", "65cf48536d81f496d4f9a673", "VKONTAKTE",
-             "2020-08-29T08:31:51.211Z", "2020-04-23T11:10:48.337Z"),
-        )  # fmt: skip
-        for row in examples:
-            person_id, name, email, phone, tags, account_id, conn_id, source, last, created = row
-            self.add_person(
-                {
-                    "id": person_id,
-                    "name": name,
-                    "email": email,
-                    "phone": phone,
-                    "tags": list(tags),
-                    "profileImage": "NOT_DEFINED",
-                    "gender": "NO_DATA",
-                    "locale": "",
-                    "accounts": [
-                        {
-                            "account_id": account_id,
-                            "connection_id": conn_id,
-                            "connection_status": "OK",
-                            "from": source,
-                        }
-                    ],
-                    "subscribeHistory": [],
-                    "custom_fields": [],
-                    "contactedUsers": [],
-                    "orders": [],
-                    "created_at": created,
-                    "updated_at": last,
-                    "lastMessageTime": last,
-                }
-            )
-            self.channels[account_id] = {
-                "id": account_id,
-                "person_id": person_id,
-                "name": name,
-                "from": source,
-                "botStatus": "BOT",
-                "lastMessageTime": last,
-                "createdAt": created,
-                "utmMarks": {"utm_source": "test_UTM_mark"} if name == "TIIIIK" else {},
-            }
-        mark = self.people["625946dd585052c1629f1b2b"]
-        mark["custom_fields"] = [{"type": "PHONE", "name": "phone", "value": "+48881644207"}]
-        mark["contactedUsers"] = ["60509800acc5ae000d74ce21"]
-        mark["subscribeHistory"] = [
-            {
-                "tunnelName": "Default tunnel",
-                "leadgentoolName": "Default leadgentool",
-                "trafficSource": "Default traffic source",
-                "tunnelId": "5e18a2a3ed0b7a000d6c9484",
-                "leadgentoolId": "5e18a2a3ed0b7a000d6c9486",
-                "trafficSourceId": "5e18a2a3ed0b7a000d6c9488",
-                "accountId": "625946dd58505225f49f1b2c",
-            }
-        ]
-        down = self.people["617fd5cc1cc06d2ae24dd9eb"]
-        down.update(gender="OTHER", locale="ru_RU", contactedUsers=["60509800acc5ae000d74ce21"])
-        down["subscribeHistory"] = [
-            {
-                "tunnelName": "for list",
-                "leadgentoolName": "New LGT",
-                "trafficSource": "Default traffic source",
-                "tunnelId": "617fa515557acb4a2472c560",
-                "leadgentoolId": "617fa612925d13644ae58e55",
-                "trafficSourceId": "617fa612925d1341eee58e58",
-                "accountId": "617fd5cc1cc06d42c94dd9ec",
-            }
-        ]
-        down["profileImage"] = (
-            "https://static.leeloo.ai/images/5e18a2a3ed0b7a000d6c9446/"
-            "abd88bd0-3b0a-11ec-82ee-bb08992a1760%5B571x1100%5Djpg"
-        )
-
-        for order in (
-            {"id": "5e399d72a2d0e2000dd584c1", "person_id": "5e1c7ce2b4066a01900cdba0",
-             "title": "manual offer", "price": 200, "currency": "USD", "status": "RESOLVED",
-             "paymentMethod": "MANUAL", "createdAt": "2020-02-04T16:36:02.213Z",
-             "updatedAt": "2020-02-04T16:38:58.168Z"},
-            {"id": "5e2825e081fbca000d8596e4", "person_id": "5e1c7ce2b4066a01900cdba0",
-             "title": "Title11", "description": "Description1", "price": 100, "currency": "UAH",
-             "status": "SUCCESS", "paymentMethod": "WAYFORPAY", "createdAt": "2015-04-02T14:20Z",
-             "updatedAt": "2015-04-02T14:20Z"},
-            {"id": "65cf58ba1261175f8d40a75f", "person_id": "625946dd585052c1629f1b2b",
-             "title": "for API", "price": 100, "currency": "USD", "status": "OPENED",
-             "paymentMethod": "MANUAL", "createdAt": "2024-02-16T12:44:42.569Z",
-             "updatedAt": "2024-02-16T12:44:42.569Z"},
-            {"id": "618280605402c96fa86c125a", "person_id": "617fd5cc1cc06d2ae24dd9eb",
-             "title": "Course", "price": 20, "currency": "USD", "status": "REJECTED",
-             "paymentMethod": "MANUAL", "createdAt": "2021-11-03T12:30:24.853Z",
-             "updatedAt": "2021-11-03T15:25:49.028Z"},
-            {"id": "5b3f608db2737000133d25b6", "person_id": "5ef074e9e31801000d73ba10",
-             "title": "Ручной оффер", "price": 100, "currency": "RUB", "status": "OPENED",
-             "paymentMethod": "MANUAL", "createdAt": "2018-07-06T12:30:05.000Z",
-             "updatedAt": "2018-07-06T12:30:05.000Z"},
-        ):  # fmt: skip
-            order.setdefault("description", "")
-            self.orders[order["id"]] = order
-            person = self.people.get(order["person_id"])
-            if person is not None:
-                person["orders"].append(order["id"])
-
-        self.messages["5e1c7ce2b4066a01900cdba1"] = [
-            {"id": "5e3bf8d6c6ed91000c8534ae", "text": "Test API v.1 message template",
-             "type": "YOUR_MESSAGE", "read": True, "createdAt": "2020-02-06T11:30:30.035Z",
-             "updatedAt": "2020-02-06T11:30:30.035Z"},
-            {"id": "5e3beba47fa862000e3b4d05", "text": "API message", "type": "YOUR_MESSAGE",
-             "read": True, "createdAt": "2020-02-06T10:34:12.230Z",
-             "updatedAt": "2020-02-06T10:34:12.230Z"},
-            {"id": "5e3be0017fa862000e3b4c11", "text": "Hello!", "type": "CLIENT_MESSAGE",
-             "read": True, "createdAt": "2020-02-06T09:12:01.004Z",
-             "updatedAt": "2020-02-06T09:12:01.004Z"},
-        ]  # fmt: skip
+        """Load the records the reference's examples show, with their ids (data/leeloo.json)."""
+        examples = json.loads(EXAMPLES.read_text(encoding="utf-8"))
+        for name in ("users", "tags", "categories", "connections", "tunnels", "leadgentools"):
+            setattr(self, name, {item["id"]: item for item in examples[name]})
+        self.payment_credits = set(examples["payment_credits"])
+        self.offers = examples["offers"]
+        for person in examples["people"]:
+            self.add_person(person)
+        self.channels = {channel["id"]: channel for channel in examples["channels"]}
+        self.orders = {order["id"]: order for order in examples["orders"]}
+        self.messages = examples["messages"]
 
 
 class _Slice:

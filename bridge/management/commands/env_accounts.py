@@ -6,15 +6,22 @@ variable without migrating) and prints what it did. Credentials are never printe
 
 from django.core.management.base import BaseCommand, CommandError
 
-from bridge.env_accounts import EnvAccountError, apply_env_accounts
+from bridge.env_accounts import SPECS, EnvAccountError, apply_env_accounts
+
+
+def describe_variables() -> str:
+    """The command's help: each provider's account and the variables that set it."""
+    accounts = "; ".join(
+        f"{spec.provider} from {spec.credential} "
+        f"({', '.join(name for name in (spec.base_url, spec.environment) if name)}"
+        f"{''.join(f', {variable}' for variable, _ in spec.options.values())})"
+        for spec in SPECS
+    )
+    return f"Create or update the provider accounts the environment sets: {accounts}."
 
 
 class Command(BaseCommand):
-    help = (
-        "Create or update the accounts named aello, leeloo, aiployees and aloware from "
-        "AELLO_API_KEY, LEELOO_AUTH_TOKEN, AIPLOYEES_TOKEN, ALOWARE_API_TOKEN and their "
-        "*_BASE_URL / AELLO_ENVIRONMENT / AIPLOYEES_CAMPAIGN_ID companions."
-    )
+    help = describe_variables()
 
     def handle(self, *args, **options):
         try:

@@ -7,10 +7,14 @@ base URL at ``http://127.0.0.1:PORT/<provider>`` and use the credential it print
 from django.core.management.base import BaseCommand
 
 from integrations.fakes.core import FakeServer
+from integrations.registry import providers
 
 
 class Command(BaseCommand):
-    help = "Serve fake Aéllo, Leeloo, Aiployees and Aloware APIs on 127.0.0.1."
+    help = (
+        f"Serve fake {', '.join(cls.name for cls in providers().values() if cls.fake)} APIs "
+        "on 127.0.0.1."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8765, help="Port (default 8765).")
