@@ -18,18 +18,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bridge", "integrations")
 MAX_LINES = 600
 
-#: Known offenders that issue 16's other two moves remove: bridge/sync.py and bridge/outbox.py
-#: become packages, and the cycles close only through imports inside functions (schedules ↔
-#: sync ↔ reconcile; safeguards importing the outbox back). The lead empties this at merge: an
-#: entry that no longer offends fails a test below, so the list cannot go stale.
-KNOWN_UNTIL_ISSUE_16 = {
-    "too long": {"bridge/sync.py", "bridge/outbox.py"},
-    "cycles": {
-        frozenset({"bridge.schedules", "bridge.sync", "bridge.reconcile"}),
-        frozenset({"bridge.outbox", "bridge.safeguards"}),
-    },
-}
-
 #: Over the limit, and not part of issue 16's moves (nobody is splitting them yet): each needs
 #: its own small move. integrations/leeloo.py is the provider module with the widest API (and
 #: LeelooProvider.iter_pages is being reworked for the sync seam); the fake's 1,000 lines are
@@ -184,14 +172,8 @@ def test_no_import_cycle_even_through_imports_inside_functions():
     """An import inside a function breaks a cycle at start-up only; the modules still lean on
     each other, and the next module-level import closes the loop. None is allowed."""
     edges = import_edges()
-    unexpected = set(cycles(edges)) - KNOWN_UNTIL_ISSUE_16["cycles"]
-    assert not unexpected, "import cycles: " + " | ".join(describe(c, edges) for c in unexpected)
-
-
-def test_the_known_cycles_are_still_there():
-    """The allow-list empties as the moves land: an entry that no longer offends must go."""
-    gone = KNOWN_UNTIL_ISSUE_16["cycles"] - set(cycles(import_edges()))
-    assert not gone, f"no longer a cycle, remove from KNOWN_UNTIL_ISSUE_16: {sorted(gone)}"
+    found = set(cycles(edges))
+    assert not found, "import cycles: " + " | ".join(describe(c, edges) for c in found)
 
 
 def line_counts() -> dict[str, int]:
@@ -203,7 +185,7 @@ def line_counts() -> dict[str, int]:
 
 
 def test_no_product_module_over_600_lines():
-    allowed = KNOWN_UNTIL_ISSUE_16["too long"] | KNOWN_OVER_LENGTH
+    allowed = KNOWN_OVER_LENGTH
     too_long = {path: n for path, n in line_counts().items() if n > MAX_LINES}
     unexpected = {path: n for path, n in too_long.items() if path not in allowed}
     assert not unexpected, f"over {MAX_LINES} lines, split them: {unexpected}"
@@ -211,7 +193,7 @@ def test_no_product_module_over_600_lines():
 
 def test_the_known_long_modules_are_still_long():
     counts = line_counts()
-    allowed = KNOWN_UNTIL_ISSUE_16["too long"] | KNOWN_OVER_LENGTH
+    allowed = KNOWN_OVER_LENGTH
     fine = sorted(path for path in allowed if counts.get(path, 0) <= MAX_LINES)
     assert not fine, f"no longer over {MAX_LINES} lines (or gone), remove from the list: {fine}"
 
