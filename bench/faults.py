@@ -13,7 +13,7 @@ the fake, *duplicates* is a second remote lead for the same local one (Aéllo fi
 - ``postgres_restart``: PostgreSQL is restarted mid-batch under a running cluster
   (``pg_ctlcluster --skip-systemctl-redirect 15 main restart``; full size only, as root);
 - ``bad_inputs``: 1,000 malformed contacts and leads through the admin's add forms (and the
-  CSV import when ``bridge/resources.py`` exists): each must be refused with an error, no 500,
+  CSV import when ``bridge/resources`` exists): each must be refused with an error, no 500,
   nothing written;
 - ``hostile_uploads``: the hostile import files of ``bench/hostile_uploads.py`` (XLSX bombs,
   bad encodings), each uploaded in a child process of its own: refused, and at what time and
@@ -506,8 +506,9 @@ def bad_imports(count: int) -> dict:
 
     from bridge.models import Contact, Lead, Tag
 
-    if not (common.ROOT / "bridge" / "resources.py").exists():
-        return {"skipped": "bridge/resources.py is not on this branch"}
+    imports = common.ROOT / "bridge" / "resources"  # a package now, a module on older branches
+    if not (imports.is_dir() or imports.with_suffix(".py").exists()):
+        return {"skipped": "bridge/resources is not on this branch"}
     user = get_user_model().objects.get(username="bench-admin")
     client = Client(raise_request_exception=False)
     client.force_login(user)

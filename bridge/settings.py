@@ -220,7 +220,7 @@ BRIDGE_SYNC_TASK_SECONDS = env.float(
     "BRIDGE_SYNC_TASK_SECONDS", default=Q_CLUSTER["timeout"] * 0.75
 )
 
-# --- import/export of contacts and leads (django-import-export; bridge/resources.py) -----------
+# --- import/export of contacts and leads (django-import-export; bridge/resources/) ------------
 # The preview is a dry run inside a transaction that is rolled back; a confirmed import runs in
 # one transaction and is rolled back whole if any row fails. Exports read rows in chunks.
 IMPORT_EXPORT_USE_TRANSACTIONS = True

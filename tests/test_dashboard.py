@@ -1,4 +1,4 @@
-"""The admin index dashboard (bridge/dashboard.py), its SVG charts (bridge/charts.py), and the
+"""The admin index dashboard (bridge/dashboard/), its SVG charts (bridge/charts.py), and the
 admin pages' status labels and links between records, remote links and deliveries.
 
 Times are pinned: ``django.utils.timezone.now`` returns ``NOW`` (auto_now fields included), and
@@ -641,7 +641,7 @@ def test_every_account_status_has_a_label(frozen_now):
 def test_dashboard_refreshes_itself_without_a_reload(page, live_server, admin_user, monkeypatch):
     from playwright.sync_api import expect
 
-    monkeypatch.setattr(dashboard, "REFRESH_SECONDS", 1)
+    monkeypatch.setattr(dashboard.view, "REFRESH_SECONDS", 1)
     account = ProviderAccount.objects.create(provider="aello", name="aello", credential="k")
     lead_type = ContentType.objects.get_for_model(Lead)
     page.goto(f"{live_server.url}{reverse('admin:login')}?next=/admin/")

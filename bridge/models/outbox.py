@@ -165,7 +165,7 @@ class Delivery(models.Model):
             models.Index(fields=["batch", "state"], name="delivery_batch_state_idx"),
             models.Index(fields=["state", "claimed_at"], name="delivery_claimed_idx"),
             # The dashboard: oldest pending, newest failures, and counts by state and day read
-            # from this index alone (bridge/dashboard.py).
+            # from this index alone (bridge/dashboard/).
             models.Index(fields=["state", "created_at"], name="delivery_state_created_idx"),
             # The claim's "next due of this account" read in order, without sorting every
             # waiting delivery of the account on each claim (a 10,000-delivery batch).
