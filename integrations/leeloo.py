@@ -984,11 +984,6 @@ class LeelooProvider(Provider):
             "/communication-channels", params, limit=limit, offset=offset, parse=parse_channel
         )
 
-    def iter_channels(self, since=None, until=None, *, page_size: int = 100) -> Iterator[Page]:
-        """Every page of communication channels, optionally within a last-message window."""
-        params = self.channel_params(since, until)
-        return self.iter_pages("/communication-channels", params, page_size, parse=parse_channel)
-
     def list_connections(self) -> list[dict]:
         """The account's connections (bots): telegram, sendGrid…"""
         return [
@@ -1258,10 +1253,6 @@ class LeelooProvider(Provider):
         """One page of sales tunnels."""
         return self.list_page("/tunnels", limit=limit, offset=offset, parse=parse_tunnel)
 
-    def iter_tunnels(self, *, page_size: int = 100) -> Iterator[Page]:
-        """Every page of sales tunnels (without their LGTs; :meth:`get_tunnel` has those)."""
-        return self.iter_pages("/tunnels", None, page_size, parse=parse_tunnel)
-
     def get_tunnel(self, tunnel_id: str) -> dict:
         """One tunnel with its lead-generation tools (side-loaded as ``linked.leadgentools``)."""
         path = f"/tunnels/{_segment(tunnel_id, 'tunnel_id')}"
@@ -1284,10 +1275,6 @@ class LeelooProvider(Provider):
     def list_users(self, *, limit: int = 20, offset: int = 0) -> Page:
         """One page of platform users (managers)."""
         return self.list_page("/users", limit=limit, offset=offset, parse=parse_user)
-
-    def iter_users(self, *, page_size: int = 100) -> Iterator[Page]:
-        """Every page of platform users."""
-        return self.iter_pages("/users", None, page_size, parse=parse_user)
 
     def get_user(self, user_id: str) -> dict:
         """One platform user."""
