@@ -465,7 +465,7 @@ def test_custom_fields_both_ways():
 
 
 def test_window_bounds_payment_dates_and_prices_are_formatted_in_one_way():
-    moment = datetime(2020, 2, 4, 13, 46, 48, 803999, tzinfo=lee.UTC)
+    moment = datetime(2020, 2, 4, 13, 46, 48, 803999, tzinfo=UTC)
     assert lee.format_window_bound(moment) == "2020-02-04T13:46:48.803Z"
     assert lee.format_window_bound(date(2015, 4, 2)) == "2015-04-02"
     assert lee.format_payment_date("2018-06-27T09:32:00+02:00") == "2018-06-27 07:32"
