@@ -15,6 +15,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -185,8 +186,6 @@ def parse_retry_after(value: str | None, cap: float | None = None) -> float | No
     are cut to it, and a negative value or a past date is 0; no caller's clock arithmetic can
     overflow. None when there is no header or it is not a number or a date (``NaN``, text).
     """
-    import math
-
     if not value:
         return None
     cap = RETRY_AFTER_CAP_SECONDS if cap is None else cap
