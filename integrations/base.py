@@ -235,6 +235,9 @@ class Provider:
     env: ClassVar[EnvVars | None] = None
     #: Which record kinds the outbox can push to this provider ("lead", "contact", …).
     pushes: ClassVar[tuple[str, ...]] = ()
+    #: Which resources the bridge pulls from this provider's accounts ("people", "tags", …);
+    #: empty for a push-only provider. The sync schedules, states and "Sync now" follow it.
+    syncs: ClassVar[tuple[str, ...]] = ()
     #: Write operations the outbox may ask for: operation name -> method name (or an
     #: :class:`Operation` with its label, kinds and options). Each method takes
     #: ``(record: dict, params: dict, remote_id: str)`` and returns a PushResult.

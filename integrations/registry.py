@@ -49,6 +49,11 @@ def env_vars() -> dict[str, EnvVars]:
     return {cls.id: cls.env for cls in providers().values() if cls.env is not None}
 
 
+def syncing_providers() -> tuple[str, ...]:
+    """Ids of the providers whose accounts the bridge pulls from (``Provider.syncs``)."""
+    return tuple(cls.id for cls in providers().values() if cls.syncs)
+
+
 def as_choices() -> list[tuple[str, str]]:
     """(id, display name) pairs for form and model choices."""
     return [(cls.id, cls.name) for cls in providers().values()]

@@ -833,3 +833,14 @@ def test_a_cursor_moves_back_never_forward(leeloo):
     assert earlier.is_valid(), earlier.errors
     earlier.save()
     assert cursor_of(leeloo, "people") < SEED_START
+
+
+def test_the_syncing_providers_are_those_that_declare_resources(make_account):
+    """No provider is named in the sync machinery: a provider class lists what it syncs."""
+    from integrations.registry import providers, syncing_providers
+
+    declared = {cls.id: cls.syncs for cls in providers().values()}
+    assert syncing_providers() == tuple(pid for pid, syncs in declared.items() if syncs)
+    assert set(declared["leeloo"]) == set(sync.RESOURCES)
+    assert sync.can_sync(make_account("leeloo"))
+    assert not sync.can_sync(make_account("aloware"))

@@ -24,12 +24,13 @@ from bridge.models import (
     TemplateCategory,
     Tunnel,
 )
+from integrations import registry
 
 from . import catalog, orders, people
 from .context import Context
 
-#: Providers whose accounts sync (the ones with list endpoints to read).
-SYNC_PROVIDERS = ("leeloo",)
+#: Providers whose accounts sync: those that declare resources (``Provider.syncs``).
+SYNC_PROVIDERS = registry.syncing_providers()
 RESOURCES = tuple(SyncState.Resource.values)
 #: The order ``sync`` runs them in when none is named: tags and people before what links to them.
 RUN_ORDER = ("tags", "users", "people", "channels", "orders", "tunnels", "templates")

@@ -58,6 +58,7 @@ class LeelooProvider(LeelooOperations, Provider):
     base_urls = {"production": "https://api.leeloo.ai"}
     env = EnvVars(credential="LEELOO_AUTH_TOKEN", base_url="LEELOO_BASE_URL")
     pushes = ("contact", "lead", "order")
+    syncs = ("tags", "users", "people", "channels", "orders", "tunnels", "templates")
     fake = "integrations.fakes.leeloo.FakeLeeloo"
     contact_requirements = (("email", "phone"),)
     # The reference says "Request Body(form-data)" for tags, order updates, calls and tunnel
