@@ -170,6 +170,17 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# The cache counts the public endpoints' rate limits (bridge/public.py): Redis, shared by every
+# web process, when there is one; else each process's memory.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("Q_CLUSTER_NAME", default="crm-bridge"),
+        }
+    }
+
 # Hosts a provider account's base URL may name besides the provider's documented ones (and where
 # plain http is accepted): comma-separated host names. A staff user who is not a superuser can
 # point an account only at these or the documented hosts (bridge/provider_hosts.py). The demo
