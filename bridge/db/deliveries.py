@@ -19,7 +19,7 @@ _DUE_STATES = (State.PENDING, State.FAILED)
 # --- inserting a batch -------------------------------------------------------------------
 
 
-def insert_copies(template: Delivery, object_ids: list[int]) -> None:
+def insert_deliveries(template: Delivery, object_ids: list[int]) -> None:
     """Insert a copy of ``template`` for each object id, in the ids' order.
 
     PostgreSQL: one ``INSERT … SELECT … FROM unnest(ids)``. Every column but the object id is
@@ -29,12 +29,12 @@ def insert_copies(template: Delivery, object_ids: list[int]) -> None:
     if not object_ids:
         return
     if connection.vendor == "postgresql":
-        _insert_copies_postgresql(template, object_ids)
+        _insert_deliveries_postgresql(template, object_ids)
     else:
-        _insert_copies_sqlite(template, object_ids)
+        _insert_deliveries_sqlite(template, object_ids)
 
 
-def _insert_copies_postgresql(template: Delivery, object_ids: list[int]) -> None:
+def _insert_deliveries_postgresql(template: Delivery, object_ids: list[int]) -> None:
     columns, values, sql_params = [], [], []
     for field in _copied_fields():
         columns.append(connection.ops.quote_name(field.column))
@@ -54,7 +54,7 @@ def _insert_copies_postgresql(template: Delivery, object_ids: list[int]) -> None
         )
 
 
-def _insert_copies_sqlite(template: Delivery, object_ids: list[int]) -> None:
+def _insert_deliveries_sqlite(template: Delivery, object_ids: list[int]) -> None:
     rows = []
     for object_id in object_ids:
         row = Delivery(**{f.attname: getattr(template, f.attname) for f in _copied_fields()})

@@ -117,7 +117,7 @@ def enqueue(
                 params=params.get(account.pk, {}),
                 max_attempts=max_attempts,
             )
-            db_deliveries.insert_copies(template, ids)
+            db_deliveries.insert_deliveries(template, ids)
         account_ids = [account.pk for account in targets]
         transaction.on_commit(lambda: kick_accounts(account_ids))
     return batch
