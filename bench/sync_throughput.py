@@ -48,7 +48,7 @@ def missing() -> str:
     """Why the sync cannot be measured on this branch yet ("" when it can)."""
     for module, path in (
         ("bridge.sync", "bridge/sync/"),
-        ("integrations.fakes.leeloo", "integrations/fakes/leeloo.py"),
+        ("integrations.fakes.leeloo", "integrations/fakes/leeloo/"),
     ):
         if importlib.util.find_spec(module) is None:
             return f"{path} is not on this branch yet (the Leeloo sync lands from branch 'sync')"
