@@ -184,12 +184,12 @@ URL_RULES: dict[str, Rule] = {
     "admin:bridge_syncrun_changelist":  Rule(VIEW),
     **model_pages("bridge_syncrun", add=NOBODY, change=NOBODY),
     # Routing rules: viewable; written by superusers (no role has their permissions). The test
-    # page only reads. Each lead's routing record is read-only and never deleted.
+    # page only reads. Each lead's routing record is read-only (deleted with its lead).
     "admin:bridge_routingrule_changelist": Rule(VIEW),
     **model_pages("bridge_routingrule"),
     "admin:bridge_routingrule_test":    Rule(VIEW),
     "admin:bridge_leadrouting_changelist": Rule(VIEW),
-    **model_pages("bridge_leadrouting", add=NOBODY, change=NOBODY, delete=NOBODY, deletes=NOBODY),  # noqa: E501
+    **model_pages("bridge_leadrouting", add=NOBODY, change=NOBODY),
     # Leeloo's own records, mirrored by the syncs: read-only.
     "admin:bridge_leeloouser_changelist": Rule(VIEW),
     **model_pages("bridge_leeloouser", add=NOBODY, change=NOBODY),
@@ -336,6 +336,7 @@ ACTIONS = [
     Act("bridge.routingrule", "enable_rules", "disabled_rule", SUPERUSERS, did=enabled(True)),
     Act("bridge.routingrule", "disable_rules", "routing_rule", SUPERUSERS, did=enabled(False)),
     Act("bridge.routingrule", "delete_selected", "routing_rule", SUPERUSERS, **DELETE),
+    Act("bridge.leadrouting", "delete_selected", "lead_routing", SUPERUSERS, **DELETE),
     Act("django_q.success", "resubmit_task", "success", SUPERUSERS, did=grew("django_q.OrmQ")),
     Act("django_q.failure", "resubmit_task", "failure", SUPERUSERS, did=gone),
     # Deleting: superusers (no other role has a delete permission).

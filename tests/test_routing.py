@@ -306,6 +306,8 @@ def test_an_account_time_zone_must_be_a_real_one(make_account):
         make_account("aello", time_zone="Mars/Olympus")
     assert "not a time zone name" in error.value.message_dict["time_zone"][0]
     assert make_account("aello", name="default-zone").time_zone == "UTC"
+    blank = make_account("aello", name="blank-zone", time_zone="")
+    assert blank.zone == ZoneInfo("UTC")  # blank: the site's TIME_ZONE
 
 
 # --- every entry, routed once -------------------------------------------------------------------
@@ -348,6 +350,20 @@ def test_leads_of_one_transaction_are_routed_together_in_one_batch(
     assert len([c for c in callbacks if isinstance(c, _PendingLeads)]) == 1
     batches = {d.batch_id for lead in leads for d in deliveries_of(lead)}
     assert len(batches) == 1 and LeadRouting.objects.count() == 3
+
+
+def test_a_large_transaction_is_routed_in_chunks(
+    rule, aello, make_lead, django_capture_on_commit_callbacks, monkeypatch
+):
+    from bridge.routing import signals
+
+    monkeypatch.setattr(signals, "CHUNK", 2)
+    rule("all", [aello])
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            leads = [make_lead() for _ in range(5)]
+    assert LeadRouting.objects.count() == 5
+    assert len({d.batch_id for lead in leads for d in deliveries_of(lead)}) == 3
 
 
 def test_a_routing_failure_is_logged_and_the_lead_stays_saved(

@@ -109,3 +109,9 @@ def test_a_leads_routing_record_is_shown_read_only(admin_client, make_lead):
     assert "web → aello push" in listing.content.decode()
     page = admin_client.get(reverse("admin:bridge_leadrouting_change", args=[record.pk]))
     assert page.status_code == 200 and "no phone" in page.content.decode()
+
+
+def test_the_test_page_of_a_rule_that_does_not_exist_is_a_404(admin_client):
+    for object_id in ("999999", "not-a-number", "1%2F..%2F2"):
+        response = admin_client.get(f"/admin/bridge/routingrule/{object_id}/test/")
+        assert response.status_code == 404, object_id

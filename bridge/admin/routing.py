@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -115,7 +116,9 @@ class RoutingRuleAdmin(BridgeModelAdmin):
     def test_view(self, request, object_id):
         """Which of the last 50 leads this rule matches, and what each would be sent — nothing
         is sent or recorded. Other rules (their order, stop after match) are not considered."""
-        rule = get_object_or_404(self.get_queryset(request), pk=object_id)
+        rule = self.get_object(request, unquote(object_id))
+        if rule is None:
+            raise Http404(f"No routing rule with id {object_id!r}.")
         if not self.has_view_permission(request, rule):
             raise PermissionDenied
         loaded = LoadedRule.of(rule)
@@ -148,7 +151,10 @@ class RoutingRuleAdmin(BridgeModelAdmin):
 
 @admin.register(LeadRouting)
 class LeadRoutingAdmin(ReadOnlyAdmin):
-    """What routing decided for each new lead (written once, by the bridge)."""
+    """What routing decided for each new lead (written once, by the bridge).
+
+    Deleting one (a superuser's, or with its lead) lets ``routes pending`` route it again.
+    """
 
     list_display = ["lead", "routed_at", "summary", "skipped_count"]
     list_filter = ["fallback", "routed_at"]
@@ -157,9 +163,6 @@ class LeadRoutingAdmin(ReadOnlyAdmin):
     date_hierarchy = "routed_at"
     readonly_fields = ["lead_link", "routed_at", "rules", "fallback", "queued", "not_queued"]
     exclude = ["lead", "targets", "skipped"]
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # the record is what keeps a lead from being routed twice
 
     @admin.display(description="Lead")
     def lead_link(self, obj):

@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='provideraccount',
             name='time_zone',
-            field=models.CharField(default=bridge.models.accounts.default_time_zone, help_text="Where the people behind this account work (IANA name, e.g. Europe/Paris): routing rules' business hours are read in it.", max_length=64, validators=[bridge.models.accounts.validate_time_zone]),
+            field=models.CharField(blank=True, default=bridge.models.accounts.default_time_zone, help_text="Where the people behind this account work (IANA name, e.g. Europe/Paris): routing rules' business hours are read in it. Blank: the site's time zone.", max_length=64, validators=[bridge.models.accounts.validate_time_zone]),
         ),
         migrations.CreateModel(
             name='LeadRouting',

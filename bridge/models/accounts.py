@@ -64,9 +64,10 @@ class ProviderAccount(models.Model):
     time_zone = models.CharField(
         max_length=64,
         default=default_time_zone,
+        blank=True,
         validators=[validate_time_zone],
         help_text="Where the people behind this account work (IANA name, e.g. Europe/Paris): "
-        "routing rules' business hours are read in it.",
+        "routing rules' business hours are read in it. Blank: the site's time zone.",
     )
     enabled = models.BooleanField(default=True, db_index=True)
     paused = models.BooleanField(

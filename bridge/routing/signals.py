@@ -34,13 +34,20 @@ class _PendingLeads:
         route_after_commit(self.ids)
 
 
+#: Leads routed per transaction after a large commit (an import): bounded queries and rows.
+CHUNK = 500
+
+
 def route_after_commit(lead_ids: list[int]) -> None:
-    """Route these leads; a failure is logged, never raised into the request that saved them
-    (the leads are committed: ``manage.py routes --unrouted`` routes what a failure left)."""
-    try:
-        route_leads(lead_ids)
-    except Exception:
-        logger.exception("routing failed for leads %s; they stay unrouted", lead_ids)
+    """Route these leads, ``CHUNK`` at a time; a failure is logged, never raised into the
+    request that saved them (the leads are committed: ``manage.py routes pending`` routes what
+    a failure left)."""
+    for start in range(0, len(lead_ids), CHUNK):
+        chunk = lead_ids[start : start + CHUNK]
+        try:
+            route_leads(chunk)
+        except Exception:
+            logger.exception("routing failed for leads %s; they stay unrouted", chunk)
 
 
 def _registered(pending: _PendingLeads) -> bool:
