@@ -231,6 +231,17 @@ def test_a_delay_makes_the_delivery_due_later(rule, aello, make_lead):
     assert delivery.next_attempt_at == WEDNESDAY_10_UTC + timedelta(minutes=5)
 
 
+def test_a_push_held_back_on_purpose_is_not_the_dashboards_oldest_pending(rule, aello, make_lead):
+    from django.utils import timezone
+
+    from bridge.dashboard.health import queue_depth
+
+    rule("tomorrow", [aello], delay_seconds=86400)
+    route_leads([make_lead().pk])
+    queue = queue_depth(timezone.now())
+    assert queue.counts["pending"] == 1 and queue.oldest_pending_at is None
+
+
 def test_business_hours_are_read_in_each_accounts_time_zone(rule, make_account, make_lead):
     paris = make_account("aello", name="paris", time_zone="Europe/Paris")
     new_york = make_account("aello", name="new-york", time_zone="America/New_York")
