@@ -219,6 +219,42 @@ def test_fallback_is_empty_until_wired():
     assert fallback_targets(Lead()) == []
 
 
+def test_rules_kept_between_leads_are_read_again_after_any_change(
+    rule, aello, aiployees, make_lead, make_contact, django_assert_max_num_queries
+):
+    vip, fleet = Tag.objects.create(name="VIP"), Tag.objects.create(name="Fleet")
+    made = rule("calls", [aiployees], tags=[vip])
+    target = made.targets.get()
+
+    def targets_for(contact_tags=(vip,)):
+        lead = make_lead(contact=make_contact(tags=list(contact_tags)))
+        (plan,) = route_leads([lead.pk])
+        return [(t.account.name, t.options) for t in plan.targets]
+
+    assert targets_for() == [("aiployees", {})]
+    lead = make_lead(contact=make_contact(tags=[vip]))
+    with django_assert_max_num_queries(12):  # the rules are not read again
+        route_leads([lead.pk])
+    target.options = {"campaign_id": 7}
+    target.save()
+    assert targets_for() == [("aiployees", {"campaign_id": 7})]
+    made.tags.set([fleet])  # a tag swapped: the same number of links
+    assert targets_for() == [] and targets_for([fleet]) == [("aiployees", {"campaign_id": 7})]
+    fleet.routing_rules.clear()  # from the tag's side
+    assert targets_for([]) == [("aiployees", {"campaign_id": 7})]
+    RoutingRule.objects.update(enabled=False)  # no updated_at: the enabled count tells
+    assert targets_for() == []
+    RoutingRule.objects.update(enabled=True)
+    RuleTarget.objects.create(rule=made, account=aello)
+    assert [name for name, _ in targets_for()] == ["aiployees", "aello"]
+    aello.enabled = False
+    aello.save()
+    assert [name for name, _ in targets_for()] == ["aiployees"]
+    made.targets.get(account=aello).delete()
+    Tag.objects.filter(pk=vip.pk).delete()
+    assert [name for name, _ in targets_for([])] == ["aiployees"]
+
+
 # --- delay and business hours ------------------------------------------------------------------
 
 

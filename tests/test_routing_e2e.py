@@ -74,3 +74,42 @@ def test_a_delayed_push_waits_for_its_due_time_then_goes_out(
     assert wait_for(
         lambda: Delivery.objects.filter(pk=delivery.pk, state=State.DELIVERED).exists(), 10
     )
+
+
+def test_two_routers_racing_for_one_lead_route_it_once(
+    transactional_db, make_account, make_contact
+):
+    """Two processes routing the same lead at once (a retry racing the commit's own routing):
+    the lead's unique routing row lets one win; the other queues nothing."""
+    import threading
+
+    from django.db import connection
+
+    from bridge.models import Lead
+    from bridge.routing import route_leads
+
+    lead = Lead.objects.create(contact=make_contact(), source="website")
+    LeadRouting.objects.filter(lead=lead).delete()  # routed on save (no rule yet): forget it
+    account = make_account("aello")
+    rule = RoutingRule.objects.create(name="all")
+    RuleTarget.objects.create(rule=rule, account=account)
+    barrier, results, errors = threading.Barrier(2), [], []
+
+    def route():
+        try:
+            barrier.wait()
+            results.append(len(route_leads([lead.pk])))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=route) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    assert sorted(results) == [0, 1]
+    assert LeadRouting.objects.filter(lead=lead).count() == 1
+    assert Delivery.objects.filter(object_id=lead.pk).count() == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.utils import timezone
 
 from bridge.push_options import check_options
 
@@ -112,6 +113,10 @@ class RoutingRule(models.Model):
 
     def __str__(self):
         return self.name
+
+    def touch(self) -> None:
+        """Mark the rule changed (a target or tag of it was), without saving anything else."""
+        RoutingRule.objects.filter(pk=self.pk).update(updated_at=timezone.now())
 
     @property
     def source_list(self) -> list[str]:
@@ -235,6 +240,17 @@ class RuleTarget(models.Model):
 
     def __str__(self):
         return f"{self.account.name} {self.operation}"
+
+    def save(self, *args, **kwargs):
+        """Saved, and its rule marked changed (routing's loaded rules are read again)."""
+        super().save(*args, **kwargs)
+        self.rule.touch()
+
+    def delete(self, *args, **kwargs):
+        rule = self.rule
+        deleted = super().delete(*args, **kwargs)
+        rule.touch()
+        return deleted
 
     def clean(self):
         """The operation must take leads, and its options pass the push page's checks."""

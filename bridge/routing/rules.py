@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db.models import Count, Max, Q
+
 from bridge.models import Lead, RoutingRule, RuleTarget
 
 
@@ -85,11 +87,51 @@ class LoadedRule:
 
 
 def load_rules(queryset=None) -> list[LoadedRule]:
-    """The enabled rules in order (or those of ``queryset``), ready to match."""
-    if queryset is None:
-        queryset = RoutingRule.objects.filter(enabled=True)
+    """The enabled rules in order (or those of ``queryset``), ready to match.
+
+    The enabled rules are kept in this process between calls while :func:`rules_version` is
+    unchanged: two small queries per routed batch instead of five (routing runs in the
+    request that saved the lead, so its cost is the intake's).
+    """
+    global _loaded
+    if queryset is not None:
+        return _read(queryset)
+    version = rules_version()
+    cached = _loaded
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    rules = _read(RoutingRule.objects.filter(enabled=True))
+    _loaded = (version, rules)
+    return rules
+
+
+def _read(queryset) -> list[LoadedRule]:
     rules = queryset.order_by("order", "id").prefetch_related("targets__account", "tags")
     return [LoadedRule.of(rule) for rule in rules]
+
+
+#: (version, rules) as last read by :func:`load_rules` in this process.
+_loaded: tuple[tuple, list[LoadedRule]] | None = None
+
+
+def rules_version() -> tuple:
+    """A fingerprint of everything a loaded rule holds, in two queries.
+
+    Rules (how many, how many enabled, the newest id and change), their targets (how many, and
+    their accounts' latest change) and their tag links. Saving or deleting a target and
+    changing a rule's tags touch the rule's ``updated_at`` (``RuleTarget.save``,
+    ``signals.rule_tags_changed``), so an edited option is seen at once.
+    """
+    rules = RoutingRule.objects.order_by().aggregate(
+        count=Count("id", distinct=True),
+        enabled=Count("id", distinct=True, filter=Q(enabled=True)),
+        last=Max("id"),
+        changed=Max("updated_at"),
+        target_count=Count("targets", distinct=True),
+        accounts_changed=Max("targets__account__updated_at"),
+    )
+    tag_links = RoutingRule.tags.through.objects.count()
+    return (*rules.values(), tag_links)
 
 
 def load_leads(queryset) -> list[Lead]:

@@ -12,9 +12,10 @@ import logging
 import threading
 
 from django.db import transaction
-from django.db.models.signals import post_save
+from django.db.models.signals import m2m_changed, post_save
+from django.utils import timezone
 
-from bridge.models import Lead
+from bridge.models import Lead, RoutingRule
 
 from .engine import route_leads
 
@@ -70,5 +71,24 @@ def lead_saved(sender, instance: Lead, created: bool, raw: bool = False, **kwarg
     transaction.on_commit(pending)
 
 
+def rule_tags_changed(sender, instance, action: str, reverse: bool, pk_set, **kwargs) -> None:
+    """A rule's tags changed (from either side): its ``updated_at`` says so, for the cache of
+    loaded rules (``rules.rules_version``)."""
+    if not action.startswith("post_"):
+        return
+    if reverse:  # tag.routing_rules.add(…): the rules are in pk_set (None on clear)
+        rules = RoutingRule.objects.filter(pk__in=pk_set) if pk_set else None
+        if rules is None:
+            rules = RoutingRule.objects.all()
+        rules.update(updated_at=timezone.now())
+    else:
+        instance.touch()
+
+
 def connect_signals() -> None:
     post_save.connect(lead_saved, sender=Lead, dispatch_uid="bridge.routing.lead_saved")
+    m2m_changed.connect(
+        rule_tags_changed,
+        sender=RoutingRule.tags.through,
+        dispatch_uid="bridge.routing.rule_tags_changed",
+    )
