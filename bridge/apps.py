@@ -19,11 +19,13 @@ class BridgeConfig(AppConfig):
         Saving an account (or one of its sync states) keeps its sync and reconcile schedules
         in step.
 
+        Every new lead is routed by the routing rules after its transaction commits.
+
         The providers' ``Retry-After`` cap is BRIDGE_RETRY_AFTER_CAP_SECONDS.
         """
         from django.conf import settings
 
-        from bridge import lookups, sync  # noqa: F401 (lookups registers ``__any``)
+        from bridge import lookups, routing, sync  # noqa: F401 (lookups registers ``__any``)
         from bridge.env_accounts import apply_after_migrate
         from bridge.schedules import ensure_after_migrate
         from integrations import base
@@ -31,6 +33,7 @@ class BridgeConfig(AppConfig):
         base.RETRY_AFTER_CAP_SECONDS = settings.BRIDGE_RETRY_AFTER_CAP_SECONDS
 
         sync.connect_signals()  # the sync's and the reconcile's, in that order
+        routing.connect_signals()  # every new lead is routed once its transaction commits
 
         post_migrate.connect(
             apply_after_migrate, sender=self, dispatch_uid="bridge.env_accounts.apply"

@@ -183,6 +183,13 @@ URL_RULES: dict[str, Rule] = {
     **model_pages("bridge_remotelink", add=NOBODY, change=NOBODY),
     "admin:bridge_syncrun_changelist":  Rule(VIEW),
     **model_pages("bridge_syncrun", add=NOBODY, change=NOBODY),
+    # Routing rules: viewable; written by superusers (no role has their permissions). The test
+    # page only reads. Each lead's routing record is read-only (deleted with its lead).
+    "admin:bridge_routingrule_changelist": Rule(VIEW),
+    **model_pages("bridge_routingrule"),
+    "admin:bridge_routingrule_test":    Rule(VIEW),
+    "admin:bridge_leadrouting_changelist": Rule(VIEW),
+    **model_pages("bridge_leadrouting", add=NOBODY, change=NOBODY),
     # Leeloo's own records, mirrored by the syncs: read-only.
     "admin:bridge_leeloouser_changelist": Rule(VIEW),
     **model_pages("bridge_leeloouser", add=NOBODY, change=NOBODY),
@@ -226,6 +233,14 @@ def state(value: str):
     def check(w, obj, before, response):
         obj.refresh_from_db()
         assert obj.state == value
+
+    return check
+
+
+def enabled(value: bool):
+    def check(w, obj, before, response):
+        obj.refresh_from_db()
+        assert obj.enabled is value
 
     return check
 
@@ -318,6 +333,10 @@ ACTIONS = [
     Act("bridge.provideraccount", "resume_accounts", "paused", MANAGERS, did=paused(False)),
     Act("bridge.provideraccount", "sync_now", "leeloo", MANAGERS, did=grew("django_q.OrmQ")),
     Act("bridge.provideraccount", "full_sync_now", "leeloo", MANAGERS, did=grew("django_q.OrmQ")),  # noqa: E501
+    Act("bridge.routingrule", "enable_rules", "disabled_rule", SUPERUSERS, did=enabled(True)),
+    Act("bridge.routingrule", "disable_rules", "routing_rule", SUPERUSERS, did=enabled(False)),
+    Act("bridge.routingrule", "delete_selected", "routing_rule", SUPERUSERS, **DELETE),
+    Act("bridge.leadrouting", "delete_selected", "lead_routing", SUPERUSERS, **DELETE),
     Act("django_q.success", "resubmit_task", "success", SUPERUSERS, did=grew("django_q.OrmQ")),
     Act("django_q.failure", "resubmit_task", "failure", SUPERUSERS, did=gone),
     # Deleting: superusers (no other role has a delete permission).
@@ -491,6 +510,15 @@ def make_bookkeeping(w):
     w.sync_run = SyncRun.objects.create(account=w.leeloo, resource="people")
 
 
+def make_routing(w):
+    from bridge.models import LeadRouting, RoutingRule, RuleTarget
+
+    w.routing_rule = RoutingRule.objects.create(name="Web leads", sources="website")
+    RuleTarget.objects.create(rule=w.routing_rule, account=w.aello)
+    w.disabled_rule = RoutingRule.objects.create(name="Off", enabled=False, order=20)
+    w.lead_routing = LeadRouting.objects.create(lead=w.lead, rules=["Web leads"])
+
+
 def make_leeloo_mirrors(w):
     from bridge.models import (
         Channel,
@@ -556,6 +584,7 @@ def world(django_db_setup, django_db_blocker):
                 make_accounts,
                 make_records,
                 make_bookkeeping,
+                make_routing,
                 make_leeloo_mirrors,
                 make_tasks,
                 index_by_model,

@@ -96,6 +96,7 @@ class ProviderAccountForm(forms.ModelForm):
             "base_url",
             "enabled",
             "options",
+            "time_zone",
             "concurrency",
             "requests_per_second",
             "connect_timeout",
@@ -275,7 +276,7 @@ class ProviderAccountAdmin(BridgeModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "provider", "environment", "base_url", "enabled"]}),
         ("Credential", {"fields": ["new_credential", "clear_credential"]}),
-        ("Options", {"fields": ["options"]}),
+        ("Options", {"fields": ["options", "time_zone"]}),
         (
             "Sending budget",
             {

@@ -18,9 +18,10 @@ from django.urls import reverse
 
 from bridge import outbox
 from bridge.models import ProviderAccount
+from bridge.push_options import missing_required, option_field, option_value
 from bridge.records import KINDS
 from integrations import registry
-from integrations.base import Operation, Option
+from integrations.base import Operation
 
 from .base import on_change_list
 
@@ -35,28 +36,6 @@ def providers_for(kind: str, operation: str) -> list:
         if spec is not None and kind in spec.kinds:
             found.append(provider)
     return found
-
-
-def option_field(option: Option, default) -> forms.Field:
-    """A form field for one provider option; blank means "use the account's default"."""
-    help_text = option.help
-    if default not in (None, "", [], {}):
-        help_text = f"{help_text} Account default: {default}.".strip()
-    common = {"label": option.label, "help_text": help_text, "required": False}
-    if option.kind == "bool":
-        return forms.NullBooleanField(
-            widget=forms.Select(
-                choices=[("unknown", "Account default"), ("true", "Yes"), ("false", "No")]
-            ),
-            **common,
-        )
-    if option.kind == "int":
-        return forms.IntegerField(min_value=0, **common)
-    if option.kind == "choice":
-        return forms.ChoiceField(choices=[("", "Account default"), *option.choices], **common)
-    if option.kind == "list":
-        return forms.CharField(**{**common, "help_text": f"{help_text} Comma-separated."})
-    return forms.CharField(max_length=500, **common)
 
 
 class PushForm(forms.Form):
@@ -95,8 +74,7 @@ class PushForm(forms.Form):
             spec = self.specs[account.provider]
             for option in spec.options:
                 value = cleaned.get(f"{account.provider}__{option.name}")
-                blank = value in (None, "")
-                if option.required and blank and not (account.options or {}).get(option.name):
+                if missing_required(option, value, account.options or {}):
                     self.add_error(
                         f"{account.provider}__{option.name}",
                         f"{option.label} is required for {account.name} "
@@ -111,9 +89,7 @@ class PushForm(forms.Form):
             value = self.cleaned_data.get(f"{account.provider}__{option.name}")
             if value in (None, ""):
                 continue
-            if option.kind == "list":
-                value = [item.strip() for item in value.split(",") if item.strip()]
-            params[option.name] = value
+            params[option.name] = option_value(option, value)
         return params
 
     def provider_sections(self):

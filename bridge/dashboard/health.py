@@ -68,7 +68,9 @@ def queue_depth(now: datetime) -> Queue:
     )
     counts = {state.value: 0 for state in QUEUE_STATES}
     counts.update(dict(rows))
-    oldest = Delivery.objects.filter(state=State.PENDING).aggregate(at=Min("created_at"))["at"]
+    # A delivery held back on purpose (a routing rule's delay, business hours) is not late.
+    waiting = Delivery.objects.filter(state=State.PENDING).exclude(next_attempt_at__gt=now)
+    oldest = waiting.aggregate(at=Min("created_at"))["at"]
     return Queue(counts=counts, oldest_pending_at=oldest, now=now)
 
 

@@ -2,7 +2,8 @@
 
 Mirror models (what staff work with): Contact, Lead, Order, Tag, Tunnel, and what only Leeloo
 has (LeelooUser, Channel, Connection, TemplateCategory, Template, TunnelStatsSummary).
-The bridge's own: ProviderAccount, RemoteLink, Delivery, SyncRun, SyncState.
+The bridge's own: ProviderAccount, RemoteLink, Delivery, SyncRun, SyncState; routing rules
+(RoutingRule, RuleTarget) and each lead's LeadRouting.
 """
 
 from .accounts import AccountSlot, ProviderAccount
@@ -16,6 +17,7 @@ from .leeloo import (
     TunnelStatsSummary,
 )
 from .outbox import Delivery, PushBatch, RemoteLink, SyncRun
+from .routing import LeadRouting, RoutingRule, RuleTarget
 from .sync import SyncState
 
 __all__ = [
@@ -25,11 +27,14 @@ __all__ = [
     "Contact",
     "Delivery",
     "Lead",
+    "LeadRouting",
     "LeelooUser",
     "Order",
     "ProviderAccount",
     "PushBatch",
     "RemoteLink",
+    "RoutingRule",
+    "RuleTarget",
     "SyncRun",
     "SyncState",
     "Tag",

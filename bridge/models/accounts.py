@@ -1,5 +1,9 @@
 """Provider accounts: which service, where it lives, the credential, and its sending budget."""
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -8,6 +12,21 @@ from bridge import provider_hosts
 from bridge.crypto import EncryptedSecretField
 from integrations import registry
 from integrations.base import AccountConfig
+
+
+def default_time_zone() -> str:
+    """The site's time zone (``TIME_ZONE``): an account's until staff say otherwise."""
+    return settings.TIME_ZONE
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name ("Europe/Paris"), as zoneinfo knows it."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            f"'{value}' is not a time zone name (e.g. Europe/Paris, America/New_York, UTC)."
+        ) from None
 
 
 class ProviderAccount(models.Model):
@@ -41,6 +60,14 @@ class ProviderAccount(models.Model):
         default=dict,
         blank=True,
         help_text="Per-provider defaults (campaign id, ring group, lead-generation tool…).",
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        default=default_time_zone,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="Where the people behind this account work (IANA name, e.g. Europe/Paris): "
+        "routing rules' business hours are read in it. Blank: the site's time zone.",
     )
     enabled = models.BooleanField(default=True, db_index=True)
     paused = models.BooleanField(
@@ -132,6 +159,14 @@ class ProviderAccount(models.Model):
     def resume(self) -> None:
         self.paused, self.paused_reason, self.paused_at = False, "", None
         self.save(update_fields=["paused", "paused_reason", "paused_at", "updated_at"])
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The account's time zone (the site's when the stored name is unknown)."""
+        try:
+            return ZoneInfo(self.time_zone or default_time_zone())
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo(default_time_zone())
 
     @property
     def sendable(self) -> bool:

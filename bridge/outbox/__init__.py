@@ -89,12 +89,15 @@ def enqueue(
     user=None,
     description: str = "",
     skipped: dict | None = None,
+    due_at=None,
 ) -> PushBatch:
     """Create one delivery per record per account, in one transaction and one insert per account.
 
     ``targets`` maps each account to the ids of the records going to it; ``params`` maps an
     account id to the options chosen for it. The workers are woken once the transaction
-    commits.
+    commits. ``due_at`` (a routing rule's delay or business hours) holds the deliveries back
+    until then, as a retry's ``next_attempt_at`` does: a drain already running sends them when
+    they are due within its idle wait, the minute's ``dispatch_due`` otherwise.
     """
     params = params or {}
     content_type = ContentType.objects.get_for_model(model)
@@ -116,10 +119,12 @@ def enqueue(
                 operation=operation,
                 params=params.get(account.pk, {}),
                 max_attempts=max_attempts,
+                next_attempt_at=due_at,
             )
             db_deliveries.insert_deliveries(template, ids)
         account_ids = [account.pk for account in targets]
-        transaction.on_commit(lambda: kick_accounts(account_ids))
+        if due_at is None or (due_at - timezone.now()).total_seconds() < IDLE_WAIT_SECONDS:
+            transaction.on_commit(lambda: kick_accounts(account_ids))
     return batch
 
 
