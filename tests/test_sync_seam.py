@@ -9,10 +9,12 @@ against its own small fake over real HTTP.
 from __future__ import annotations
 
 import ast
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.core.management import call_command
 
 from bridge import sync
 from bridge.models import ProviderAccount, RemoteLink, SyncRun, SyncState, Tag
@@ -204,6 +206,14 @@ def test_only_the_declared_resources_have_states_schedules_and_runs(demo, monkey
     monkeypatch.setattr(django_q.tasks, "async_task", lambda *args, **kw: queued.append(args))
     assert sync.enqueue_syncs(demo) == 1
     assert queued == [(sync.TASK, demo.pk, "tags")]
+
+
+def test_the_sync_command_runs_what_the_provider_declares(demo):
+    out, err = StringIO(), StringIO()
+    call_command("sync", account="demo-crm", stdout=out, stderr=err)
+    assert "tags: succeeded" in out.getvalue() and "5 created" in out.getvalue()
+    assert err.getvalue() == ""  # no refusal for the resources Demo CRM does not sync
+    assert list(SyncRun.objects.values_list("resource", flat=True)) == ["tags"]
 
 
 def sync_job(**fields):
