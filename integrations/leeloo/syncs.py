@@ -1,8 +1,8 @@
 """What the bridge mirrors from a Leeloo.ai account, and how each resource is read.
 
 Seven resources (``integrations.syncing.SyncedResource``): the bridge's sync reads their paths,
-parsers, windows and detail readers from here, and stores them itself. Tags, people before
-what links to them is the bridge's run order, not this tuple's.
+parsers, windows and detail readers from here, and stores them itself. The order runs go in
+(tags and people before what links to them) is the bridge's, not this tuple's.
 
 People and communication channels are the only lists with a ``filter[last_message]`` window,
 so they are read incrementally; the others are read whole on every run. ``GET /people``
