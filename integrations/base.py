@@ -18,6 +18,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache, cached_property
@@ -41,6 +42,7 @@ from .errors import (
     TransientError,
 )
 from .secrets import Secret, redact, redact_text
+from .syncing import SyncedResource
 
 logger = logging.getLogger("integrations")
 
@@ -235,9 +237,10 @@ class Provider:
     env: ClassVar[EnvVars | None] = None
     #: Which record kinds the outbox can push to this provider ("lead", "contact", …).
     pushes: ClassVar[tuple[str, ...]] = ()
-    #: Which resources the bridge pulls from this provider's accounts ("people", "tags", …);
-    #: empty for a push-only provider. The sync schedules, states and "Sync now" follow it.
-    syncs: ClassVar[tuple[str, ...]] = ()
+    #: The resources the bridge pulls from this provider's accounts, each declared with how it
+    #: is read (:class:`integrations.syncing.SyncedResource`); empty for a push-only provider.
+    #: The sync schedules, states and "Sync now" follow it.
+    syncs: ClassVar[tuple[SyncedResource, ...]] = ()
     #: Write operations the outbox may ask for: operation name -> method name (or an
     #: :class:`Operation` with its label, kinds and options). Each method takes
     #: ``(record: dict, params: dict, remote_id: str)`` and returns a PushResult.
@@ -286,6 +289,39 @@ class Provider:
 
     def check_success(self, response: ApiResponse) -> None:
         """Raise when a 2xx answer still means failure (Leeloo's ``status: 0``)."""
+
+    def list_page(
+        self,
+        path: str,
+        params: Any = None,
+        *,
+        limit: int = 20,
+        offset: int = 0,
+        parse: Callable[[dict], Any] | None = None,
+    ) -> Any:
+        """One page of a paged list a synced resource declares (``integrations.syncing``).
+
+        A syncing provider with a paged resource answers a page with ``items``, ``meta``,
+        ``total`` and ``listed_total`` (e.g. :class:`integrations.syncing.ListPage`).
+        """
+        raise NotImplementedError(f"{self.name} reads no paged list (Provider.list_page).")
+
+    # --- what it syncs ------------------------------------------------------------------
+
+    @classmethod
+    def synced_resource(cls, name: str) -> SyncedResource:
+        """The declaration of the resource ``name`` in :attr:`syncs`; a KeyError naming the
+        resources it does declare otherwise."""
+        for resource in cls.syncs:
+            if resource.name == name:
+                return resource
+        declared = ", ".join(resource.name for resource in cls.syncs) or "none"
+        raise KeyError(f"{cls.name} does not sync '{name}' (it syncs: {declared})")
+
+    @classmethod
+    def synced_names(cls) -> tuple[str, ...]:
+        """The names of the resources it syncs, in the order declared."""
+        return tuple(resource.name for resource in cls.syncs)
 
     # --- shared machinery --------------------------------------------------------------
 

@@ -841,6 +841,6 @@ def test_the_syncing_providers_are_those_that_declare_resources(make_account):
 
     declared = {cls.id: cls.syncs for cls in providers().values()}
     assert syncing_providers() == tuple(pid for pid, syncs in declared.items() if syncs)
-    assert set(declared["leeloo"]) == set(sync.RESOURCES)
+    assert {resource.name for resource in declared["leeloo"]} == set(sync.RESOURCES)
     assert sync.can_sync(make_account("leeloo"))
     assert not sync.can_sync(make_account("aloware"))

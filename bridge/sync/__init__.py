@@ -1,4 +1,8 @@
-"""Scheduled syncs: pull every Leeloo.ai account's records into the mirror models.
+"""Scheduled syncs: pull every syncing account's records into the mirror models.
+
+Which accounts sync, which resources and how each is read is their provider's declaration
+(``Provider.syncs``: one ``integrations.syncing.SyncedResource`` each; today Leeloo.ai's); this
+package knows no provider by name and keeps the storing side, keyed by resource.
 
 One *run* (a SyncRun row) reads one resource of one account page by page and upserts each page
 in bulk — a few queries per page, never a save per row, never the whole list in memory. Runs
@@ -6,12 +10,13 @@ of the same account and resource never overlap (a unique constraint on the runni
 lock; a run silent for ``BRIDGE_SYNC_STALE_SECONDS`` is taken over). Every request waits its
 turn in the account's sending budget (``bridge.budget``), shared with the pushes.
 
-People and channels are read incrementally: the window runs from the resource's cursor minus
-the account's look-back up to the run's start (UTC); a run that fails leaves the cursor alone so
-the next one covers the gap. The other resources have no such filter in the API and are read
-whole each time; unchanged records are compared, counted and left untouched. A person edited
-at Leeloo without a new message is only read by a full run: ``bridge.sync.reconcile`` schedules one
-per resource (nightly by default) and marks the people a complete full run no longer finds.
+Resources declared with a window (Leeloo's people and channels) are read incrementally: the
+window runs from the resource's cursor minus the account's look-back up to the run's start
+(UTC); a run that fails leaves the cursor alone so the next one covers the gap. The other
+resources are read whole each time; unchanged records are compared, counted and left
+untouched. A person edited without a new message is only read by a full run:
+``bridge.sync.reconcile`` schedules one per resource (nightly by default) and marks the people
+a complete full run no longer finds.
 
 A run started by a django-q2 task stops between pages before the worker's timeout and is
 continued by a fresh task from the same offset (``resume_sync_task``); the command runs to the
@@ -32,7 +37,16 @@ from . import reconcile
 from . import schedules as _schedules
 from .context import Suspended, SyncRefused
 from .reconcile import reconcile_task
-from .resources import RESOURCES, RUN_ORDER, SYNC_PROVIDERS, WINDOWED, can_sync
+from .resources import (
+    RESOURCES,
+    RUN_ORDER,
+    SYNC_PROVIDERS,
+    WINDOWED,
+    can_sync,
+    declaration,
+    sync_providers,
+    synced,
+)
 from .runs import progress, resume_run, run_summary, run_sync, start_run
 from .schedules import (
     TASK,
@@ -55,6 +69,7 @@ __all__ = [
     "SyncRefused",
     "can_sync",
     "connect_signals",
+    "declaration",
     "enqueue_syncs",
     "ensure_sync_states",
     "page_size",
@@ -70,6 +85,8 @@ __all__ = [
     "scheduled_jobs",
     "stale_after",
     "start_run",
+    "sync_providers",
+    "synced",
     "task_args",
     "task_seconds",
     "write_batch",

@@ -1,7 +1,8 @@
-"""The account's catalogue at Leeloo: tags, tunnels, users, channels and templates.
+"""The account's catalogue: tags, tunnels, users, channels and templates.
 
 Tags and tunnels are local models linked by ``RemoteLink``; users, channels, connections and
-templates are Leeloo-only rows keyed by (account, remote id) (``upsert.upsert_owned``).
+templates are provider-only rows keyed by (account, remote id) (``upsert.upsert_owned``), today
+Leeloo's models. How each is read is the provider's declaration (``Context.resource``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from bridge.models import (
     TunnelStatsSummary,
 )
 from integrations.errors import PermanentError
-from integrations.leeloo import parse_channel, parse_tunnel, parse_user
 
 from . import paging
 from .context import Context, tag_key
@@ -30,11 +30,9 @@ from .upsert import Links, changes, fit, person_contacts, unique_by_remote_id, u
 
 
 def pull_tags(ctx: Context) -> None:
-    """The account's tags (one list, not paged) into Tag rows, by RemoteLink, else by name."""
-    tags = ctx.call(ctx.client.list_tags)
-    ctx.run.remote_total = len(tags)
-    upsert_tags(ctx, tags)
-    ctx.page_done()
+    """The account's tags (one list, or a paged one) into Tag rows, by RemoteLink, else by
+    name."""
+    paging.read_resource(ctx, upsert_tags)
 
 
 def upsert_tags(ctx: Context, tags: list[dict]) -> None:
@@ -81,13 +79,13 @@ def upsert_tags(ctx: Context, tags: list[dict]) -> None:
         links.pulled(remote_id, obj)
     renamed = [tag for tag in updated if tag.pk in linked]
     with transaction.atomic(savepoint=False):  # inside the page's (see paging.read_pages)
-        _create_tags(created)
+        _create_tags(ctx, created)
         write(Tag, [], renamed, {"name"})
         links.save()
     ctx.count(created=len(created), updated=len(updated), unchanged=unchanged)
 
 
-def _create_tags(tags: list[Tag]) -> None:
+def _create_tags(ctx: Context, tags: list[Tag]) -> None:
     """Insert new tags; one the people sync made meanwhile (same name, any case) is used."""
     if not tags:
         return
@@ -97,6 +95,7 @@ def _create_tags(tags: list[Tag]) -> None:
     ids = {tag_key(name): pk for name, pk in Tag.objects.values_list("name", "pk")}
     for tag in tags:
         tag.pk = ids[tag_key(tag.name)]
+    ctx.forget_tags()  # a paged tag list's next batch finds these by name
 
 
 # --- tunnels -------------------------------------------------------------------------------
@@ -104,9 +103,9 @@ def _create_tags(tags: list[Tag]) -> None:
 
 def pull_tunnels(ctx: Context) -> None:
     """Every tunnel with its LGTs and statistics, then the statistics of all tunnels."""
-    paging.read_pages(ctx, "/tunnels", None, parse_tunnel, upsert_tunnels)
+    paging.read_resource(ctx, upsert_tunnels)
     if ctx.details:
-        save_tunnel_summary(ctx, ctx.call(ctx.client.all_tunnel_stats))
+        save_tunnel_summary(ctx, ctx.read("all_stats"))
 
 
 def upsert_tunnels(ctx: Context, tunnels: list[dict]) -> None:
@@ -155,8 +154,8 @@ def _tunnel_values(ctx: Context, tunnel: dict) -> dict | None:
     }
     if ctx.details:
         try:
-            detail = ctx.call(ctx.client.get_tunnel, tunnel["remote_id"])
-            stats = ctx.call(ctx.client.tunnel_stats, tunnel["remote_id"])
+            detail = ctx.read_detail(tunnel["remote_id"])
+            stats = ctx.read("stats", tunnel["remote_id"])
         except PermanentError as error:
             ctx.fail(tunnel["remote_id"], f"its detail could not be read: {error}")
             return None
@@ -178,7 +177,7 @@ def save_tunnel_summary(ctx: Context, stats: list[dict]) -> None:
 
 def pull_users(ctx: Context) -> None:
     """Every platform user (manager) into LeelooUser rows."""
-    paging.read_pages(ctx, "/users", None, parse_user, upsert_users)
+    paging.read_resource(ctx, upsert_users)
 
 
 def upsert_users(ctx: Context, users: list[dict]) -> None:
@@ -188,9 +187,8 @@ def upsert_users(ctx: Context, users: list[dict]) -> None:
 
 def pull_channels(ctx: Context) -> None:
     """Communication channels in the run's window (with UTM marks), then the connections."""
-    params = ctx.client.channel_params(ctx.run.window_from, ctx.run.window_to)
-    paging.read_pages(ctx, "/communication-channels", params, parse_channel, upsert_channels)
-    connections = ctx.call(ctx.client.list_connections)
+    paging.read_resource(ctx, upsert_channels)
+    connections = ctx.read("connections")
     ctx.run.remote_total = (ctx.run.remote_total or 0) + len(connections)
     upsert_owned(ctx, Connection, connections)
     ctx.page_done()
@@ -219,11 +217,11 @@ def upsert_channels(ctx: Context, channels: list[dict]) -> None:
 
 def pull_templates(ctx: Context) -> None:
     """Message template categories, then each category's templates (one request each)."""
-    categories = ctx.call(ctx.client.list_template_categories)
+    categories = ctx.read_all()
     saved = upsert_owned(ctx, TemplateCategory, categories)
     total = len(categories)
     for category in categories:
-        templates = ctx.call(ctx.client.list_templates, category["remote_id"])
+        templates = ctx.read("templates", category["remote_id"])
         total += len(templates)
         owner = saved[category["remote_id"]]
         upsert_owned(ctx, Template, [{**t, "category_id": owner.pk} for t in templates])

@@ -1,7 +1,10 @@
 """What one run's functions share (:class:`Context`) and how its requests are paced.
 
 Every resource module and the paging machinery get a ``Context``: the account, its client, the
-run and its counters, the page transaction, and the pacing every request waits for.
+resource's declaration by the account's provider (``integrations.syncing.SyncedResource``: how
+it is read), the run and its counters, the page transaction, and the pacing every request
+waits for. A resource module reads the provider only through the context's readers
+(:meth:`Context.read_detail`, :meth:`Context.read`, :meth:`Context.read_all`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
@@ -29,6 +34,7 @@ from bridge.models import (
     Tag,
 )
 from integrations.errors import RateLimitedError
+from integrations.syncing import SyncedResource, client_method
 
 MAX_PROBLEMS = 20
 
@@ -93,23 +99,26 @@ class Pacing:
 
 @dataclass
 class Context:
-    """What one run's functions share: the account, its client, the run and its counters."""
+    """What one run's functions share: the account, its client, the resource's declaration,
+    the run and its counters."""
 
     account: ProviderAccount
     state: SyncState
     run: SyncRun
     client: object
     pacing: Pacing
+    #: How the account's provider says this resource is read.
+    resource: SyncedResource
     deadline: float | None = None
     progress: Callable[[SyncRun], None] | None = None
     now: datetime = field(default_factory=timezone.now)
     problems: list[str] = field(default_factory=list)
-    #: Folded names of the account's tags at Leeloo (read once by the people sync).
-    leeloo_tag_names: set[str] = field(default_factory=set)
+    #: Folded names of the account's tags at the provider (read once by the people sync).
+    remote_tag_names: set[str] = field(default_factory=set)
     #: Rows this run had created when the planner's statistics were last refreshed.
     analyzed_at_created: int = 0
     _tags: dict[str, int] | None = None
-    _leeloo_tag_ids: set[int] | None = None
+    _remote_tag_ids: set[int] | None = None
 
     def tags(self) -> dict[str, int]:
         """Every local Tag by folded name (see :func:`tag_key`), loaded once per run."""
@@ -123,25 +132,59 @@ class Context:
         """Reload the tags on next use (after creating some)."""
         self._tags = None
 
-    def leeloo_tag_ids(self) -> set[int]:
-        """Local Tag ids that are this account's Leeloo tags: linked, or named at Leeloo."""
-        if self._leeloo_tag_ids is None:
+    def remote_tag_ids(self) -> set[int]:
+        """Local Tag ids that are this account's tags at the provider: linked, or named
+        there."""
+        if self._remote_tag_ids is None:
             tag_type = ContentType.objects.get_for_model(Tag)
             linked = RemoteLink.objects.filter(account=self.account, content_type=tag_type)
-            self._leeloo_tag_ids = set(linked.values_list("object_id", flat=True))
-            self._leeloo_tag_ids |= {
-                self.tags()[key] for key in self.leeloo_tag_names if key in self.tags()
+            self._remote_tag_ids = set(linked.values_list("object_id", flat=True))
+            self._remote_tag_ids |= {
+                self.tags()[key] for key in self.remote_tag_names if key in self.tags()
             }
-        return self._leeloo_tag_ids
+        return self._remote_tag_ids
 
     @property
     def details(self) -> bool:
-        return self.state.fetch_details
+        """Whether records' details are read: the state asks for them and the resource has
+        a detail to read."""
+        return self.state.fetch_details and bool(self.resource.detail)
 
     def call(self, method: Callable, *args, **kwargs):
         """One provider request, paced."""
         self.pacing.before_request()
         return method(*args, **kwargs)
+
+    # --- the provider's side, as the resource's declaration says -------------------------
+
+    def read_detail(self, remote_id: str):
+        """One record's detail (the declaration's ``detail`` method), paced."""
+        return self.call(client_method(self.client, self.resource.detail), remote_id)
+
+    def read(self, role: str, *args):
+        """A further read the declaration names for ``role`` (its ``readers``), paced."""
+        return self.call(self.resource.reader(self.client, role), *args)
+
+    def read_all(self) -> list[dict]:
+        """Every record of an unpaged list (the declaration's ``list_all``), paced and parsed
+        when the declaration has a parser."""
+        items = self.call(client_method(self.client, self.resource.list_all))
+        parse = self.parser()
+        return [parse(item) for item in items] if parse else items
+
+    def parser(self) -> Callable | None:
+        """The declaration's parser with the options it asks the bridge for (picklable: a
+        read-ahead child process is given it)."""
+        parse = self.resource.parse
+        if parse is None or not self.resource.parse_options:
+            return parse
+        return partial(
+            parse, **{name: PARSE_OPTIONS[name]() for name in self.resource.parse_options}
+        )
+
+    def window_params(self):
+        """The query params of the run's window (None for a list read whole)."""
+        return self.resource.window_params(self.client, self.run.window_from, self.run.window_to)
 
     def count(self, created=0, updated=0, unchanged=0) -> None:
         self.run.created_count += created
@@ -215,6 +258,11 @@ class Context:
     def out_of_time(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
+
+#: The values the bridge hands a parser that asks for them (``SyncedResource.parse_options``).
+PARSE_OPTIONS: dict[str, Callable[[], object]] = {
+    "region": lambda: settings.DEFAULT_PHONE_REGION,
+}
 
 #: How much a first pull's created rows grow between two ANALYZEs (Context.refresh_statistics).
 #: A smaller factor analyses a large pull once more near its end: a noticeable share of

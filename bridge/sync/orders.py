@@ -8,7 +8,6 @@ from django.db import transaction
 
 from bridge.models import Order
 from integrations.errors import PermanentError
-from integrations.leeloo import parse_order
 
 from . import paging
 from .context import Context
@@ -17,7 +16,7 @@ from .upsert import Links, changes, fit, person_contacts, unique_by_remote_id, w
 
 def pull_orders(ctx: Context) -> None:
     """Every order (the list has no filter), linked to its person's contact."""
-    paging.read_pages(ctx, "/orders", None, parse_order, upsert_orders)
+    paging.read_resource(ctx, upsert_orders)
 
 
 def order_values(order: dict, contact_id: int | None, detailed: bool, new: bool) -> dict:
@@ -91,7 +90,7 @@ def _order_detail(ctx: Context, order: dict, link, obj) -> bool | None:
     if fresh and not ctx.run.full and link.remote_updated_at == order["remote_updated_at"]:
         return False
     try:
-        detail = ctx.call(ctx.client.get_order, order["remote_id"])
+        detail = ctx.read_detail(order["remote_id"])
     except PermanentError as error:
         ctx.fail(order["remote_id"], f"its detail could not be read: {error}")
         return None

@@ -1,8 +1,10 @@
 """A run's walk through one list: from its saved offset to the end, a batch at a time.
 
-The stop rules are ``integrations.paging``'s, the ones the provider client's own iteration
-follows; this module adds what a run needs on top: starting at the run's ``next_offset``,
-suspending between pages when a task's time is up, and writing consecutive pages together
+:func:`read_resource` reads the run's resource as the provider declares it (a paged list with
+its window's params, or one unpaged call); :func:`read_pages` walks a paged one. The stop
+rules are ``integrations.paging``'s, the ones the provider client's own iteration follows;
+this module adds what a run needs on top: starting at the run's ``next_offset``, suspending
+between pages when a task's time is up, and writing consecutive pages together
 (``bridge.sync.pipeline``).
 """
 
@@ -13,6 +15,24 @@ from integrations import paging as rules
 from . import tunables
 from .context import Context, Suspended
 from .pipeline import Handle, Steps, open_pipeline
+
+
+def read_resource(ctx: Context, handle: Handle | None = None, steps: Steps | None = None):
+    """Read the run's resource as its declaration says, handing the records to ``handle``
+    (or ``steps``).
+
+    A paged list (``path``) is read by :func:`read_pages`, with the window's params when the
+    resource is windowed and the declaration's parser. An unpaged one (``list_all``) is one
+    call: its records are handled at once and counted as one page.
+    """
+    resource = ctx.resource
+    if resource.path is None:
+        items = ctx.read_all()
+        ctx.run.remote_total = len(items)
+        (steps.in_turn if steps is not None else handle)(ctx, items)
+        ctx.page_done()
+        return
+    read_pages(ctx, resource.path, ctx.window_params(), ctx.parser(), handle, steps)
 
 
 def read_pages(
@@ -47,7 +67,7 @@ def read_pages(
             except Exception:
                 pipe.flush()  # what arrived before the failing page is kept
                 raise
-            total = page.meta.get("totalCount", page.total)
+            total = page.listed_total
             if total is not None:
                 ctx.run.remote_total = int(total)
             previous = ids

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
 
-from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
@@ -21,7 +19,6 @@ from bridge.db import copies, tuning
 from bridge.matching import Candidate, match_contacts
 from bridge.models import Channel, Contact, Lead, RemoteLink
 from integrations.errors import PermanentError
-from integrations.leeloo import parse_person_keyed
 
 from . import gone, paging
 from .context import Context, tag_key
@@ -44,14 +41,14 @@ CARD_FIELDS = ("gender", "locale", "profile_image", "subscribe_history", "custom
 def pull_people(ctx: Context) -> None:
     """People whose last message falls in the run's window, into Contacts (see upsert_people).
 
-    The account's tag list is read first (one request), so that a tag taken off a person at
-    Leeloo is taken off the contact, while tags Leeloo does not have stay.
+    The account's tag list is read first (the declaration's "tags" reader, one request), so
+    that a tag taken off a person at the provider is taken off the contact, while tags the
+    provider does not have stay. The people come parsed with their matching keys worked out
+    (``phone_key``, ``email_key``).
     """
-    tags = ctx.call(ctx.client.list_tags)
-    ctx.leeloo_tag_names = {tag_key(tag["name"]) for tag in tags}
-    params = ctx.client.people_params(ctx.run.window_from, ctx.run.window_to)
-    parse = partial(parse_person_keyed, region=settings.DEFAULT_PHONE_REGION)
-    paging.read_pages(ctx, "/people", params, parse, steps=steps())
+    tags = ctx.read("tags")
+    ctx.remote_tag_names = {tag_key(tag["name"]) for tag in tags}
+    paging.read_resource(ctx, steps=steps())
 
 
 def person_values(person: dict, contact: Contact | None, detailed: bool) -> dict:
@@ -124,7 +121,7 @@ def upsert_people(ctx: Context, people: list[dict]) -> None:
     the account, or two people of one page matching one contact, cannot be linked twice: such a
     person is counted as failed with the reason. A phone or email another contact holds is not
     copied (the unique constraints would refuse it); the local value stays. The people come
-    from ``parse_person_keyed``, with their matching keys already worked out.
+    parsed with their matching keys already worked out (the declaration's parser).
 
     In :func:`steps`, run in turn here (inside the page's transaction, see
     :func:`bridge.sync.paging.read_pages`); on PostgreSQL the write pipeline runs them so that
@@ -306,7 +303,7 @@ def _read_cards(ctx: Context, plans: list[PersonPlan], tags: PageTags, fail: Cal
         if not (ctx.run.full or new or _list_changed(plan, tags)):
             continue
         try:
-            card = ctx.call(ctx.client.get_person, plan.person["remote_id"])
+            card = ctx.read_detail(plan.person["remote_id"])
         except PermanentError as error:
             fail(plan.person["remote_id"], f"its card could not be read: {error}")
             plans.remove(plan)

@@ -111,7 +111,7 @@ class PageTags:
         names = {tag_key(name): name.strip() for p in people for name in p["tags"]}
         names.pop("", None)
         self.ids = self._tag_ids(names)
-        self.leeloo_ids = ctx.leeloo_tag_ids() | set(self.ids.values())
+        self.remote_ids = ctx.remote_tag_ids() | set(self.ids.values())
         self.current: dict[int, dict[int, int]] = {}  # contact id -> {tag id: through row id}
         rows = self.through.objects.filter(contact_id__any=contact_ids)
         for row_id, contact_id, tag_id in rows.values_list("pk", "contact_id", "tag_id"):
@@ -133,7 +133,7 @@ class PageTags:
         return {self.ids[key] for key in map(tag_key, person["tags"]) if key in self.ids}
 
     def changed(self, contact_id: int | None, person: dict) -> bool:
-        current = set(self.current.get(contact_id, {})) & self.leeloo_ids
+        current = set(self.current.get(contact_id, {})) & self.remote_ids
         return current != self.wanted(person)
 
     def save(self, contacts: list[tuple[int, dict]], created: set[int] = frozenset()) -> None:
@@ -149,7 +149,7 @@ class PageTags:
             remove += [
                 row_id
                 for tag_id, row_id in current.items()
-                if tag_id in self.leeloo_ids and tag_id not in wanted
+                if tag_id in self.remote_ids and tag_id not in wanted
             ]
         if remove:
             self.through.objects.filter(pk__any=remove).delete()

@@ -24,7 +24,7 @@ from bridge import schedules
 from bridge.models import ProviderAccount, SyncRun, SyncState
 
 from .gone import PEOPLE_MODELS, mark_gone_people, may_mark_gone, stamp_listed_people
-from .resources import RESOURCES, SYNC_PROVIDERS, can_sync
+from .resources import can_sync, sync_providers, synced
 from .schedules import task_args
 from .tasks import run_sync_task
 
@@ -114,7 +114,7 @@ def account_jobs(account: ProviderAccount, job_class) -> list:
         return []
     states = {state.resource: state for state in account.sync_states.all()}
     jobs = []
-    for resource in RESOURCES:
+    for resource in synced(account):
         state = states.get(resource) or SyncState(account=account, resource=resource)
         if not state.enabled or not state.reconcile_hours:
             continue
@@ -134,7 +134,7 @@ def scheduled_jobs(job_class) -> list:
     """Every reconcile job, for ``bridge.schedules`` (after migrate, ``setup_schedules``)."""
     if SyncState._meta.db_table not in connection.introspection.table_names():
         return []
-    accounts = ProviderAccount.objects.filter(provider__in=SYNC_PROVIDERS, enabled=True)
+    accounts = ProviderAccount.objects.filter(provider__in=sync_providers(), enabled=True)
     return [job for account in accounts for job in account_jobs(account, job_class)]
 
 

@@ -1,6 +1,9 @@
-"""The table of resources: what each one's run pulls and how many records it has linked.
+"""The table of resources: what each one's run stores and how many records it has linked.
 
-The sync machinery (runs, schedules, reconcile) reads the resources from here.
+The sync machinery (runs, schedules, reconcile) reads the resources from here. Which
+resources an account syncs, and how each is read, is its provider's declaration
+(``Provider.syncs``, ``integrations.syncing.SyncedResource``); the storing side of each
+resource (its pull function: mirror models, upsert rules) is the bridge's, keyed by name.
 """
 
 from __future__ import annotations
@@ -25,22 +28,50 @@ from bridge.models import (
     Tunnel,
 )
 from integrations import registry
+from integrations.syncing import SyncedResource
 
 from . import catalog, orders, people
 from .context import Context
 
-#: Providers whose accounts sync: those that declare resources (``Provider.syncs``).
+#: Providers whose accounts sync: those that declare resources (``Provider.syncs``), as the
+#: registry lists them at start-up (:func:`sync_providers` asks it again).
 SYNC_PROVIDERS = registry.syncing_providers()
 RESOURCES = tuple(SyncState.Resource.values)
 #: The order ``sync`` runs them in when none is named: tags and people before what links to them.
 RUN_ORDER = ("tags", "users", "people", "channels", "orders", "tunnels", "templates")
-#: Resources read through a ``filter[last_message]`` window from the cursor.
-WINDOWED = ("people", "channels")
+#: Resources some provider reads through a window from the cursor (``SyncedResource.window``).
+WINDOWED = tuple(
+    dict.fromkeys(
+        resource.name
+        for provider_id in SYNC_PROVIDERS
+        for resource in registry.get_provider_class(provider_id).syncs
+        if resource.windowed
+    )
+)
+
+
+def sync_providers() -> tuple[str, ...]:
+    """Ids of the providers whose accounts sync (the registry's, asked now)."""
+    return registry.syncing_providers()
 
 
 def can_sync(account: ProviderAccount) -> bool:
     """Whether this account's provider has anything to pull."""
-    return account.provider in SYNC_PROVIDERS
+    return account.provider in sync_providers()
+
+
+def synced(account: ProviderAccount) -> tuple[str, ...]:
+    """The resources the account's provider declares, in :data:`RESOURCES` order (none for a
+    provider that does not sync)."""
+    if not can_sync(account):
+        return ()
+    declared = account.provider_class.synced_names()
+    return tuple(resource for resource in RESOURCES if resource in declared)
+
+
+def declaration(account: ProviderAccount, resource: str) -> SyncedResource:
+    """How the account's provider says ``resource`` is read."""
+    return account.provider_class.synced_resource(resource)
 
 
 PULLS: dict[str, Callable[[Context], None]] = {

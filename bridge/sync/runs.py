@@ -22,11 +22,10 @@ from django.utils import timezone
 from bridge import accounts, budget
 from bridge.models import ProviderAccount, SyncRun, SyncState
 from integrations.errors import ProviderError
-from integrations.leeloo import EVERYONE_SINCE
 
 from . import gone, tunables
 from .context import Context, Pacing, Suspended, SyncRefused
-from .resources import LINKED, PULLS, RESOURCES, RUN_ORDER, WINDOWED, can_sync
+from .resources import LINKED, PULLS, RESOURCES, RUN_ORDER, can_sync, declaration, synced
 from .schedules import ensure_sync_states
 
 logger = logging.getLogger("bridge.sync")
@@ -36,13 +35,19 @@ Status = SyncRun.Status
 def start_run(account: ProviderAccount, resource: str, *, full: bool = False) -> SyncRun:
     """Take the account/resource lock by inserting its running SyncRun; SyncRefused if taken.
 
-    The window is fixed here: windowed resources read from the cursor minus the look-back (or
-    from the far past on ``full`` or without a cursor) up to now, UTC.
+    The window is fixed here: resources the provider declares windowed read from the cursor
+    minus the look-back (or from the declaration's ``everyone_since`` on ``full`` or without a
+    cursor) up to now, UTC.
     """
     if resource not in RESOURCES:
         raise SyncRefused(f"resource: '{resource}' is not one of {', '.join(RESOURCES)}.")
     if not can_sync(account):
         raise SyncRefused(f"Account '{account.name}' ({account.provider}) has nothing to sync.")
+    if resource not in synced(account):
+        raise SyncRefused(
+            f"resource: '{resource}' is not one {account.provider_class.name} syncs "
+            f"({', '.join(synced(account))})."
+        )
     account.refresh_from_db(fields=["enabled", "paused", "paused_reason"])
     if not account.enabled:
         raise SyncRefused(f"Account '{account.name}' is disabled.")
@@ -52,10 +57,13 @@ def start_run(account: ProviderAccount, resource: str, *, full: bool = False) ->
     now = timezone.now()
     full = full or state.cursor is None
     window_from = window_to = None
-    if resource in WINDOWED:
+    declared = declaration(account, resource)
+    if declared.windowed:
         window_to = now
         window_from = (
-            EVERYONE_SINCE if full else state.cursor - timedelta(minutes=state.lookback_minutes)
+            declared.everyone_since
+            if full
+            else state.cursor - timedelta(minutes=state.lookback_minutes)
         )
     _take_over_stale(account, resource, now)
     try:
@@ -140,7 +148,16 @@ def _execute(account, run, max_seconds, progress) -> SyncRun:
     try:
         state = ensure_sync_states(account)[run.resource]
         pacing = Pacing(account, lease, run)
-        ctx = Context(account, state, run, account.client(), pacing, deadline, progress)
+        ctx = Context(
+            account,
+            state,
+            run,
+            account.client(),
+            pacing,
+            declaration(account, run.resource),
+            deadline,
+            progress,
+        )
         PULLS[run.resource](ctx)
     except Suspended:
         logger.info("sync run #%s suspended at offset %s", run.pk, run.next_offset)
@@ -207,7 +224,7 @@ def progress(accounts: Iterable[ProviderAccount], since: datetime) -> dict:
     """Where the runs started since ``since`` stand, per account and resource (live pages).
 
     A resource with no run yet is "queued"; a run's progress is the records it has read over
-    the remote total Leeloo reported (unknown until its first page).
+    the remote total the provider reported (unknown until its first page).
     """
     rows = []
     for account in accounts:
@@ -216,7 +233,7 @@ def progress(accounts: Iterable[ProviderAccount], since: datetime) -> dict:
             "started_at"
         ):
             latest[run.resource] = run
-        for resource in RUN_ORDER:
+        for resource in (r for r in RUN_ORDER if r in synced(account)):
             run = latest.get(resource)
             done = (
                 0

@@ -15,17 +15,18 @@ from django_q.models import Schedule
 from bridge import schedules
 from bridge.models import ProviderAccount, SyncState
 
-from .resources import RESOURCES, SYNC_PROVIDERS, can_sync
+from .resources import can_sync, sync_providers, synced
 
 TASK = "bridge.sync.run_sync_task"
 
 
 def ensure_sync_states(account: ProviderAccount) -> dict[str, SyncState]:
-    """The account's SyncState per resource, creating the missing ones with the defaults."""
+    """The account's SyncState per resource its provider syncs, creating the missing ones with
+    the defaults."""
     states = {state.resource: state for state in account.sync_states.all()}
     missing = [
         SyncState(account=account, resource=resource, minutes=SyncState.DEFAULT_MINUTES[resource])
-        for resource in RESOURCES
+        for resource in synced(account)
         if resource not in states
     ]
     if missing:
@@ -50,7 +51,7 @@ def account_jobs(account: ProviderAccount, job_class) -> list:
         return []
     states = {state.resource: state for state in account.sync_states.all()}
     jobs = []
-    for resource in RESOURCES:
+    for resource in synced(account):
         state = states.get(resource)
         if state is not None and not state.enabled:
             continue
@@ -72,7 +73,7 @@ def scheduled_jobs(job_class) -> list:
     """
     if SyncState._meta.db_table not in connection.introspection.table_names():
         return []
-    accounts = ProviderAccount.objects.filter(provider__in=SYNC_PROVIDERS, enabled=True)
+    accounts = ProviderAccount.objects.filter(provider__in=sync_providers(), enabled=True)
     return [job for account in accounts for job in account_jobs(account, job_class)]
 
 

@@ -16,7 +16,7 @@ from bridge.models import ProviderAccount, SyncRun
 
 from . import tunables
 from .context import SyncRefused
-from .resources import RUN_ORDER
+from .resources import RUN_ORDER, synced
 from .runs import resume_run, run_summary, run_sync
 from .schedules import TASK
 
@@ -58,10 +58,16 @@ def _hand_over(run: SyncRun) -> dict:
 
 
 def enqueue_syncs(account: ProviderAccount, resources: Iterable[str] = (), full=False) -> int:
-    """Queue a run of each resource (all, by default) for the cluster; returns how many."""
+    """Queue a run of each resource (all the provider syncs, by default) for the cluster;
+    returns how many."""
     from django_q.tasks import async_task
 
-    chosen = [resource for resource in RUN_ORDER if not resources or resource in resources]
+    declared = synced(account)
+    chosen = [
+        resource
+        for resource in RUN_ORDER
+        if resource in declared and (not resources or resource in resources)
+    ]
     for resource in chosen:
         async_task(TASK, account.pk, resource, full=full, group="sync")
     return len(chosen)

@@ -28,7 +28,7 @@ def unique_by_remote_id(ctx: Context, items: list[dict], fail=None) -> list[dict
     unique: dict[str, dict] = {}
     for item in items:
         if not item.get("remote_id"):
-            fail("", "Leeloo sent a record without an id")
+            fail("", f"{ctx.client.name} sent a record without an id")
             continue
         unique[item["remote_id"]] = item
     return list(unique.values())

@@ -8,6 +8,7 @@ One package, one role a module:
 - :mod:`.options` -- the push options, account options and operations staff see;
 - :mod:`.payloads` -- request bodies and forms built from the bridge's plain records;
 - :mod:`.parsing` -- Leeloo's items as plain dicts for the bridge's mirror models and the sync;
+- :mod:`.syncs` -- the seven resources the bridge syncs, and how each is read (``SYNCS``);
 - :mod:`.wire` -- the envelope, a page, dates, prices, ids and error reasons.
 
 Everything other code imports is re-exported here, so ``integrations.leeloo.LeelooProvider``
@@ -68,6 +69,7 @@ from .payloads import (
     person_fields,
     record_kind,
 )
+from .syncs import SYNCS
 from .wire import (
     API,
     EVERYONE_SINCE,
@@ -101,6 +103,7 @@ __all__ = [
     "PEOPLE",
     "PUSH_OPTIONS",
     "Page",
+    "SYNCS",
     "SYNC_PERSON_FIELDS",
     "TAG_ID",
     "TAG_NAME",

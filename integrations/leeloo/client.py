@@ -35,6 +35,7 @@ from .parsing import (
     parse_user,
 )
 from .payloads import build_call_form, build_custom_fields
+from .syncs import SYNCS
 from .wire import (
     API,
     EVERYONE_SINCE,
@@ -58,7 +59,7 @@ class LeelooProvider(LeelooOperations, Provider):
     base_urls = {"production": "https://api.leeloo.ai"}
     env = EnvVars(credential="LEELOO_AUTH_TOKEN", base_url="LEELOO_BASE_URL")
     pushes = ("contact", "lead", "order")
-    syncs = ("tags", "users", "people", "channels", "orders", "tunnels", "templates")
+    syncs = SYNCS
     fake = "integrations.fakes.leeloo.FakeLeeloo"
     contact_requirements = (("email", "phone"),)
     # The reference says "Request Body(form-data)" for tags, order updates, calls and tunnel

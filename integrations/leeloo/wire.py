@@ -60,6 +60,12 @@ class Page:
         counts = [count for count in counts if count is not None]
         return max(counts) if counts else None
 
+    @property
+    def listed_total(self) -> Any:
+        """The list's size as staff are shown it: ``totalCount`` when Leeloo sent one, else
+        :attr:`total` (the sync reads it as a number)."""
+        return self.meta.get("totalCount", self.total)
+
 
 # --- dates, numbers and small helpers ------------------------------------------------------
 

@@ -32,7 +32,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, account, resource, full, **options):
         target = self._account(account)
-        chosen = [name for name in sync.RUN_ORDER if not resource or name in resource]
+        declared = sync.synced(target)
+        chosen = [
+            name for name in sync.RUN_ORDER if (name in resource if resource else name in declared)
+        ]
         failures = 0
         for name in chosen:
             try:
@@ -54,7 +57,7 @@ class Command(BaseCommand):
         if not sync.can_sync(found):
             raise CommandError(
                 f"--account: '{name}' is at {found.get_provider_display()}, which has nothing "
-                f"to sync; only {', '.join(sync.SYNC_PROVIDERS)} accounts sync."
+                f"to sync; only {', '.join(sync.sync_providers())} accounts sync."
             )
         if not found.enabled:
             raise CommandError(f"--account: account '{name}' is disabled.")
