@@ -183,6 +183,13 @@ URL_RULES: dict[str, Rule] = {
     **model_pages("bridge_remotelink", add=NOBODY, change=NOBODY),
     "admin:bridge_syncrun_changelist":  Rule(VIEW),
     **model_pages("bridge_syncrun", add=NOBODY, change=NOBODY),
+    # The inbox: providers post anonymously to their account's receiver (POST only; an unknown
+    # account or a wrong token is a 404); events and activities are read-only in the admin.
+    "bridge_webhook":                   Rule((405,) * 6, post=(404,) * 6, path="/hooks/nobody/not-the-token/"),  # noqa: E501
+    "admin:bridge_inboundevent_changelist": Rule(VIEW),
+    **model_pages("bridge_inboundevent", add=NOBODY, change=NOBODY),
+    "admin:bridge_activity_changelist": Rule(VIEW),
+    **model_pages("bridge_activity", add=NOBODY, change=NOBODY),
     # Leeloo's own records, mirrored by the syncs: read-only.
     "admin:bridge_leeloouser_changelist": Rule(VIEW),
     **model_pages("bridge_leeloouser", add=NOBODY, change=NOBODY),
@@ -222,6 +229,16 @@ def redirect_rules():
 
 def state(value: str):
     """The selected delivery is now in this state."""
+
+    def check(w, obj, before, response):
+        obj.refresh_from_db()
+        assert obj.state == value
+
+    return check
+
+
+def event_state(value: str):
+    """The selected inbound event is now in this state."""
 
     def check(w, obj, before, response):
         obj.refresh_from_db()
@@ -318,6 +335,7 @@ ACTIONS = [
     Act("bridge.provideraccount", "resume_accounts", "paused", MANAGERS, did=paused(False)),
     Act("bridge.provideraccount", "sync_now", "leeloo", MANAGERS, did=grew("django_q.OrmQ")),
     Act("bridge.provideraccount", "full_sync_now", "leeloo", MANAGERS, did=grew("django_q.OrmQ")),  # noqa: E501
+    Act("bridge.inboundevent", "process_again", "inbound_event", MANAGERS, did=event_state("received")),  # noqa: E501
     Act("django_q.success", "resubmit_task", "success", SUPERUSERS, did=grew("django_q.OrmQ")),
     Act("django_q.failure", "resubmit_task", "failure", SUPERUSERS, did=gone),
     # Deleting: superusers (no other role has a delete permission).
@@ -329,6 +347,8 @@ ACTIONS = [
     Act("bridge.tunnel", "delete_selected", "tunnel", SUPERUSERS, **DELETE),
     Act("bridge.remotelink", "delete_selected", "remote_link", SUPERUSERS, **DELETE),
     Act("bridge.syncrun", "delete_selected", "sync_run", SUPERUSERS, **DELETE),
+    Act("bridge.inboundevent", "delete_selected", "inbound_event", SUPERUSERS, **DELETE),
+    Act("bridge.activity", "delete_selected", "activity", SUPERUSERS, **DELETE),
     Act("bridge.leeloouser", "delete_selected", "leeloo_user", SUPERUSERS, **DELETE),
     Act("bridge.connection", "delete_selected", "connection", SUPERUSERS, **DELETE),
     Act("bridge.channel", "delete_selected", "channel", SUPERUSERS, **DELETE),
@@ -491,6 +511,29 @@ def make_bookkeeping(w):
     w.sync_run = SyncRun.objects.create(account=w.leeloo, resource="people")
 
 
+def make_inbox(w):
+    from bridge.models import Activity, InboundEvent
+
+    w.inbound_event = InboundEvent.objects.create(
+        account=w.leeloo,
+        event_type="ORDER",
+        kind="order",
+        received_at=timezone.now(),
+        body='{"type": "ORDER", "data": {}}',
+        dedup_key="ORDER:1",
+        state=InboundEvent.State.FAILED,
+        error="data.order_id is missing",
+    )
+    w.activity = Activity.objects.create(
+        kind="order",
+        account=w.leeloo,
+        contact=w.contact,
+        occurred_at=timezone.now(),
+        summary="Order: Course",
+        event=w.inbound_event,
+    )
+
+
 def make_leeloo_mirrors(w):
     from bridge.models import (
         Channel,
@@ -556,6 +599,7 @@ def world(django_db_setup, django_db_blocker):
                 make_accounts,
                 make_records,
                 make_bookkeeping,
+                make_inbox,
                 make_leeloo_mirrors,
                 make_tasks,
                 index_by_model,
