@@ -532,3 +532,29 @@ def test_inbound_process_processes_what_waits_and_fails_loudly(make_account, hoo
     hook(account, {**POST_CALL, "id": 2, "customer_phone": None, "lead": None})
     with pytest.raises(CommandError, match="1 event"):
         call_command("inbound", "--process")
+
+
+def test_an_event_that_loses_a_race_is_applied_again_at_once(make_account, hook, monkeypatch):
+    """Two events creating the same order in the same instant: the loser's insert hits the
+    unique link (simulated here), its writes roll back and it is applied again at once (the
+    live test on PostgreSQL races ORDER and SALE for real)."""
+    from bridge.inbox import leeloo as leeloo_appliers
+
+    account = make_account("leeloo")
+    hook(account, ORDER)
+    real = leeloo_appliers.upsert_order
+    calls = []
+
+    def racing(ctx, contact):
+        calls.append(1)
+        if len(calls) == 1:  # the other event's order and link committed first
+            from django.db import IntegrityError
+
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return real(ctx, contact)
+
+    monkeypatch.setattr(leeloo_appliers, "upsert_order", racing)
+    assert inbox.process_due() == {"processed": 1}
+    event = InboundEvent.objects.get()
+    assert (event.state, event.attempts, event.error) == (State.PROCESSED, 2, "")
+    assert Order.objects.count() == 1

@@ -15,7 +15,7 @@ import logging
 import time
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -80,26 +80,41 @@ def apply_event(event: InboundEvent, last_attempt: bool) -> str:
     return State.PROCESSED
 
 
+#: How often an event that lost a race (another event created the same order or contact in
+#: the same instant) is applied again at once, seeing what the other committed.
+CONFLICT_RETRIES = 3
+
+
 def process_event(event_id: int) -> str:
     """Process one event if it is due (a django-q2 task; ids only); its state afterwards.
 
     Returns "not due" when another worker has it or it has ended.
     """
+    for _ in range(CONFLICT_RETRIES):
+        state, conflict = process_once(event_id)
+        if not conflict:
+            break
+    return state
+
+
+def process_once(event_id: int) -> tuple[str, bool]:
+    """One attempt at an event: (its state afterwards, whether it lost a race)."""
     now = timezone.now()
     with transaction.atomic():
         claimed = InboundEvent.objects.filter(due_filter(now), pk=event_id).update(
             attempts=F("attempts") + 1, next_attempt_at=None
         )
         if not claimed:
-            return "not due"
+            return "not due", False
         event = InboundEvent.objects.select_related("account").get(pk=event_id)
-        outcome(event, now)
+        conflict = outcome(event, now)
         event.save(update_fields=["state", "error", "next_attempt_at", "processed_at"])
-    return event.state
+    return event.state, conflict
 
 
-def outcome(event: InboundEvent, now) -> None:
-    """Apply the event inside a savepoint and set its state, error and next attempt."""
+def outcome(event: InboundEvent, now) -> bool:
+    """Apply the event inside a savepoint and set its state, error and next attempt; True
+    when it lost a race to a concurrent event (due again at once)."""
     last = event.attempts >= max_attempts()
     try:
         with transaction.atomic():
@@ -113,6 +128,12 @@ def outcome(event: InboundEvent, now) -> None:
             event.next_attempt_at = now + timedelta(seconds=delay)
     except (Unmatched, EventShapeError, ValueError) as reason:
         fail(event, str(reason))
+    except IntegrityError:
+        fail(event, "A concurrent event wrote the same record first; applied again.")
+        if last:
+            return False
+        event.next_attempt_at = now
+        return True
     except Exception as error:  # a bug or the database: this event fails, the worker goes on
         logger.exception("inbound event %s failed", event.pk)
         fail(event, redact_text(f"Internal error: {type(error).__name__}: {error}"))
@@ -120,6 +141,7 @@ def outcome(event: InboundEvent, now) -> None:
             event.next_attempt_at = now + timedelta(seconds=retry_delay(event.attempts))
     else:
         event.error, event.next_attempt_at, event.processed_at = "", None, now
+    return False
 
 
 def fail(event: InboundEvent, reason: str) -> None:
