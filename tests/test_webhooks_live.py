@@ -168,3 +168,36 @@ def test_emit_names_what_is_wrong(fakes):
         timeout=15,
     )
     assert closed.status_code == 502 and "could not be reached" in closed.json()["error"]
+
+
+def test_the_demo_wires_the_fakes_to_the_bridge(live_server, fakes, settings):
+    """``make demo``'s wiring, against the test servers: fake Aiployees calls a pushed lead
+    back, fake Leeloo's order lands on a demo contact."""
+    from bridge.demo_data import create_demo_accounts, create_demo_data
+    from bridge.management.commands.demo import Command
+
+    settings.BRIDGE_KICK_WORKERS = False  # this test applies the events itself
+    create_demo_data()
+    create_demo_accounts(fakes.url)
+    fakes.fakes["aiployees"].webhook = {}
+    Command()._connect_webhooks(live_server.url, fakes.url)
+    assert fakes.fakes["aiployees"].webhook["url"].startswith(live_server.url + "/hooks/")
+    inbox.process_due()
+    order = Order.objects.get(title="Test drive deposit")
+    buyer = Contact.objects.exclude(phone="").order_by("pk").first()
+    assert order.contact == buyer
+    assert Activity.objects.filter(contact=buyer, kind="order").exists()
+
+    fakes.fakes["aiployees"].webhook["delay"] = 0.1
+    lead = Lead.objects.filter(contact__phone__startswith="+1").first()
+    outbox.enqueue(Lead, {fakes_account("aiployees"): [lead.pk]})
+    outbox.run_until_settled([fakes_account("aiployees").pk], timeout=30)
+    assert wait_until(lambda: InboundEvent.objects.filter(kind="post_call").exists(), 15)
+    inbox.process_due()
+    assert Activity.objects.get(lead=lead, kind="call").summary.startswith("AI call completed")
+
+
+def fakes_account(name):
+    from bridge.models import ProviderAccount
+
+    return ProviderAccount.objects.get(name=name)
