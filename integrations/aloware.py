@@ -267,7 +267,7 @@ class AlowareEvents(EventReader):
     ignored. No event or delivery id is documented, so the key is the event, the entity id
     and a hash of the body: a repeated delivery is one event, a later update of the same
     contact is another. Whether SMS is covered is not stated: a communication whose ``type``
-    says sms is read as a message.
+    says sms is marked ``is_sms``.
     """
 
     setup = WebhookSetup(
@@ -281,7 +281,7 @@ class AlowareEvents(EventReader):
         ),
         mapped=(
             "Contact events update the contact's name, email, company and disposition.",
-            "Call and communication events add a call (or message) activity with its "
+            "Call and communication events (SMS included) add a call activity with its "
             "disposition, direction and duration.",
             "The person is found by phone, then email; an unknown one becomes a contact.",
         ),

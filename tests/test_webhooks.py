@@ -558,3 +558,38 @@ def test_an_event_that_loses_a_race_is_applied_again_at_once(make_account, hook,
     event = InboundEvent.objects.get()
     assert (event.state, event.attempts, event.error) == (State.PROCESSED, 2, "")
     assert Order.objects.count() == 1
+
+
+def test_an_aloware_sms_is_a_call_activity_that_says_so(make_account, make_contact, hook):
+    account = make_account("aloware")
+    make_contact(phone="+13105550177")
+    body = {"id": "7", "type": "sms", "lead_number": "+13105550177", "call_disposition": "Replied"}
+    hook(account, {"event": "Communication Disposed", "body": body})
+    inbox.process_due()
+    activity = Activity.objects.get()
+    assert activity.kind == "call" and activity.details["channel"] == "sms"
+    assert activity.summary.startswith("Aloware SMS — Replied")
+
+
+def test_old_events_are_purged_but_waiting_ones_kept(make_account, hook):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    account = make_account("aiployees")
+    for number in range(4):
+        hook(account, {**POST_CALL, "id": number, "lead": None})
+    inbox.process_due()
+    hook(account, {**POST_CALL, "id": 10, "lead": None})  # still received
+    long_ago = timezone.now() - timedelta(days=40)
+    InboundEvent.objects.update(received_at=long_ago)
+    InboundEvent.objects.filter(dedup_key="call:1").update(state=State.FAILED, next_attempt_at=None)
+    InboundEvent.objects.filter(dedup_key="call:2").update(
+        state=State.FAILED, next_attempt_at=timezone.now()
+    )
+    assert inbox.process.purge_old() == 3
+    assert sorted(InboundEvent.objects.values_list("dedup_key", flat=True)) == [
+        "call:10",
+        "call:2",
+    ]
+    assert Activity.objects.filter(event__isnull=True).count() == 3  # activities stay

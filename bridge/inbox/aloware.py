@@ -64,28 +64,29 @@ def apply_contact(ctx: Applying) -> None:
 
 
 def apply_call(ctx: Applying) -> None:
-    """A call or SMS: its activity with the disposition, and the contact's disposition."""
+    """A call or SMS: a call activity with the disposition, and the contact's fields."""
     data = ctx.data
     contact = person(ctx)
     changed = update_fields(contact, data["person"])
     if changed:
         contact.save(update_fields=[*changed, "updated_at"])
-    kind = "message" if data["is_sms"] else "call"
+    # A call activity either way (the issue's mapping); an SMS says so in its summary.
     what = "SMS" if data["is_sms"] else "call"
-    summary = " ".join(filter(None, [data["direction"].capitalize(), what])) or what
+    summary = " ".join(filter(None, ["Aloware", data["direction"], what]))
     summary += f" — {data['disposition'] or 'no disposition'}"
     if data["duration"] is not None and not data["is_sms"]:
         summary += f", {duration_text(data['duration'])}"
     record_activity(
         ctx,
-        kind,
+        "call",
         contact,
         lead=latest_lead(ctx.account, contact),
-        summary=f"Aloware {summary[0].lower()}{summary[1:]}" if summary else "Aloware call",
+        summary=summary,
         occurred_at=data["updated_at"] or data["created_at"],
         remote_id=data["communication_id"],
         details={
             "event": data["event"],
+            "channel": "sms" if data["is_sms"] else "call",
             "disposition": data["disposition"],
             "disposition_id": data["disposition_id"],
             "direction": data["direction"],

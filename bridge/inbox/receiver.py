@@ -34,7 +34,15 @@ def same(given: str, expected: str) -> bool:
 
 
 def count_refusal(account: ProviderAccount) -> None:
-    """The only trace a refused request leaves: the account's counter and time."""
+    """The only trace a refused request leaves: the account's counter and time. Counted up
+    to BRIDGE_WEBHOOK_RATE_PER_MINUTE refusals a minute, so a flood of wrong tokens costs no
+    more writes than that."""
+    try:
+        rate_limit(
+            f"hooks:refused:{account.pk}", bridge_setting("BRIDGE_WEBHOOK_RATE_PER_MINUTE", 600)
+        )
+    except Refusal:
+        return
     ProviderAccount.objects.filter(pk=account.pk).update(
         webhook_refused=F("webhook_refused") + 1, webhook_refused_at=timezone.now()
     )
