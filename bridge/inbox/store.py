@@ -105,7 +105,7 @@ def store_event(account: ProviderAccount, meta: dict, raw: bytes):
                 headers=stored_headers(meta),
                 body=raw.decode("utf-8", "replace").replace("\x00", "\ufffd"),
                 dedup_key=key,
-                processed_at=now if fields["state"] != State.RECEIVED else None,
+                processed_at=now if fields["state"] == State.IGNORED else None,
                 **fields,
             )
     except IntegrityError:
