@@ -89,3 +89,24 @@ def test_the_account_page_shows_the_receiver_url_and_the_lead_its_calls(
 
     page.goto(f"{live_server.url}/admin/bridge/lead/{lead.pk}/change/")
     assert "AI call completed, 1 min 1 s" in page.inner_text("#activities-group")
+
+    # A lead called many times shows its newest activities only, and still saves.
+    from django.utils import timezone
+
+    from bridge.models import Activity
+
+    Activity.objects.bulk_create(
+        Activity(
+            kind="call",
+            account=account,
+            contact=lead.contact,
+            lead=lead,
+            occurred_at=timezone.now(),
+            summary=f"Older call {n}",
+        )
+        for n in range(30)
+    )
+    page.goto(f"{live_server.url}/admin/bridge/lead/{lead.pk}/change/")
+    expect(page.locator("#activities-group tbody tr.has_original")).to_have_count(20)
+    page.click("input[name=_continue]")
+    assert "was changed successfully" in page.inner_text("ul.messagelist")
