@@ -22,18 +22,21 @@ class BridgeConfig(AppConfig):
         Every new lead is routed by the routing rules after its transaction commits.
 
         The providers' ``Retry-After`` cap is BRIDGE_RETRY_AFTER_CAP_SECONDS.
+
+        The inbox's minute sweep is one of the bridge's jobs (``inbox_jobs``).
         """
         from django.conf import settings
 
         from bridge import lookups, routing, sync  # noqa: F401 (lookups registers ``__any``)
         from bridge.env_accounts import apply_after_migrate
-        from bridge.schedules import ensure_after_migrate
+        from bridge.schedules import add_job_source, ensure_after_migrate
         from integrations import base
 
         base.RETRY_AFTER_CAP_SECONDS = settings.BRIDGE_RETRY_AFTER_CAP_SECONDS
 
         sync.connect_signals()  # the sync's and the reconcile's, in that order
         routing.connect_signals()  # every new lead is routed once its transaction commits
+        add_job_source(inbox_jobs)
 
         post_migrate.connect(
             apply_after_migrate, sender=self, dispatch_uid="bridge.env_accounts.apply"
@@ -41,3 +44,8 @@ class BridgeConfig(AppConfig):
         post_migrate.connect(
             ensure_after_migrate, sender=self, dispatch_uid="bridge.schedules.ensure"
         )
+
+
+def inbox_jobs(job):
+    """The inbox's recurring job: stranded events, due retries, the retention purge."""
+    return [job("inbox: process waiting events and retries", "bridge.inbox.sweep", minutes=1)]

@@ -214,6 +214,23 @@ BRIDGE_KICK_WORKERS = env.bool("BRIDGE_KICK_WORKERS", default=True)
 # is free (docs/benchmarks.md, "Push throughput").
 BRIDGE_DRAIN_SLOTS = env.int("BRIDGE_DRAIN_SLOTS", default=16)
 
+# --- the inbox: provider webhooks (bridge/inbox/) ---------------------------------------------
+# Where providers reach this bridge (the receiver URLs shown on account pages and printed by
+# `webhook_url` start with it). A request body over the limit is refused (413); each account
+# takes this many requests a minute (its option webhook_rate_per_minute overrides). An event
+# that came too early (its lead's push has not recorded the remote id) is retried after
+# base·2^(attempt-1) seconds, capped, up to the attempts; events are kept for the retention
+# days (a repeat within them takes effect once). The minute's sweep processes events left
+# waiting this long by a killed web process or worker.
+BRIDGE_PUBLIC_URL = env.str("BRIDGE_PUBLIC_URL", default="http://127.0.0.1:8000")
+BRIDGE_WEBHOOK_MAX_BYTES = env.int("BRIDGE_WEBHOOK_MAX_BYTES", default=1024 * 1024)
+BRIDGE_WEBHOOK_RATE_PER_MINUTE = env.int("BRIDGE_WEBHOOK_RATE_PER_MINUTE", default=600)
+BRIDGE_INBOX_MAX_ATTEMPTS = env.int("BRIDGE_INBOX_MAX_ATTEMPTS", default=8)
+BRIDGE_INBOX_RETRY_BASE_SECONDS = env.float("BRIDGE_INBOX_RETRY_BASE_SECONDS", default=15.0)
+BRIDGE_INBOX_RETRY_CAP_SECONDS = env.float("BRIDGE_INBOX_RETRY_CAP_SECONDS", default=900.0)
+BRIDGE_INBOX_RETENTION_DAYS = env.int("BRIDGE_INBOX_RETENTION_DAYS", default=30)
+BRIDGE_INBOX_STRANDED_SECONDS = env.float("BRIDGE_INBOX_STRANDED_SECONDS", default=30.0)
+
 # --- syncs from the providers (bridge/sync/) -----------------------------------------------
 # Records per list request; a running sync silent this long is taken over by the next one; a
 # sync started by a task hands over to a fresh task after this long (default: three quarters

@@ -1,10 +1,10 @@
-"""URL routes: the admin is the application."""
+"""URL routes: the admin is the application; providers post their webhooks to ``hooks/``."""
 
 from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
-from bridge import dashboard
+from bridge import dashboard, inbox
 
 urlpatterns = [
     # The admin index with the dashboard above the app list (same URL as admin:index, matched
@@ -16,5 +16,7 @@ urlpatterns = [
         name="bridge_dashboard_refresh",
     ),
     path("admin/", admin.site.urls),
+    # Provider webhooks (bridge/inbox/): public, one receiver per account, the token inside.
+    path("hooks/<str:account>/<str:token>/", inbox.receive_webhook, name="bridge_webhook"),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

@@ -156,6 +156,8 @@ class AelloProvider(Provider):
     # Aéllo needs a way to reach the person: an email or a phone.
     contact_requirements = (("email", "phone"),)
     fake = "integrations.fakes.aello.FakeAello"
+    # Aéllo documents no webhook, callback or event feed: its accounts get no receiver.
+    events = None
 
     def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:
         headers["Aello-Api-Key"] = self.require_credential()

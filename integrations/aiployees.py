@@ -16,6 +16,16 @@ from typing import Any
 
 from .base import EnvVars, Option, Provider, PushResult
 from .errors import ConfigurationError, InvalidResponse, PayloadError
+from .events import (
+    Event,
+    EventReader,
+    WebhookSetup,
+    integer,
+    plain_object,
+    require_object,
+    text,
+    timestamp,
+)
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
@@ -121,6 +131,55 @@ def read_response(body: Any) -> tuple[str, dict]:
     return str(envelope.get("message") or ""), data
 
 
+class AiployeesEvents(EventReader):
+    """The post-call webhook (Autocalls' document): one JSON object per finished call.
+
+    It has no envelope and no event type, so every object is a ``post_call``. Dedup on the
+    call ``id`` (a retried lead gives new calls: same ``lead.id``, new ``id``). ``lead`` is
+    only there for campaign calls; phones may be null; ``status`` values are open.
+    """
+
+    setup = WebhookSetup(
+        steps=(
+            "In Aiployees, open the call assistant used by the campaign → Post-call actions.",
+            "Paste the URL above as the webhook URL and enable “Post call webhook”.",
+            "Optionally define post-call variables and enable “Include recording in webhook”.",
+        ),
+        mapped=(
+            "Each finished call becomes a call activity on the lead (status, duration, "
+            "transcript, extracted variables, recording URL).",
+            "The lead's status moves by the account option call_status_map "
+            '(default {"completed": "contacted"}; a status never moves back).',
+            "The lead is found by the id its push stored, else by the customer's phone.",
+        ),
+    )
+
+    def read(self, body: Any) -> Event:
+        call = require_object(body)
+        lead = call.get("lead") if isinstance(call.get("lead"), dict) else {}
+        campaign = lead.get("campaign") if isinstance(lead.get("campaign"), dict) else {}
+        call_id = text(call.get("id"), 64)
+        data = {
+            "call_id": call_id,
+            "customer_phone": text(call.get("customer_phone"), 32),
+            "assistant_phone": text(call.get("assistant_phone"), 32),
+            "duration": integer(call.get("duration")),
+            "status": text(call.get("status"), 64),
+            "extracted_variables": plain_object(call.get("extracted_variables")),
+            "input_variables": plain_object(call.get("input_variables")),
+            "transcript": text(call.get("transcript"), 100_000),
+            "recording_url": text(call.get("recording_url"), 1000),
+            "created_at": timestamp(call.get("created_at")),
+            "finished_at": timestamp(call.get("finished_at")),
+            "lead_id": text(lead.get("id"), 64),
+            "lead_phone": text(lead.get("phone_number"), 32),
+            "lead_status": text(lead.get("status"), 64),
+            "campaign_id": text(campaign.get("id"), 64),
+            "campaign_name": text(campaign.get("name"), 200),
+        }
+        return Event("post_call", "post_call", f"call:{call_id}" if call_id else "", data)
+
+
 class AiployeesProvider(Provider):
     """Puts contacts and leads into an Aiployees call campaign."""
 
@@ -132,6 +191,8 @@ class AiployeesProvider(Provider):
         "variable_map": 'Extra call variables: {"our field or custom field": "their variable"}, '
         'e.g. {"company": "company_name", "product.title": "vehicle"}. customer_name and email '
         "are always sent.",
+        "call_status_map": 'How a finished call moves its lead: {"call status": "lead status"}, '
+        'e.g. {"completed": "contacted", "busy": "new"}. Default {"completed": "contacted"}.',
     }
     env = EnvVars(
         credential="AIPLOYEES_TOKEN",
@@ -159,6 +220,7 @@ class AiployeesProvider(Provider):
     # Aiployees calls phones: a contact without one cannot be put into a campaign.
     contact_requirements = (("phone",),)
     fake = "integrations.fakes.aiployees.FakeAiployees"
+    events = AiployeesEvents()
 
     def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:
         headers["Authorization"] = f"Bearer {self.require_credential()}"

@@ -17,6 +17,16 @@ from typing import Any
 
 from .base import EnvVars, Option, Provider, PushResult
 from .errors import AuthenticationError, ConfigurationError, PayloadError, ProviderError
+from .events import (
+    Event,
+    EventReader,
+    WebhookSetup,
+    body_hash,
+    integer,
+    require_object,
+    text,
+    timestamp,
+)
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
@@ -213,6 +223,108 @@ ROUTING_OPTIONS = {
 }
 
 
+#: Aloware's event labels (as df-middleware handles them; the wire strings are not public),
+#: compared lower-cased with "-" and "_" read as spaces, by kind.
+CONTACT_EVENTS = ("contact created", "contact updated", "contact disposed", "contact dnc updated")
+CALL_EVENTS = (
+    "call disposed",
+    "communication initiated",
+    "communication disposed",
+    "voicemail saved",
+    "recording saved",
+    "transcription saved",
+    "call summarized",
+    "outboundphonecall completed",
+    "inboundphonecall completed",
+)
+
+
+def event_label(name: str) -> str:
+    """An event name compared loosely: "Call Disposed", "call_disposed", "Call-Disposed"."""
+    return " ".join(name.lower().replace("-", " ").replace("_", " ").split())
+
+
+def read_person(body: dict) -> dict:
+    """The person an event is about: the nested ``contact`` (or the body itself for contact
+    events), with the call's ``lead_number`` as the phone when the contact has none."""
+    contact = body.get("contact") if isinstance(body.get("contact"), dict) else body
+    return {
+        "contact_id": text(contact.get("id") or body.get("contact_id"), 64),
+        "phone": text(contact.get("phone_number") or body.get("lead_number"), 32),
+        "first_name": text(contact.get("first_name"), 150),
+        "last_name": text(contact.get("last_name"), 150),
+        "email": text(contact.get("email"), 254),
+        "company": text(contact.get("company_name"), 200),
+        "disposition": text(contact.get("disposition_status"), 100),
+        "dnc": contact.get("is_dnc") if isinstance(contact.get("is_dnc"), bool) else None,
+    }
+
+
+class AlowareEvents(EventReader):
+    """Aloware's webhooks: ``{"event": "<label>", "body": {...}}`` (third-party view).
+
+    A body without ``event`` is Aloware's test ping (as df-middleware reads it): stored,
+    ignored. No event or delivery id is documented, so the key is the event, the entity id
+    and a hash of the body: a repeated delivery is one event, a later update of the same
+    contact is another. Whether SMS is covered is not stated: a communication whose ``type``
+    says sms is marked ``is_sms``.
+    """
+
+    setup = WebhookSetup(
+        steps=(
+            "In Aloware, open Integrations → Webhooks → Settings → “+Add Webhook”.",
+            "Paste the URL above; choose the authentication the account page shows (None, "
+            "Basic or Bearer) with its credential.",
+            "Tick one event per webhook (Aloware's advice): add one webhook for each of "
+            "Contact Created / Updated / Disposed and Call Disposed, then “Save & Test "
+            "Webhook” until it shows “Valid & Active”.",
+        ),
+        mapped=(
+            "Contact events update the contact's name, email, company and disposition.",
+            "Call and communication events (SMS included) add a call activity with its "
+            "disposition, direction and duration.",
+            "The person is found by phone, then email; an unknown one becomes a contact.",
+        ),
+        auth_styles=("basic", "bearer"),
+    )
+
+    def read(self, body: Any) -> Event:
+        envelope = require_object(body)
+        name = text(envelope.get("event"), 100)
+        inner = envelope.get("body") if isinstance(envelope.get("body"), dict) else {}
+        label = event_label(name)
+        kind = "contact" if label in CONTACT_EVENTS else "call" if label in CALL_EVENTS else ""
+        if not name:
+            return Event("", "", "", {})
+        key = f"{label}:{text(inner.get('id'), 64)}:{body_hash(inner)[:16]}"
+        data = {"event": name, "person": read_person(inner)}
+        if kind == "call":
+            data.update(read_communication(inner))
+        return Event(name, kind, key, data)
+
+
+def read_communication(body: dict) -> dict:
+    """A call or SMS: its id, direction, disposition, durations and times."""
+    direction = text(body.get("direction"), 16).lower()
+    kind = text(body.get("type") or body.get("communication_type"), 32).lower()
+    return {
+        "communication_id": text(body.get("id"), 64),
+        "direction": "inbound"
+        if direction in ("1", "inbound")
+        else "outbound"
+        if direction in ("2", "outbound")
+        else direction,
+        "is_sms": kind in ("sms", "mms", "text", "2"),
+        "disposition": text(body.get("call_disposition"), 100),
+        "disposition_id": text(body.get("call_disposition_id"), 64),
+        "duration": integer(body.get("duration")),
+        "talk_time": integer(body.get("talk_time")),
+        "user_id": text(body.get("user_id"), 64),
+        "created_at": timestamp(body.get("created_at")),
+        "updated_at": timestamp(body.get("updated_at")),
+    }
+
+
 class AlowareProvider(Provider):
     """Creates or updates Aloware contacts from the bridge's contacts and leads."""
 
@@ -249,6 +361,7 @@ class AlowareProvider(Provider):
     # Aloware keys contacts by phone number: one is required.
     contact_requirements = (("phone",),)
     fake = "integrations.fakes.aloware.FakeAloware"
+    events = AlowareEvents()
 
     def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:
         # Aloware reads its token from the JSON body, not a header; base.redact masks it.

@@ -41,6 +41,7 @@ from .errors import (
     RedirectRefused,
     TransientError,
 )
+from .events import EventReader
 from .secrets import Secret, redact, redact_text
 from .syncing import SyncedResource
 
@@ -241,6 +242,9 @@ class Provider:
     #: is read (:class:`integrations.syncing.SyncedResource`); empty for a push-only provider.
     #: The sync schedules, states and "Sync now" follow it.
     syncs: ClassVar[tuple[SyncedResource, ...]] = ()
+    #: How this provider's webhook bodies read (:mod:`integrations.events`); None for a
+    #: provider that sends the bridge nothing (no receiver URL is offered for its accounts).
+    events: ClassVar[EventReader | None] = None
     #: Write operations the outbox may ask for: operation name -> method name (or an
     #: :class:`Operation` with its label, kinds and options). Each method takes
     #: ``(record: dict, params: dict, remote_id: str)`` and returns a PushResult.

@@ -295,7 +295,11 @@ def test_the_token_never_reaches_logs_or_errors(client, make_account, fakes, con
 def test_declares_its_operation_record_kinds_and_options():
     assert AiployeesProvider.operations == {"push": "push_lead"}
     assert AiployeesProvider.pushes == ("lead", "contact")
-    assert set(AiployeesProvider.account_options) == {"campaign_id", "variable_map"}
+    assert set(AiployeesProvider.account_options) == {
+        "campaign_id",
+        "variable_map",
+        "call_status_map",
+    }
     assert AiployeesProvider.contact_requirements == (("phone",),)
     options = {option.name: option for option in AiployeesProvider.push_options}
     assert options["campaign_id"].kind == "int" and options["campaign_id"].required

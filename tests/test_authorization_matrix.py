@@ -190,6 +190,13 @@ URL_RULES: dict[str, Rule] = {
     "admin:bridge_routingrule_test":    Rule(VIEW),
     "admin:bridge_leadrouting_changelist": Rule(VIEW),
     **model_pages("bridge_leadrouting", add=NOBODY, change=NOBODY),
+    # The inbox: providers post anonymously to their account's receiver (POST only; an unknown
+    # account or a wrong token is a 404); events and activities are read-only in the admin.
+    "bridge_webhook":                   Rule((405,) * 6, post=(404,) * 6, path="/hooks/nobody/not-the-token/"),  # noqa: E501
+    "admin:bridge_inboundevent_changelist": Rule(VIEW),
+    **model_pages("bridge_inboundevent", add=NOBODY, change=NOBODY),
+    "admin:bridge_activity_changelist": Rule(VIEW),
+    **model_pages("bridge_activity", add=NOBODY, change=NOBODY),
     # Leeloo's own records, mirrored by the syncs: read-only.
     "admin:bridge_leeloouser_changelist": Rule(VIEW),
     **model_pages("bridge_leeloouser", add=NOBODY, change=NOBODY),
@@ -241,6 +248,14 @@ def enabled(value: bool):
     def check(w, obj, before, response):
         obj.refresh_from_db()
         assert obj.enabled is value
+
+
+def event_state(value: str):
+    """The selected inbound event is now in this state."""
+
+    def check(w, obj, before, response):
+        obj.refresh_from_db()
+        assert obj.state == value
 
     return check
 
@@ -337,6 +352,7 @@ ACTIONS = [
     Act("bridge.routingrule", "disable_rules", "routing_rule", SUPERUSERS, did=enabled(False)),
     Act("bridge.routingrule", "delete_selected", "routing_rule", SUPERUSERS, **DELETE),
     Act("bridge.leadrouting", "delete_selected", "lead_routing", SUPERUSERS, **DELETE),
+    Act("bridge.inboundevent", "process_again", "inbound_event", MANAGERS, did=event_state("received")),  # noqa: E501
     Act("django_q.success", "resubmit_task", "success", SUPERUSERS, did=grew("django_q.OrmQ")),
     Act("django_q.failure", "resubmit_task", "failure", SUPERUSERS, did=gone),
     # Deleting: superusers (no other role has a delete permission).
@@ -348,6 +364,8 @@ ACTIONS = [
     Act("bridge.tunnel", "delete_selected", "tunnel", SUPERUSERS, **DELETE),
     Act("bridge.remotelink", "delete_selected", "remote_link", SUPERUSERS, **DELETE),
     Act("bridge.syncrun", "delete_selected", "sync_run", SUPERUSERS, **DELETE),
+    Act("bridge.inboundevent", "delete_selected", "inbound_event", SUPERUSERS, **DELETE),
+    Act("bridge.activity", "delete_selected", "activity", SUPERUSERS, **DELETE),
     Act("bridge.leeloouser", "delete_selected", "leeloo_user", SUPERUSERS, **DELETE),
     Act("bridge.connection", "delete_selected", "connection", SUPERUSERS, **DELETE),
     Act("bridge.channel", "delete_selected", "channel", SUPERUSERS, **DELETE),
@@ -519,6 +537,29 @@ def make_routing(w):
     w.lead_routing = LeadRouting.objects.create(lead=w.lead, rules=["Web leads"])
 
 
+def make_inbox(w):
+    from bridge.models import Activity, InboundEvent
+
+    w.inbound_event = InboundEvent.objects.create(
+        account=w.leeloo,
+        event_type="ORDER",
+        kind="order",
+        received_at=timezone.now(),
+        body='{"type": "ORDER", "data": {}}',
+        dedup_key="ORDER:1",
+        state=InboundEvent.State.FAILED,
+        error="data.order_id is missing",
+    )
+    w.activity = Activity.objects.create(
+        kind="order",
+        account=w.leeloo,
+        contact=w.contact,
+        occurred_at=timezone.now(),
+        summary="Order: Course",
+        event=w.inbound_event,
+    )
+
+
 def make_leeloo_mirrors(w):
     from bridge.models import (
         Channel,
@@ -585,6 +626,7 @@ def world(django_db_setup, django_db_blocker):
                 make_records,
                 make_bookkeeping,
                 make_routing,
+                make_inbox,
                 make_leeloo_mirrors,
                 make_tasks,
                 index_by_model,

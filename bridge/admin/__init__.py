@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from . import accounts, crm, djangoq, leeloo, outbox, routing  # noqa: F401  (registers the ModelAdmins)
+from . import accounts, crm, djangoq, inbox, leeloo, outbox, routing  # noqa: F401  (registers the ModelAdmins)
 
 admin.site.site_header = "CRM Bridge"
 admin.site.site_title = "CRM Bridge"

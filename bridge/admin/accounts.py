@@ -22,6 +22,7 @@ from bridge.models import Delivery, ProviderAccount, RemoteLink, SyncRun, SyncSt
 from integrations import registry
 
 from .base import BridgeModelAdmin
+from .inbox import inbound_links, webhook_receiver
 from .outbox import badge, changelist_link
 
 HEALTH_COLOURS = {"active": "#15803d", "paused": "#b45309", "disabled": "#4b5563"}
@@ -102,6 +103,7 @@ class ProviderAccountForm(forms.ModelForm):
             "connect_timeout",
             "read_timeout",
             "paused",
+            "webhook_auth",
         ]
         help_texts = {
             "base_url": "Leave blank for the provider's documented URL for the environment; "
@@ -271,6 +273,9 @@ class ProviderAccountAdmin(BridgeModelAdmin):
         "created_at",
         "updated_at",
         "links",
+        "webhook_receiver",
+        "webhook_refused",
+        "webhook_refused_at",
     ]
     actions = ["pause_accounts", "resume_accounts", "sync_now", "full_sync_now"]
     fieldsets = [
@@ -296,6 +301,15 @@ class ProviderAccountAdmin(BridgeModelAdmin):
                     "created_at",
                     "updated_at",
                 ]
+            },
+        ),
+        (
+            "Webhooks from the provider",
+            {
+                "fields": ["webhook_receiver", "webhook_auth"],
+                "description": "The provider posts its events to this address (keep it "
+                "secret: the token in it is the password). `python manage.py webhook_url "
+                "--account NAME --rotate` replaces it.",
             },
         ),
         ("Activity", {"fields": ["links"]}),
@@ -340,7 +354,13 @@ class ProviderAccountAdmin(BridgeModelAdmin):
     def links(self, obj):
         if obj.pk is None:
             return "–"
+        if obj.receives_webhooks:
+            return format_html("{} · {}", account_links(obj), inbound_links(obj))
         return account_links(obj)
+
+    @admin.display(description="Receiver URL")
+    def webhook_receiver(self, obj):
+        return webhook_receiver(obj, "")
 
     @admin.display(description="Credential set", boolean=True)
     def has_credential(self, obj):

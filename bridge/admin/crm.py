@@ -12,6 +12,7 @@ from bridge.resources import ContactResource, ImportExportAdminMixin, LeadResour
 
 from .base import BridgeModelAdmin
 from .filters import ContactGoneFilter, IndexedValuesFilter
+from .inbox import ActivityInline, LeadActivityInline
 from .outbox import DeliveryInline, RemoteLinkInline
 from .pagination import EstimatedCountPaginator
 from .push import PushActionsMixin
@@ -132,7 +133,7 @@ class ContactAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, 
     # Searched as phone, email or name/company prefixes (PersonSearchMixin), from indexes.
     search_fields = ["first_name", "last_name", "company"]
     prefix_search_fields = ("company",)
-    inlines = [ContactTagInline, RemoteLinkInline, DeliveryInline]
+    inlines = [ContactTagInline, ActivityInline, RemoteLinkInline, DeliveryInline]
     readonly_fields = [
         "gender",
         "locale",
@@ -196,7 +197,7 @@ class LeadAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, Lar
     list_select_related = ["contact"]
     autocomplete_fields = ["contact"]
     readonly_fields = ["external_id", "created_at", "updated_at"]
-    inlines = [RemoteLinkInline, DeliveryInline]
+    inlines = [LeadActivityInline, RemoteLinkInline, DeliveryInline]
     fieldsets = [
         (None, {"fields": ["contact", "status", "source", "received_at", "message"]}),
         (

@@ -3,11 +3,13 @@
 Mirror models (what staff work with): Contact, Lead, Order, Tag, Tunnel, and what only Leeloo
 has (LeelooUser, Channel, Connection, TemplateCategory, Template, TunnelStatsSummary).
 The bridge's own: ProviderAccount, RemoteLink, Delivery, SyncRun, SyncState; routing rules
-(RoutingRule, RuleTarget) and each lead's LeadRouting.
+(RoutingRule, RuleTarget) and each lead's LeadRouting; the inbox's InboundEvent (webhook
+requests) and Activity (what happened with a person at a service).
 """
 
 from .accounts import AccountSlot, ProviderAccount
 from .crm import Contact, Lead, Order, Tag, Tunnel
+from .inbox import Activity, InboundEvent
 from .leeloo import (
     Channel,
     Connection,
@@ -22,10 +24,12 @@ from .sync import SyncState
 
 __all__ = [
     "AccountSlot",
+    "Activity",
     "Channel",
     "Connection",
     "Contact",
     "Delivery",
+    "InboundEvent",
     "Lead",
     "LeadRouting",
     "LeelooUser",

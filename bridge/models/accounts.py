@@ -1,5 +1,6 @@
 """Provider accounts: which service, where it lives, the credential, and its sending budget."""
 
+import secrets
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from bridge import provider_hosts
 from bridge.crypto import EncryptedSecretField
 from integrations import registry
 from integrations.base import AccountConfig
+from integrations.secrets import Secret
 
 
 def default_time_zone() -> str:
@@ -104,6 +106,28 @@ class ProviderAccount(models.Model):
     read_timeout = models.FloatField(
         default=30.0, validators=[MinValueValidator(0.1), MaxValueValidator(300)]
     )
+    # The webhook receiver (bridge/inbox/). The token is the secret part of the account's
+    # receiver URL. It is stored encrypted like the credential, not hashed: staff copy the
+    # URL from the account page (and `webhook_url --account`) whenever they set a provider
+    # up again, and a hashed token could only be shown once and would force a rotation each
+    # time. The request names the account, so the token is compared with that one account's
+    # (constant time) and needs no index. Rotated by `webhook_url --account NAME --rotate`.
+    webhook_token = EncryptedSecretField(blank=True, editable=False)
+    webhook_auth = models.CharField(
+        "webhook authentication",
+        max_length=8,
+        choices=[("", "None (the token in the URL)"), ("basic", "Basic"), ("bearer", "Bearer")],
+        blank=True,
+        help_text="Also require this Authorization header on webhook requests, for providers "
+        "that can send one (Aloware). The credential to enter there is shown below.",
+    )
+    webhook_secret = EncryptedSecretField(blank=True, editable=False)
+    webhook_refused = models.PositiveIntegerField(
+        "webhook requests refused",
+        default=0,
+        help_text="Requests naming this account with a wrong token or credential.",
+    )
+    webhook_refused_at = models.DateTimeField("last refused", null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -112,6 +136,13 @@ class ProviderAccount(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.get_provider_display()})"
+
+    def save(self, *args, **kwargs):
+        """A provider that sends webhooks gets its receiver token (and header credential)."""
+        filled = fill_webhook_secrets(self)
+        if filled and kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], *filled}
+        super().save(*args, **kwargs)
 
     @property
     def provider_class(self):
@@ -128,6 +159,32 @@ class ProviderAccount(models.Model):
         if self.base_url:
             provider_hosts.check_scheme(self.base_url)
         provider_hosts.check_sandbox(provider_class, self.environment, self.base_url)
+        if self.webhook_auth and self.webhook_auth not in self.webhook_auth_styles:
+            offered = ", ".join(self.webhook_auth_styles) or "none"
+            raise ValidationError(
+                {
+                    "webhook_auth": f"{provider_class.name} cannot send {self.webhook_auth} "
+                    f"authentication with its webhooks (it can send: {offered})."
+                }
+            )
+
+    @property
+    def receives_webhooks(self) -> bool:
+        """Whether the provider sends events the bridge can receive (Aéllo sends none)."""
+        try:
+            return self.provider_class.events is not None
+        except KeyError:
+            return False
+
+    @property
+    def webhook_auth_styles(self) -> tuple[str, ...]:
+        """The Authorization styles this account's provider can send with its webhooks."""
+        return self.provider_class.events.setup.auth_styles if self.receives_webhooks else ()
+
+    def rotate_webhook_token(self) -> None:
+        """A new receiver token (and header credential): the old URL stops working at once."""
+        self.webhook_token, self.webhook_secret = new_webhook_token(), new_webhook_token()
+        self.save(update_fields=["webhook_token", "webhook_secret", "updated_at"])
 
     @property
     def effective_base_url(self) -> str:
@@ -172,6 +229,24 @@ class ProviderAccount(models.Model):
     def sendable(self) -> bool:
         """Whether deliveries to this account may go out now."""
         return self.enabled and not self.paused
+
+
+def new_webhook_token() -> Secret:
+    """A random, URL-safe token (192 bits)."""
+    return Secret(secrets.token_urlsafe(24))
+
+
+def fill_webhook_secrets(account: ProviderAccount) -> list[str]:
+    """Give an account whose provider sends webhooks its token and header credential;
+    the names of the fields filled."""
+    if not account.receives_webhooks:
+        return []
+    filled = []
+    for name in ("webhook_token", "webhook_secret"):
+        if not getattr(account, name):
+            setattr(account, name, new_webhook_token())
+            filled.append(name)
+    return filled
 
 
 class AccountSlot(models.Model):

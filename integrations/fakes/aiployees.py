@@ -12,6 +12,11 @@ the bridge relies on; a 4xx would have lost the lead's id.
 
 ``envelope = "list"`` makes it answer the older shape (a list of envelopes, string ids, ISO
 timestamps) that clients must still read.
+
+Calls: once a webhook URL is configured (``/_control/webhook`` with ``provider``
+"aiployees", ``url``, ``delay`` seconds, optionally ``status`` and ``transcript``), each new
+lead is "called" after the delay and the post-call result is posted there, as Autocalls'
+post-call webhook does. ``/_control/emit`` with type ``post_call`` sends one on demand.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .core import FakeProvider, FakeRequest, FakeResponse, route
+from .events import now_iso
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 BOOLEANS = (True, False, 0, 1, "0", "1", "true", "false")
@@ -44,6 +50,7 @@ class FakeAiployees(FakeProvider):
         self.campaigns: dict[int, str] = {1: "My new campaign", 7: "Dealership follow-up"}
         self.leads: list[dict] = []
         self.next_id = 1
+        self.next_call_id = 48000
         self.envelope = "object"
 
     def check_auth(self, request: FakeRequest) -> FakeResponse | None:
@@ -73,7 +80,61 @@ class FakeAiployees(FakeProvider):
             for item in body.get("secondary_contacts") or []
         ]
         self.leads.append(lead)
+        self.send_later(lambda: self.call_result(lead))
         return self.answer("Lead created successfully", lead)
+
+    def call_result(self, lead: dict, fields: dict | None = None) -> dict:
+        """The post-call webhook body for a call to ``lead`` (the document's fields)."""
+        fields = dict(fields or {})
+        settings = self.webhook
+        status = fields.pop("status", settings.get("status", "completed"))
+        self.next_call_id += 1
+        lead["status"] = "completed"
+        name = (lead.get("variables") or {}).get("customer_name", "there")
+        body = {
+            "id": self.next_call_id,
+            "customer_phone": lead["phone_number"],
+            "assistant_phone": "+352201234567",
+            "duration": 94 if status == "completed" else 0,
+            "status": status,
+            "extracted_variables": {
+                "status": status == "completed",
+                "summary": "Wants a test drive",
+            },
+            "input_variables": lead.get("variables") or {},
+            "transcript": settings.get(
+                "transcript", f"AI: Hello {name}, you asked about a vehicle.\nCustomer: Yes!"
+            ),
+            "recording_url": f"https://recordings.example.com/calls/{self.next_call_id}.mp3",
+            "created_at": now_iso(),
+            "finished_at": now_iso(),
+            "lead": {
+                "id": lead["id"],
+                "phone_number": lead["phone_number"],
+                "variables": lead.get("variables") or {},
+                "status": lead["status"],
+                "campaign": {
+                    "id": lead["campaign_id"],
+                    "name": self.campaigns[lead["campaign_id"]],
+                },
+            },
+        }
+        return {**body, **fields}
+
+    def event_body(self, event_type: str, fields: dict) -> dict:
+        """``post_call``: the result of a call to the lead ``lead_id`` (default: the last one),
+        or to a lead the fake never had when there is none."""
+        if event_type != "post_call":
+            raise ValueError(f"Aiployees sends post_call, not {event_type!r}.")
+        fields = dict(fields)
+        lead_id = fields.pop("lead_id", None)
+        found = [lead for lead in self.leads if lead_id in (None, lead["id"], str(lead["id"]))]
+        lead = (
+            found[-1]
+            if found
+            else self.new_lead(1, fields.get("customer_phone") or "+352621123456", {})
+        )
+        return self.call_result(lead, fields)
 
     def validate(self, body: dict) -> dict[str, list[str]]:
         """Laravel-style rules: the documented required fields, types and E.164 phones."""

@@ -9,6 +9,10 @@ answer integrators report (``exists_status = 400`` switches to the 400 variant a
 Invalid input is answered as Laravel does: 400 ``{"message": "The given data was invalid.",
 "errors": {field: [..]}}``. A missing ``api_token`` is such a 400; a wrong one is 401. The rate
 limit (5,000 requests a minute) comes from the server's fault injection, not from here.
+
+Events (``/_control/emit``): "Contact Created", "Contact Updated", "Contact Disposed",
+"Call Disposed", "Communication Disposed"… in the ``{"event", "body"}`` shape third-party
+receivers read; ``fields`` fill the body (a ``contact`` object inside call events).
 """
 
 from __future__ import annotations
@@ -74,6 +78,18 @@ def normalize(phone: Any) -> str:
     return ""
 
 
+def _contact_body(contact: dict, number: int) -> dict:
+    """A contact as Aloware's events carry it (third-party view)."""
+    return {
+        "id": str(55000 + number),
+        "phone_number": contact.get("phone_number", "+13105550177"),
+        "first_name": contact.get("first_name", "John"),
+        "last_name": contact.get("last_name", "Doe"),
+        "email": contact.get("email", ""),
+        "disposition_status": contact.get("disposition_status", ""),
+    }
+
+
 def _invalid(errors: dict[str, list[str]]) -> FakeResponse:
     return FakeResponse(400, {"message": INVALID, "errors": errors})
 
@@ -88,6 +104,32 @@ class FakeAloware(FakeProvider):
         """No contacts; an existing contact without force_update is refused with 409."""
         self.contacts: dict[str, dict] = {}
         self.exists_status = 409
+        self.events_sent = 0
+
+    def event_body(self, event_type: str, fields: dict) -> dict:
+        """``{"event": <label>, "body": {...}}``; contact events carry the contact itself, call
+        and communication events the call with its ``contact``."""
+        self.events_sent += 1
+        fields = dict(fields)
+        label = event_type.strip()
+        if label.lower().startswith("contact"):
+            return {"event": label, "body": {**_contact_body(fields, self.events_sent), **fields}}
+        contact = _contact_body(fields.pop("contact", {}), self.events_sent)
+        body = {
+            "id": str(918000 + self.events_sent),
+            "contact_id": contact["id"],
+            "user_id": "77",
+            "direction": 2,
+            "lead_number": contact["phone_number"],
+            "call_disposition": "Interested",
+            "call_disposition_id": "1234",
+            "duration": 184,
+            "talk_time": 160,
+            "created_at": datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+            "updated_at": datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+            "contact": contact,
+        }
+        return {"event": label, "body": {**body, **fields}}
 
     def check_auth(self, request: FakeRequest) -> FakeResponse | None:
         token = request.field("api_token") or request.arg("api_token")

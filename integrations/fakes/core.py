@@ -24,7 +24,9 @@ from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import import_module
 from typing import Any
+from urllib.error import HTTPError, URLError
 from urllib.parse import parse_qs, urlsplit
+from urllib.request import Request, urlopen
 
 logger = logging.getLogger("integrations.fakes")
 
@@ -121,6 +123,46 @@ class FakeProvider:
     def reset(self) -> None:
         """Forget all state; subclasses extend this and call it."""
 
+    # --- calling the bridge back (its webhooks) ---------------------------------------------
+
+    #: Where this fake posts the events it makes by itself (``/_control/webhook``), the
+    #: headers it adds (Aloware's Basic or Bearer) and how long it waits before it does.
+    webhook: dict = {}
+
+    def event_body(self, event_type: str, fields: dict) -> Any:
+        """The body this provider sends for ``event_type``, with ``fields`` filled in;
+        ValueError for a type it does not send."""
+        raise ValueError(f"The fake '{self.id}' sends no events.")
+
+    def configure_webhook(self, settings: dict) -> dict:
+        """Remember where to post the events this fake makes by itself (empty url: stop)."""
+        self.webhook = {
+            "url": str(settings.get("url") or ""),
+            "headers": dict(settings.get("headers") or {}),
+            "delay": float(settings.get("delay", 3.0)),
+            **{k: v for k, v in settings.items() if k not in ("url", "headers", "delay")},
+        }
+        return self.webhook
+
+    def send_later(self, body_of: Callable[[], Any]) -> None:
+        """Post ``body_of()`` to the configured webhook after its delay, on a timer thread
+        (the fake's answer to the request that caused it goes out first)."""
+        if not self.webhook.get("url"):
+            return
+        url, headers = self.webhook["url"], self.webhook["headers"]
+
+        def send():
+            with self.lock:
+                body = body_of()
+            try:
+                post_json(url, body, headers)
+            except OSError:
+                logger.warning("fake %s: webhook to %s failed", self.id, url, exc_info=True)
+
+        timer = threading.Timer(self.webhook["delay"], send)
+        timer.daemon = True
+        timer.start()
+
     def check_auth(self, request: FakeRequest) -> FakeResponse | None:
         """None when the request is authorised, else the provider's refusal."""
         return None
@@ -191,6 +233,20 @@ class Fault:
 
     def as_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+
+def post_json(url: str, body: Any, headers: dict | None = None, timeout: float = 10.0):
+    """POST ``body`` as JSON to ``url`` (a bridge's receiver); (status, answer text)."""
+    data = body if isinstance(body, bytes) else json.dumps(body, default=str).encode()
+    request = Request(url, data=data, method="POST")
+    request.add_header("Content-Type", "application/json")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urlopen(request, timeout=timeout) as answer:  # noqa: S310 - the caller's URL
+            return answer.status, answer.read().decode("utf-8", "replace")
+    except HTTPError as error:
+        return error.code, error.read().decode("utf-8", "replace")
 
 
 def _header_value(value: float | str) -> str:
@@ -285,6 +341,7 @@ class FakeServer:
             self.faults.clear()
         for fake in self.fakes.values():
             with fake.lock:
+                fake.webhook = {}
                 fake.reset()
 
     def add_fault(self, provider: str, kind: str, **options) -> Fault:
@@ -347,9 +404,42 @@ class FakeServer:
                 )
         return fake.handle(request)
 
+    def emit(self, order: dict) -> FakeResponse:
+        """``POST /_control/emit`` ``{"provider", "type", "fields", "url", "headers"}``: build
+        the provider's body for that event and post it to ``url``, as the service would."""
+        from .events import event_body
+
+        fake = self.fakes.get(str(order.get("provider") or ""))
+        if fake is None or not order.get("url"):
+            return FakeResponse(400, {"error": "emit needs a known 'provider' and a 'url'."})
+        try:
+            with fake.lock:
+                body = event_body(fake, str(order.get("type") or ""), order.get("fields") or {})
+        except ValueError as exc:
+            return FakeResponse(400, {"error": str(exc)})
+        headers = {**fake.webhook.get("headers", {}), **(order.get("headers") or {})}
+        try:
+            status, answer = post_json(str(order["url"]), body, headers)
+        except (URLError, OSError) as exc:
+            return FakeResponse(502, {"error": f"The receiver could not be reached: {exc}"})
+        return FakeResponse(200, {"status": status, "answer": answer, "sent": body})
+
     def _control(self, request: FakeRequest) -> FakeResponse:
         """``/_control/faults`` (GET, POST, DELETE), ``/_control/requests``, ``/_control/times``,
-        ``/_control/state?provider=…`` and ``/_control/reset``."""
+        ``/_control/state?provider=…``, ``/_control/reset``, ``/_control/emit`` (send an
+        event to a bridge) and ``/_control/webhook`` (where a fake posts events by itself)."""
+        order = request.json if isinstance(request.json, dict) else {}
+        if request.path == "/emit" and request.method == "POST":
+            return self.emit(order)
+        if request.path == "/webhook" and request.method == "POST":
+            fake = self.fakes.get(str(order.get("provider") or ""))
+            if fake is None:
+                return FakeResponse(400, {"error": "webhook needs a known 'provider'."})
+            try:
+                with fake.lock:
+                    return FakeResponse(200, fake.configure_webhook(order))
+            except (TypeError, ValueError) as exc:
+                return FakeResponse(400, {"error": str(exc)})
         if request.path == "/faults" and request.method == "POST":
             try:
                 fault = self.add_fault(**(request.json or {}))

@@ -17,6 +17,7 @@ from typing import Any
 from .. import paging
 from ..base import ApiResponse, EnvVars, Provider
 from ..errors import InvalidResponse, PayloadError, PermanentError
+from .events import LeelooEvents
 from .operations import LeelooOperations
 from .options import ACCOUNT_OPTIONS, OPERATIONS, PUSH_OPTIONS
 from .parsing import (
@@ -61,6 +62,7 @@ class LeelooProvider(LeelooOperations, Provider):
     pushes = ("contact", "lead", "order")
     syncs = SYNCS
     fake = "integrations.fakes.leeloo.FakeLeeloo"
+    events = LeelooEvents()
     contact_requirements = (("email", "phone"),)
     # The reference says "Request Body(form-data)" for tags, order updates, calls and tunnel
     # subscriptions: sent as multipart/form-data, the literal meaning. If Leeloo turns out to

@@ -3,6 +3,11 @@
 Migrates, creates the demo superuser, demo records and an account per provider pointed at the
 local fake providers, then runs the fake providers, the web server and a django-q2 cluster side
 by side until Ctrl-C, printing the admin URL and login.
+
+The fakes call the bridge back as the services would: fake Aiployees "calls" every lead pushed
+to it a few seconds later and posts the post-call result to the Aiployees account's webhook
+URL (the result appears on the lead), and fake Leeloo sends one ORDER for a demo contact (it
+appears on the contact's page and in Orders).
 """
 
 import os
@@ -10,12 +15,20 @@ import signal
 import subprocess
 import sys
 import time
+from urllib.error import URLError
+from urllib.request import urlopen
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from bridge import inbox
 from bridge.demo_data import create_demo_accounts, create_demo_data
+from bridge.models import Contact, ProviderAccount
+from integrations.fakes.core import post_json
+
+#: Seconds fake Aiployees waits before "calling" a pushed lead.
+CALL_DELAY_SECONDS = 5
 
 DEMO_USER, DEMO_PASSWORD = "admin", "admin"
 
@@ -48,6 +61,7 @@ class Command(BaseCommand):
         if no_serve:
             return
         processes = self._start(port, fakes_port)
+        self._connect_webhooks(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{fakes_port}")
         url = f"http://127.0.0.1:{port}/admin/"
         self.stdout.write(self.style.SUCCESS(f"\nCRM Bridge is running at {url}"))
         self.stdout.write(self.style.SUCCESS(f"Log in as {DEMO_USER} / {DEMO_PASSWORD}"))
@@ -61,13 +75,51 @@ class Command(BaseCommand):
 
     def _start(self, port, fakes_port):
         manage = [sys.executable, "manage.py"]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "BRIDGE_PUBLIC_URL": f"http://127.0.0.1:{port}",  # the receiver URLs shown
+        }
         commands = {
             "fake providers": [*manage, "fakeproviders", "--port", str(fakes_port)],
             "web": [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
             "worker": [*manage, "qcluster"],
         }
         return {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
+
+    def _connect_webhooks(self, bridge_url: str, fakes_url: str) -> None:
+        """Point fake Aiployees' post-call webhook at the bridge, and have fake Leeloo send
+        one ORDER for a demo contact, once both servers answer."""
+        if not (_answers(f"{fakes_url}/_control/faults") and _answers(f"{bridge_url}/admin/")):
+            self.stderr.write("The fake providers or the web server did not start in time.")
+            return
+        aiployees = ProviderAccount.objects.filter(name="aiployees", provider="aiployees").first()
+        if aiployees is not None:
+            post_json(
+                f"{fakes_url}/_control/webhook",
+                {
+                    "provider": "aiployees",
+                    "url": inbox.webhook_url(aiployees, bridge_url),
+                    "delay": CALL_DELAY_SECONDS,
+                },
+            )
+            self.stdout.write(
+                f"Fake Aiployees calls each pushed lead {CALL_DELAY_SECONDS} s later; the "
+                "result appears on the lead."
+            )
+        leeloo = ProviderAccount.objects.filter(name="leeloo", provider="leeloo").first()
+        buyer = Contact.objects.exclude(phone="").order_by("pk").first()
+        if leeloo is not None and buyer is not None:
+            post_json(
+                f"{fakes_url}/_control/emit",
+                {
+                    "provider": "leeloo",
+                    "type": "ORDER",
+                    "url": inbox.webhook_url(leeloo, bridge_url),
+                    "fields": {"phone": buyer.phone, "email": buyer.email},
+                },
+            )
+            self.stdout.write(f"Fake Leeloo sent an order for {buyer}.")
 
     def _wait(self, processes):
         # `kill` (SIGTERM) stops the demo as cleanly as Ctrl-C does: children included.
@@ -89,3 +141,19 @@ class Command(BaseCommand):
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+
+def _answers(url: str, seconds: float = 30) -> bool:
+    """Whether ``url`` answers (any status) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urlopen(url, timeout=2):  # noqa: S310 - the demo's own loopback servers
+                return True
+        except URLError as error:
+            if getattr(error, "code", None):  # an HTTP error status: it answers
+                return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
