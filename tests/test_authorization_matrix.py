@@ -249,6 +249,8 @@ def enabled(value: bool):
         obj.refresh_from_db()
         assert obj.enabled is value
 
+    return check
+
 
 def event_state(value: str):
     """The selected inbound event is now in this state."""
