@@ -23,7 +23,7 @@ class BridgeConfig(AppConfig):
 
         The providers' ``Retry-After`` cap is BRIDGE_RETRY_AFTER_CAP_SECONDS.
 
-        The inbox's minute sweep is one of the bridge's jobs (``inbox_jobs``).
+        The inbox's and the routing's minute sweeps are among the bridge's jobs.
         """
         from django.conf import settings
 
@@ -37,6 +37,7 @@ class BridgeConfig(AppConfig):
         sync.connect_signals()  # the sync's and the reconcile's, in that order
         routing.connect_signals()  # every new lead is routed once its transaction commits
         add_job_source(inbox_jobs)
+        add_job_source(routing_jobs)
 
         post_migrate.connect(
             apply_after_migrate, sender=self, dispatch_uid="bridge.env_accounts.apply"
@@ -49,3 +50,8 @@ class BridgeConfig(AppConfig):
 def inbox_jobs(job):
     """The inbox's recurring job: stranded events, due retries, the retention purge."""
     return [job("inbox: process waiting events and retries", "bridge.inbox.sweep", minutes=1)]
+
+
+def routing_jobs(job):
+    """The routing's recurring job: leads a crash left unrouted between commit and routing."""
+    return [job("routing: route new leads left unrouted", "bridge.routing.sweep", minutes=1)]

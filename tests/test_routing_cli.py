@@ -107,3 +107,27 @@ def test_pending_routes_new_leads_a_crash_left_unrouted(make_account, make_lead,
     routes("pending")
     assert "Routed 0 lead(s)" in capsys.readouterr().out
     assert Lead.objects.count() == 1
+
+
+def test_the_minute_sweep_routes_what_a_crash_left_unrouted_in_the_last_hour(
+    make_account, make_lead
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from bridge import routing
+    from bridge.schedules import bridge_jobs
+
+    make_account("aello")
+    routes("add", "all", "--account", "aello")
+    now = timezone.now()
+    # In the test's transaction nothing commits, so none of these is routed by its commit.
+    stranded, fresh, old = make_lead(), make_lead(), make_lead()
+    Lead.objects.filter(pk=stranded.pk).update(created_at=now - timedelta(minutes=5))
+    Lead.objects.filter(pk=old.pk).update(created_at=now - timedelta(hours=2))
+    assert routing.sweep() == 1  # fresh: its own commit routes it; old: before the window
+    assert list(LeadRouting.objects.values_list("lead", flat=True)) == [stranded.pk]
+    assert routing.sweep() == 0
+    assert fresh.pk not in LeadRouting.objects.values_list("lead", flat=True)
+    assert "bridge.routing.sweep" in {job.func for job in bridge_jobs()}

@@ -9,7 +9,7 @@
 - :mod:`~bridge.routing.fallback`: where a lead goes when no rule matched.
 """
 
-from .engine import route_leads
+from .engine import route_leads, route_unrouted, sweep
 from .fallback import fallback_targets
 from .plan import Plan, plan_lead
 from .rules import LoadedRule, facts_of, load_leads, load_rules
@@ -27,4 +27,6 @@ __all__ = [
     "load_rules",
     "plan_lead",
     "route_leads",
+    "route_unrouted",
+    "sweep",
 ]

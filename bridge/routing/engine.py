@@ -13,7 +13,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -44,6 +44,30 @@ def route_leads(lead_ids: Iterable[int], now: datetime | None = None) -> list[Pl
                 raise
             logger.info("routing: leads %s were being routed elsewhere; trying again", lead_ids)
     return []  # not reached
+
+
+def route_unrouted(
+    since: timedelta, *, settle: timedelta = timedelta(seconds=30), now: datetime | None = None
+) -> list[Plan]:
+    """Route the leads created in the last ``since`` that nothing routed (returns their plans).
+
+    A lead is routed when its transaction commits; a process killed between the commit and
+    that moment leaves it unrouted. The bridge's minute sweep (:func:`sweep`) and ``routes
+    pending`` call this. Leads younger than ``settle`` are left to their own commit's routing.
+    """
+    now = now or timezone.now()
+    ids = Lead.objects.filter(
+        created_at__gte=now - since, created_at__lte=now - settle, routing__isnull=True
+    ).values_list("pk", flat=True)
+    return route_leads(list(ids), now)
+
+
+def sweep() -> int:
+    """The bridge's minute job: route what a crash left unrouted in the last hour."""
+    plans = route_unrouted(timedelta(hours=1))
+    if plans:
+        logger.warning("routing: %d lead(s) left unrouted were routed by the sweep", len(plans))
+    return len(plans)
 
 
 def _route_once(lead_ids: list[int], now: datetime) -> list[Plan]:

@@ -17,10 +17,9 @@ from datetime import time, timedelta
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.utils import timezone
 
-from bridge.models import Lead, ProviderAccount, RoutingRule, RuleTarget, Tag
-from bridge.routing import route_leads
+from bridge.models import ProviderAccount, RoutingRule, RuleTarget, Tag
+from bridge.routing import route_unrouted
 
 #: Which argument each model field comes from, for errors.
 ARGUMENTS = {
@@ -203,12 +202,6 @@ class Command(BaseCommand):
 
     def route_pending(self, since: str):
         seconds = parse_duration(since, "--since")
-        cutoff = timezone.now() - timedelta(seconds=seconds)
-        ids = list(
-            Lead.objects.filter(created_at__gte=cutoff, routing__isnull=True).values_list(
-                "pk", flat=True
-            )
-        )
-        plans = route_leads(ids)
+        plans = route_unrouted(timedelta(seconds=seconds), settle=timedelta(0))
         queued = sum(len(plan.targets) for plan in plans)
         self.stdout.write(f"Routed {len(plans)} lead(s); {queued} push(es) queued.")
