@@ -1,10 +1,11 @@
-"""URL routes: the admin is the application."""
+"""URL routes: the admin is the application; the intake API takes leads from outside."""
 
 from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
 from bridge import dashboard
+from bridge.intake.views import leads_view
 
 urlpatterns = [
     # The admin index with the dashboard above the app list (same URL as admin:index, matched
@@ -16,5 +17,7 @@ urlpatterns = [
         name="bridge_dashboard_refresh",
     ),
     path("admin/", admin.site.urls),
+    # The lead intake API: web forms and lead vendors post leads (bridge/intake/).
+    path("api/v1/leads", leads_view, name="intake_leads"),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

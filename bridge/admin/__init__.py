@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from . import accounts, crm, djangoq, leeloo, outbox  # noqa: F401  (registers the ModelAdmins)
+from . import accounts, crm, djangoq, intake, leeloo, outbox  # noqa: F401  (registers them)
 
 admin.site.site_header = "CRM Bridge"
 admin.site.site_title = "CRM Bridge"

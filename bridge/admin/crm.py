@@ -198,7 +198,10 @@ class LeadAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, Lar
     readonly_fields = ["external_id", "created_at", "updated_at"]
     inlines = [RemoteLinkInline, DeliveryInline]
     fieldsets = [
-        (None, {"fields": ["contact", "status", "source", "received_at", "message"]}),
+        (
+            None,
+            {"fields": ["contact", "status", "source", "received_at", "message", "custom_fields"]},
+        ),
         (
             "Product",
             {

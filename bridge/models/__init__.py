@@ -2,11 +2,13 @@
 
 Mirror models (what staff work with): Contact, Lead, Order, Tag, Tunnel, and what only Leeloo
 has (LeelooUser, Channel, Connection, TemplateCategory, Template, TunnelStatsSummary).
-The bridge's own: ProviderAccount, RemoteLink, Delivery, SyncRun, SyncState.
+The bridge's own: ProviderAccount, RemoteLink, Delivery, SyncRun, SyncState, and the intake's
+IntakeSource and IntakeKey.
 """
 
 from .accounts import AccountSlot, ProviderAccount
 from .crm import Contact, Lead, Order, Tag, Tunnel
+from .intake import IntakeKey, IntakeSource
 from .leeloo import (
     Channel,
     Connection,
@@ -24,6 +26,8 @@ __all__ = [
     "Connection",
     "Contact",
     "Delivery",
+    "IntakeKey",
+    "IntakeSource",
     "Lead",
     "LeelooUser",
     "Order",
