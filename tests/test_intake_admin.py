@@ -188,3 +188,14 @@ def test_the_command_refuses_bad_input_clearly(make_source, args, words):
     with pytest.raises(CommandError, match=re.escape(words)):
         run(*args)
     assert list(IntakeSource.objects.values_list("name", flat=True)) == ["partner"]
+
+
+def test_the_list_links_each_source_to_its_leads(admin_client, make_source, make_lead):
+    make_source("website")
+    make_lead(source="website")
+    make_lead(source="elsewhere")
+    listing = admin_client.get(reverse("admin:bridge_intakesource_changelist"))
+    (link,) = re.findall(r'href="([^"]*source__exact=website)"', listing.content.decode())
+    leads = admin_client.get(link)
+    assert leads.status_code == 200
+    assert leads.context["cl"].result_count == 1

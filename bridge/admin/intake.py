@@ -96,7 +96,7 @@ class IntakeSourceAdmin(BridgeModelAdmin):
 
     @admin.display(description="Leads")
     def leads(self, obj):
-        return changelist_link(Lead, "Leads", source=obj.name)
+        return changelist_link(Lead, "Leads", source__exact=obj.name)
 
     def save_model(self, request, obj, form, change):
         """A new source gets its token here; the add answer shows it once."""
