@@ -6,9 +6,12 @@ from django.core.cache import cache
 from bridge.models import IntakeSource
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def empty_cache():
-    """Rate-limit counters live in the cache: each test starts with none."""
+    """Rate-limit counters live in the cache: each intake test starts with none.
+
+    Not autouse: this module is a plugin, and an autouse fixture would run for every test.
+    """
     cache.clear()
     yield
     cache.clear()

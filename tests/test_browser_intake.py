@@ -13,7 +13,12 @@ from bridge.models.intake import hash_token
 
 from .conftest import log_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytest_plugins = ["tests.intake_fixtures"]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("empty_cache"),
+]
 
 TOKEN = re.compile(r"^crmb_in_[A-Za-z0-9_-]{20,}$")
 

@@ -13,7 +13,7 @@ from bridge.models.intake import hash_token
 from .intake_helpers import lead_body, post_json
 
 pytest_plugins = ["tests.intake_fixtures"]
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 TOKEN = re.compile(r"crmb_in_[A-Za-z0-9_-]{20,}")
 

@@ -19,6 +19,7 @@ from .intake_helpers import lead_body, post_json
 pytest_plugins = ["tests.intake_fixtures"]
 pytestmark = [
     pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("empty_cache"),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are PostgreSQL's"),
 ]
 

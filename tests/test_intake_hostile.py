@@ -14,7 +14,7 @@ from bridge.models import Contact, IntakeKey, Lead
 from .intake_helpers import URL, lead_body, post_form, post_json
 
 pytest_plugins = ["tests.intake_fixtures"]
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 
 @pytest.fixture
