@@ -199,3 +199,24 @@ def test_the_list_links_each_source_to_its_leads(admin_client, make_source, make
     leads = admin_client.get(link)
     assert leads.status_code == 200
     assert leads.context["cl"].result_count == 1
+
+
+# --- default routing ----------------------------------------------------------------------------
+
+
+def test_a_leads_default_targets_are_its_sources_enabled_accounts_with_their_options(
+    make_source, make_account, make_lead
+):
+    from bridge.intake.defaults import default_targets
+
+    aello = make_account("aello")
+    aloware = make_account("aloware")
+    off = make_account("aello", name="aello-off", enabled=False)
+    source, _ = make_source(default_push_options={str(aloware.pk): {"force_update": True}})
+    source.default_accounts.set([aello, aloware, off])
+    lead = make_lead(source="website")
+    assert default_targets(lead) == [(aello, {}), (aloware, {"force_update": True})]
+    assert default_targets(make_lead(source="typed-by-hand")) == []
+    source.enabled = False
+    source.save()
+    assert default_targets(lead) == []
