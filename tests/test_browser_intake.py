@@ -75,3 +75,73 @@ def test_a_source_made_in_the_admin_shows_its_token_once_then_rotates(page, live
     assert post_lead(live_server, token) == 401
     assert post_lead(live_server, new_token) == 202
     assert Lead.objects.count() == 2 and len({lead.contact_id for lead in Lead.objects.all()}) == 1
+
+
+@pytest.fixture
+def landing_page():
+    """A landing page served by its own little server: another origin than the bridge's, on the
+    loopback address (so Chromium's local-network checks see a local page calling a local API).
+    """
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<p>Landing</p>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def fetch_from(page, origin: str, live_server, token: str) -> dict:
+    """From a page on ``origin``, fetch() a JSON lead to the API as a landing page's script
+    does (a cross-origin request, so a preflight first); what the script could read."""
+    page.goto(f"{origin}/landing")
+    return page.evaluate(
+        """async ([url, token]) => {
+            try {
+                const response = await fetch(url, {
+                    method: "POST",
+                    headers: {"Authorization": "Bearer " + token,
+                              "Content-Type": "application/json",
+                              "Idempotency-Key": "browser-1"},
+                    body: JSON.stringify({contact: {firstName: "Page", email: "page@example.com"}}),
+                });
+                return {status: response.status, body: await response.json()};
+            } catch (error) {
+                return {error: String(error)};
+            }
+        }""",
+        [f"{live_server.url}/api/v1/leads", token],
+    )
+
+
+def test_a_landing_page_on_a_listed_origin_posts_a_lead_with_fetch(
+    page, live_server, make_source, landing_page
+):
+    _, token = make_source("landing", allowed_origins=landing_page)
+    result = fetch_from(page, landing_page, live_server, token)
+    assert result.get("status") == 202, result
+    lead = Lead.objects.get()
+    assert result["body"] == {"id": lead.pk, "contact_id": lead.contact_id, "created": True}
+
+
+def test_a_page_on_an_unlisted_origin_is_stopped_by_the_browser(
+    page, live_server, make_source, landing_page
+):
+    _, token = make_source("landing", allowed_origins="https://www.example.com")
+    result = fetch_from(page, landing_page, live_server, token)
+    assert "error" in result, result  # the preflight was not allowed: fetch() fails
+    assert not Lead.objects.exists()
