@@ -186,8 +186,10 @@ def test_no_token_a_wrong_one_and_a_disabled_source_get_the_same_401(make_source
     _, good = make_source("on")
     missing = refused(post_json(None, lead_body()), 401, "unauthorized")
     wrong = refused(post_json(good + "x", lead_body()), 401, "unauthorized")
-    disabled = refused(post_json(token, lead_body()), 401, "unauthorized")
+    disabled_response = post_json(token, lead_body())
+    disabled = refused(disabled_response, 401, "unauthorized")
     assert wrong == disabled
+    assert disabled_response["WWW-Authenticate"] == 'Bearer realm="intake"'
     assert "Bearer" in missing["error"]
     other_scheme = post_json(None, lead_body(), HTTP_AUTHORIZATION=f"Basic {good}")
     refused(other_scheme, 401, "unauthorized")

@@ -46,11 +46,20 @@ def authenticate(request: HttpRequest, form_token: str = "") -> IntakeSource:
         f"intake-refused:{client_address(request)}",
         bridge_setting("BRIDGE_INTAKE_REFUSED_PER_MINUTE", 30, minimum=1),
     )
+    challenge = {"WWW-Authenticate": 'Bearer realm="intake"'}
     if not (token or form_token):
         raise Refusal(
-            401, "unauthorized", "Send the source's token as Authorization: Bearer <token>."
+            401,
+            "unauthorized",
+            "Send the source's token as Authorization: Bearer <token>.",
+            headers=challenge,
         )
-    raise Refusal(401, "unauthorized", "The token is not valid, or its source is disabled.")
+    raise Refusal(
+        401,
+        "unauthorized",
+        "The token is not valid, or its source is disabled.",
+        headers=challenge,
+    )
 
 
 def find_source(token: str) -> IntakeSource | None:
