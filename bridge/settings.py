@@ -270,6 +270,13 @@ BRIDGE_IMPORT_MAX_SHARED_STRINGS_BYTES = env.int(
     "BRIDGE_IMPORT_MAX_SHARED_STRINGS_BYTES", default=10 * 1024 * 1024
 )
 
+# --- the lead intake API (bridge/intake/) --------------------------------------------------
+# A body over this many bytes is refused (413) before it is read; refused tokens from one
+# address past this many a minute are answered 429; CORS preflights a minute from one address.
+BRIDGE_INTAKE_MAX_BYTES = env.int("BRIDGE_INTAKE_MAX_BYTES", default=64 * 1024)
+BRIDGE_INTAKE_REFUSED_PER_MINUTE = env.int("BRIDGE_INTAKE_REFUSED_PER_MINUTE", default=30)
+BRIDGE_INTAKE_PREFLIGHTS_PER_MINUTE = env.int("BRIDGE_INTAKE_PREFLIGHTS_PER_MINUTE", default=600)
+
 # --- security: sensible in production, relaxed only by DEBUG ------------------------------
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)

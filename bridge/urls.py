@@ -1,10 +1,12 @@
-"""URL routes: the admin is the application; providers post their webhooks to ``hooks/``."""
+"""URL routes: the admin is the application; the intake API takes leads from outside;
+providers post their webhooks to ``hooks/``."""
 
 from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
 from bridge import dashboard, inbox
+from bridge.intake.views import leads_view
 
 urlpatterns = [
     # The admin index with the dashboard above the app list (same URL as admin:index, matched
@@ -18,5 +20,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Provider webhooks (bridge/inbox/): public, one receiver per account, the token inside.
     path("hooks/<str:account>/<str:token>/", inbox.receive_webhook, name="bridge_webhook"),
+    # The lead intake API: web forms and lead vendors post leads (bridge/intake/).
+    path("api/v1/leads", leads_view, name="intake_leads"),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

@@ -168,6 +168,12 @@ URL_RULES: dict[str, Rule] = {
     **model_pages("bridge_tag"),
     "admin:bridge_tunnel_changelist":   Rule(VIEW),
     **model_pages("bridge_tunnel"),
+    # Intake sources: viewable; made, changed and rotated by superusers (no role has the rights).
+    "admin:bridge_intakesource_changelist": Rule(VIEW),
+    **model_pages("bridge_intakesource"),
+    # The public intake API: no session counts; a POST without a token (or, here, as
+    # multipart) is refused the same for everyone, and other methods are not allowed.
+    "intake_leads":                     Rule((405,) * 6, post=(415,) * 6),
     # Provider accounts: managers change them (and their sync states); the sync pages are read.
     "admin:bridge_provideraccount_changelist": Rule(VIEW),
     **model_pages("bridge_provideraccount", change=MANAGE),
@@ -289,6 +295,14 @@ def kept(w, obj, before, response):
     assert response.context["protected"], response.context.get("title")
 
 
+def rotated(w, obj, before, response):
+    """A new token hash, and the page that shows the new token once."""
+    old_hash = obj.token_hash
+    obj.refresh_from_db()
+    assert obj.token_hash != old_hash
+    assert "admin/bridge/intakesource/token_once.html" in [t.name for t in response.templates]
+
+
 def shows_push_page(w, obj, before, response):
     assert "admin/bridge/push_confirm.html" in [t.name for t in response.templates]
 
@@ -346,6 +360,7 @@ ACTIONS = [
         PUSHERS,
         did=state("pending"),
     ),
+    Act("bridge.intakesource", "rotate_tokens", "intake_source", SUPERUSERS, status=200, did=rotated),  # noqa: E501
     Act("bridge.provideraccount", "pause_accounts", "aello", MANAGERS, did=paused(True)),
     Act("bridge.provideraccount", "resume_accounts", "paused", MANAGERS, did=paused(False)),
     Act("bridge.provideraccount", "sync_now", "leeloo", MANAGERS, did=grew("django_q.OrmQ")),
@@ -364,6 +379,7 @@ ACTIONS = [
     Act("bridge.order", "delete_selected", "order", SUPERUSERS, **DELETE),
     Act("bridge.tag", "delete_selected", "tag", SUPERUSERS, **DELETE),
     Act("bridge.tunnel", "delete_selected", "tunnel", SUPERUSERS, **DELETE),
+    Act("bridge.intakesource", "delete_selected", "intake_source", SUPERUSERS, **DELETE),
     Act("bridge.remotelink", "delete_selected", "remote_link", SUPERUSERS, **DELETE),
     Act("bridge.syncrun", "delete_selected", "sync_run", SUPERUSERS, **DELETE),
     Act("bridge.inboundevent", "delete_selected", "inbound_event", SUPERUSERS, **DELETE),
@@ -509,6 +525,16 @@ def make_records(w):
     w.tunnel = Tunnel.objects.create(name="Spring sale", stats={"subscribers": 10})
 
 
+def make_intake(w):
+    from bridge.models import IntakeSource
+
+    w.intake_source = IntakeSource(name="website", allowed_origins="https://www.example.com")
+    w.intake_source.issue_token()
+    w.intake_source.full_clean()
+    w.intake_source.save()
+    w.intake_source.default_accounts.add(w.aello)
+
+
 def make_bookkeeping(w):
     from bridge.models import Delivery, PushBatch, RemoteLink, SyncRun
 
@@ -626,6 +652,7 @@ def world(django_db_setup, django_db_blocker):
                 make_users,
                 make_accounts,
                 make_records,
+                make_intake,
                 make_bookkeeping,
                 make_routing,
                 make_inbox,
@@ -701,7 +728,7 @@ def assert_status(response, expected, what: str):
         )
 
 
-REFUSALS = {LOGIN, 403, 404, 405}
+REFUSALS = {LOGIN, 401, 403, 404, 405, 415}
 
 
 # --- the tests ----------------------------------------------------------------------------------

@@ -213,10 +213,32 @@ def test_fallback_targets_apply_only_when_no_rule_matched(rule, aello, make_lead
     assert not plan.fallback and plan.targets == []
 
 
-def test_fallback_is_empty_until_wired():
-    from bridge.routing import fallback_targets
+def test_a_lead_no_rule_took_goes_to_its_intake_sources_default_accounts(
+    rule, aello, aiployees, make_lead
+):
+    from bridge.models import IntakeSource
 
-    assert fallback_targets(Lead()) == []
+    source = IntakeSource.objects.create(
+        name="landing", default_push_options={str(aiployees.pk): {"campaign_id": 7}}
+    )
+    source.default_accounts.set([aello, aiployees])
+    (plan,) = route_leads([make_lead(source="landing").pk])
+    assert plan.fallback
+    assert [(t.account, t.options, t.rule) for t in plan.targets] == [
+        (aello, {}, ""),
+        (aiployees, {"campaign_id": 7}, ""),
+    ]
+    assert {d.account for d in Delivery.objects.all()} == {aello, aiployees}
+    assert Delivery.objects.get(account=aiployees).params == {"campaign_id": 7}
+    (plan,) = route_leads([make_lead(source="elsewhere").pk])  # not an intake source
+    assert plan.targets == []
+    IntakeSource.objects.filter(pk=source.pk).update(enabled=False)
+    (plan,) = route_leads([make_lead(source="landing").pk])  # a disabled source routes nothing
+    assert plan.targets == []
+    rule("landing rule", [aello], sources="landing")
+    IntakeSource.objects.filter(pk=source.pk).update(enabled=True)
+    (plan,) = route_leads([make_lead(source="landing").pk])  # a rule matched: no fallback
+    assert not plan.fallback and [t.account for t in plan.targets] == [aello]
 
 
 def test_rules_kept_between_leads_are_read_again_after_any_change(

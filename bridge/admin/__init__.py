@@ -2,7 +2,16 @@
 
 from django.contrib import admin
 
-from . import accounts, crm, djangoq, inbox, leeloo, outbox, routing  # noqa: F401  (registers the ModelAdmins)
+from . import (  # noqa: F401  (registers the ModelAdmins)
+    accounts,
+    crm,
+    djangoq,
+    inbox,
+    intake,
+    leeloo,
+    outbox,
+    routing,
+)
 
 admin.site.site_header = "CRM Bridge"
 admin.site.site_title = "CRM Bridge"

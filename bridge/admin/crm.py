@@ -199,7 +199,10 @@ class LeadAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, Lar
     readonly_fields = ["external_id", "created_at", "updated_at"]
     inlines = [LeadActivityInline, RemoteLinkInline, DeliveryInline]
     fieldsets = [
-        (None, {"fields": ["contact", "status", "source", "received_at", "message"]}),
+        (
+            None,
+            {"fields": ["contact", "status", "source", "received_at", "message", "custom_fields"]},
+        ),
         (
             "Product",
             {

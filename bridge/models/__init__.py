@@ -4,12 +4,14 @@ Mirror models (what staff work with): Contact, Lead, Order, Tag, Tunnel, and wha
 has (LeelooUser, Channel, Connection, TemplateCategory, Template, TunnelStatsSummary).
 The bridge's own: ProviderAccount, RemoteLink, Delivery, SyncRun, SyncState; routing rules
 (RoutingRule, RuleTarget) and each lead's LeadRouting; the inbox's InboundEvent (webhook
-requests) and Activity (what happened with a person at a service).
+requests) and Activity (what happened with a person at a service); the intake's IntakeSource
+and IntakeKey.
 """
 
 from .accounts import AccountSlot, ProviderAccount
 from .crm import Contact, Lead, Order, Tag, Tunnel
 from .inbox import Activity, InboundEvent
+from .intake import IntakeKey, IntakeSource
 from .leeloo import (
     Channel,
     Connection,
@@ -30,6 +32,8 @@ __all__ = [
     "Contact",
     "Delivery",
     "InboundEvent",
+    "IntakeKey",
+    "IntakeSource",
     "Lead",
     "LeadRouting",
     "LeelooUser",

@@ -272,6 +272,11 @@ class Lead(TimestampedModel):
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.NEW, db_index=True
     )
+    custom_fields = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Free-form fields sent with the lead (a form's extra fields, UTM marks…).",
+    )
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

@@ -1,0 +1,117 @@
+"""Turning a posted lead into rows: validated like the admin, matched, written in one transaction.
+
+The contact is the one the matching rule finds (``bridge.matching``: phone, then email), or a
+new one; an existing contact is not changed. The lead is an ordinary ``Lead`` saved through the
+ORM, so whatever reacts to new leads (routing, on commit) sees it like any other. Its
+idempotency keys go in the same transaction: when a concurrent retry wrote the same key first,
+the unique constraint refuses ours, everything is rolled back, and the retry's lead is answered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from bridge.matching import Candidate, match_contacts
+from bridge.models import Contact, IntakeKey, IntakeSource, Lead
+from bridge.public import Refusal
+
+from .parse import LeadInput
+
+#: How many times a write that lost a race (a unique phone, email or key) is tried again.
+ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The lead a request made (``created``) or found again (a retry)."""
+
+    lead_id: int
+    contact_id: int
+    created: bool
+
+
+def idempotency_keys(data: LeadInput, header_key: str) -> list[str]:
+    """The keys a request is known by: its ``Idempotency-Key`` and its ``externalId``."""
+    keys = []
+    if header_key:
+        keys.append(f"header:{header_key}")
+    if data.external_id:
+        keys.append(f"external:{data.external_id}")
+    return keys
+
+
+def accept_lead(source: IntakeSource, data: LeadInput, header_key: str = "") -> Accepted:
+    """Validate ``data``, then find or write its lead in one transaction.
+
+    Raises ``Refusal`` (422, naming the caller's field) for invalid data; nothing is written.
+    """
+    contact, lead = validated(source, data)
+    keys = idempotency_keys(data, header_key)
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                return write(source, contact, lead, keys)
+        except IntegrityError:
+            # A concurrent request wrote the same key, phone or email first and has committed
+            # (the unique index waited for it): the next attempt finds what it wrote.
+            if attempt == ATTEMPTS:
+                raise
+            contact.pk = lead.pk = None
+            contact._state.adding = lead._state.adding = True
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def validated(source: IntakeSource, data: LeadInput) -> tuple[Contact, Lead]:
+    """The unsaved Contact and Lead, checked with the models' own validation (as the admin)."""
+    contact = Contact(**data.contact)
+    check(contact, data, "contact", exclude=())
+    if not contact.email and not contact.phone:
+        raise Refusal(
+            422,
+            "invalid",
+            "A lead needs a contact with an email or a phone.",
+            data.name("contact.email"),
+        )
+    lead = Lead(source=source.name, **data.lead)
+    check(lead, data, "lead", exclude=("contact",))
+    return contact, lead
+
+
+def check(instance, data: LeadInput, prefix: str, exclude) -> None:
+    """``full_clean`` of one model; the first error becomes a 422 naming the caller's field.
+
+    Uniqueness is left to the database (the write retries a lost race), which spares the
+    queries ``validate_unique`` would make.
+    """
+    try:
+        instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        errors = exc.message_dict
+        field = next((name for name in errors if name != "__all__"), "__all__")
+        message = " ".join(errors[field])
+        name = "" if field == "__all__" else data.name(f"{prefix}.{field}")
+        raise Refusal(422, "invalid", f"{name}: {message}" if name else message, name) from None
+
+
+def write(source: IntakeSource, contact: Contact, lead: Lead, keys: list[str]) -> Accepted:
+    """Inside a transaction: the lead a key already names, or a new lead (and contact)."""
+    if keys:
+        found = (
+            IntakeKey.objects.filter(source=source, key__in=keys)
+            .values_list("lead_id", "lead__contact_id")
+            .first()
+        )
+        if found:
+            return Accepted(found[0], found[1], created=False)
+    candidate = Candidate(phone=contact.phone, email=contact.email)
+    (contact_id,) = match_contacts([candidate], keyed=True)
+    if contact_id is None:
+        contact.save()
+        contact_id = contact.pk
+    lead.contact_id = contact_id
+    lead.save()
+    IntakeKey.objects.bulk_create([IntakeKey(source=source, key=key, lead=lead) for key in keys])
+    return Accepted(lead.pk, contact_id, created=True)

@@ -1,0 +1,31 @@
+"""The intake tests' fixtures (a pytest plugin their modules name in ``pytest_plugins``)."""
+
+import pytest
+from django.core.cache import cache
+
+from bridge.models import IntakeSource
+
+
+@pytest.fixture
+def empty_cache():
+    """Rate-limit counters live in the cache: each intake test starts with none.
+
+    Not autouse: this module is a plugin, and an autouse fixture would run for every test.
+    """
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def make_source(db):
+    """An intake source, validated as the admin would, and its token: (source, token)."""
+
+    def make(name="website", **fields):
+        source = IntakeSource(name=name, **fields)
+        token = source.issue_token()
+        source.full_clean()
+        source.save()
+        return source, token
+
+    return make
