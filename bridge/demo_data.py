@@ -114,3 +114,42 @@ def create_demo_accounts(fake_url: str) -> list[str]:
         account.save()
         created.append(provider.id)
     return created
+
+
+#: The demo's landing-page source and the rule that sends its leads to the AI caller.
+DEMO_SOURCE = "web-form"
+DEMO_RULE = "Web form leads to the AI caller"
+
+
+def create_demo_routing() -> bool:
+    """A rule sending every lead of the demo's web form to the Aiployees account at once.
+
+    Made once, and only when the demo's Aiployees account exists (its campaign id is the
+    account's option, so the target needs none); staff may edit or disable it afterwards.
+    """
+    from bridge.models import RoutingRule, RuleTarget
+
+    account = ProviderAccount.objects.filter(name="aiployees", provider="aiployees").first()
+    if account is None or RoutingRule.objects.filter(name=DEMO_RULE).exists():
+        return False
+    rule = RoutingRule(name=DEMO_RULE, sources=DEMO_SOURCE, order=10)
+    rule.full_clean()
+    rule.save()
+    target = RuleTarget(rule=rule, account=account)
+    target.full_clean()
+    target.save()
+    return True
+
+
+def issue_demo_intake_token() -> str:
+    """The demo web form's intake source, with a fresh token to print (only its hash is kept,
+    so each demo start shows a new one that works until the next start)."""
+    from bridge.models import IntakeSource
+
+    source = IntakeSource.objects.filter(name=DEMO_SOURCE).first() or IntakeSource(
+        name=DEMO_SOURCE, allowed_origins="http://127.0.0.1:8000"
+    )
+    token = source.issue_token()
+    source.full_clean()
+    source.save()
+    return token

@@ -23,7 +23,13 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from bridge import inbox
-from bridge.demo_data import create_demo_accounts, create_demo_data
+from bridge.demo_data import (
+    DEMO_SOURCE,
+    create_demo_accounts,
+    create_demo_data,
+    create_demo_routing,
+    issue_demo_intake_token,
+)
 from bridge.models import Contact, ProviderAccount
 from integrations.fakes.core import post_json
 
@@ -58,6 +64,8 @@ class Command(BaseCommand):
         accounts = create_demo_accounts(f"http://127.0.0.1:{fakes_port}")
         if accounts:
             self.stdout.write("Accounts on the local fake providers: " + ", ".join(accounts))
+        if create_demo_routing():
+            self.stdout.write(f"Routing: leads from '{DEMO_SOURCE}' go to the AI caller at once.")
         if no_serve:
             return
         processes = self._start(port, fakes_port)
@@ -65,8 +73,21 @@ class Command(BaseCommand):
         url = f"http://127.0.0.1:{port}/admin/"
         self.stdout.write(self.style.SUCCESS(f"\nCRM Bridge is running at {url}"))
         self.stdout.write(self.style.SUCCESS(f"Log in as {DEMO_USER} / {DEMO_PASSWORD}"))
+        self._show_intake(f"http://127.0.0.1:{port}")
         self.stdout.write("Press Ctrl-C to stop.\n")
         self._wait(processes)
+
+    def _show_intake(self, bridge_url: str) -> None:
+        """A curl line that posts a lead as the demo's web form would: it is routed to fake
+        Aiployees, "called" a few seconds later, and the call's result lands on the lead."""
+        token = issue_demo_intake_token()
+        self.stdout.write(
+            f"\nPost a lead as the '{DEMO_SOURCE}' landing page would (this token works until "
+            "the next demo start):\n"
+            f"  curl -s {bridge_url}/api/v1/leads -H 'Authorization: Bearer {token}' "
+            '-H \'Content-Type: application/json\' -d \'{"contact": {"firstName": "Ada", '
+            '"phone": "+13105550199"}, "message": "Call me about the van"}\''
+        )
 
     def _ensure_superuser(self):
         users = get_user_model()
