@@ -498,3 +498,43 @@ def test_imported_leads_are_routed_once_each(
         Lead.objects.get(pk=d.object_id).source for d in Delivery.objects.filter(account=aello)
     )
     assert routed_sources == ["import", "import"]
+
+
+def test_with_workers_to_wake_the_routing_is_queued_for_one_and_the_request_does_not_route(
+    rule, aello, make_lead, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    import django_q.tasks
+
+    from bridge.routing import route_task
+
+    settings.BRIDGE_KICK_WORKERS = True
+    rule("all", [aello])
+    queued = []
+    monkeypatch.setattr(
+        django_q.tasks, "async_task", lambda func, *args, **kw: queued.append((func, args))
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        first, second = make_lead(), make_lead()
+    assert queued == [("bridge.routing.route_task", ([first.pk, second.pk],))]
+    assert not LeadRouting.objects.exists()  # the worker routes, not the saving request
+    route_task(*queued[0][1])  # what the worker runs
+    assert LeadRouting.objects.count() == 2 and len(Delivery.objects.all()) == 2
+
+
+def test_a_queue_that_refuses_the_routing_task_leaves_the_routing_to_the_saving_process(
+    rule, aello, make_lead, settings, monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    import django_q.tasks
+
+    settings.BRIDGE_KICK_WORKERS = True
+    rule("all", [aello])
+
+    def broker_down(func, *args, **kwargs):
+        if func == "bridge.routing.route_task":  # the drain's kick afterwards is not tested
+            raise ConnectionError("the broker is down")
+
+    monkeypatch.setattr(django_q.tasks, "async_task", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        lead = make_lead()
+    assert LeadRouting.objects.get().lead == lead
+    assert "could not queue leads" in caplog.text

@@ -1,6 +1,7 @@
-"""The whole path, for real: a lead saved → routed on commit → queued in the outbox → a real
-django-q2 cluster delivers it to the fake Aiployees over HTTP, woken by the commit's kick, not
-found by the every-minute dispatcher (whose schedule is removed here)."""
+"""The whole path, for real: a lead saved → its routing queued on commit → a real django-q2
+worker routes it into the outbox → the outbox's commit wakes a drain, which delivers it to the
+fake Aiployees over HTTP; nothing is found by the every-minute dispatcher (whose schedule is
+removed here)."""
 
 import time
 
@@ -67,7 +68,8 @@ def test_a_delayed_push_waits_for_its_due_time_then_goes_out(
     qcluster()
     started = time.monotonic()
     lead = make_lead()
-    (delivery,) = Delivery.objects.filter(object_id=lead.pk)
+    assert wait_for(lambda: Delivery.objects.filter(object_id=lead.pk).exists(), 30)
+    (delivery,) = Delivery.objects.filter(object_id=lead.pk)  # routed by a worker's task
     assert delivery.next_attempt_at is not None
     assert wait_for(lambda: fakes.requests_for("aiployees", "POST", LEADS_PATH), 60)
     assert time.monotonic() - started >= 3.0  # not before its due time

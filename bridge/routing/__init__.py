@@ -13,7 +13,7 @@ from .engine import route_leads, route_unrouted, sweep
 from .fallback import fallback_targets
 from .plan import Plan, plan_lead
 from .rules import LoadedRule, facts_of, load_leads, load_rules
-from .signals import connect_signals
+from .signals import connect_signals, route_task
 from .targets import Target
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "load_rules",
     "plan_lead",
     "route_leads",
+    "route_task",
     "route_unrouted",
     "sweep",
 ]

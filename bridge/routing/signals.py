@@ -4,6 +4,13 @@
 routes every lead the transaction created together (an import of a thousand rows is one
 routing call, not a thousand). A rolled-back transaction drops its callback, and its leads
 with it. A lead saved outside any transaction is routed at once.
+
+Where: when the bridge wakes its django-q2 workers (``BRIDGE_KICK_WORKERS``, the default),
+the callback queues one routing task (``bridge.routing.route_task``), so the request that
+saved the lead — an intake POST, an admin save — does one transaction and returns; a worker
+routes, and the outbox's commit wakes the drain. Without workers to wake (tests, a
+web-only process) it routes in the committing process. A lead whose routing was lost either
+way (a crash, a broker down) is routed by the minute sweep (``bridge.routing.sweep``).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_save
 from django.utils import timezone
 
+from bridge.conf import bridge_setting
 from bridge.models import Lead, RoutingRule
 
 from .engine import route_leads
@@ -32,11 +40,30 @@ class _PendingLeads:
     def __call__(self):
         if getattr(_state, "pending", None) is self:
             _state.pending = None
-        route_after_commit(self.ids)
+        dispatch_routing(self.ids)
 
 
 #: Leads routed per transaction after a large commit (an import): bounded queries and rows.
 CHUNK = 500
+
+
+def dispatch_routing(lead_ids: list[int]) -> None:
+    """Queue the routing of these committed leads for a worker, or route them here when the
+    bridge does not wake workers (or the queue refuses: routing late beats not routing)."""
+    if bridge_setting("BRIDGE_KICK_WORKERS", True):
+        from django_q.tasks import async_task
+
+        try:
+            async_task("bridge.routing.route_task", lead_ids, group="routing", task_name=None)
+            return
+        except Exception:
+            logger.exception("routing: could not queue leads %s; routing them here", lead_ids)
+    route_after_commit(lead_ids)
+
+
+def route_task(lead_ids: list[int]) -> None:
+    """The django-q2 task: route leads a committed transaction created."""
+    route_after_commit(lead_ids)
 
 
 def route_after_commit(lead_ids: list[int]) -> None:
