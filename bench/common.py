@@ -45,6 +45,11 @@ RESULT_KEYS = (
     "hostile_uploads_total",
     "hostile_upload_max_s",
     "hostile_upload_max_mb",
+    "speed_to_lead_p95_ms_orm",
+    "speed_to_lead_p95_ms_redis",
+    "speed_to_lead_p99_ms_redis",
+    "intake_ratio_vs_bare",
+    "intake_rps",
 )
 
 
@@ -103,15 +108,26 @@ def reset_push_tables() -> None:
 
     from bridge.models import (
         AccountSlot,
+        Activity,
         Contact,
         Delivery,
+        InboundEvent,
+        IntakeKey,
+        IntakeSource,
         Lead,
+        LeadRouting,
         ProviderAccount,
         PushBatch,
         RemoteLink,
+        RoutingRule,
+        RuleTarget,
     )
 
-    models = [Delivery, PushBatch, RemoteLink, AccountSlot, Lead, Contact.tags.through, Contact]
+    models = [
+        *(Activity, InboundEvent, LeadRouting, IntakeKey, RuleTarget, RoutingRule),
+        *(IntakeSource.default_accounts.through, IntakeSource),
+        *(Delivery, PushBatch, RemoteLink, AccountSlot, Lead, Contact.tags.through, Contact),
+    ]
     if connection.vendor == "postgresql":
         tables = ", ".join(f'"{m._meta.db_table}"' for m in models)
         with connection.cursor() as cursor:

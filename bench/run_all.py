@@ -20,6 +20,7 @@ SCRIPTS = {
     "admin": ["admin_scale.py"],
     "sync": ["sync_throughput.py"],
     "faults": ["faults.py"],
+    "speed_to_lead": ["speed_to_lead.py"],
 }
 
 
