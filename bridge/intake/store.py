@@ -3,8 +3,9 @@
 The contact is the one the matching rule finds (``bridge.matching``: phone, then email), or a
 new one; an existing contact is not changed. The lead is an ordinary ``Lead`` saved through the
 ORM, so whatever reacts to new leads (routing, on commit) sees it like any other. Its
-idempotency keys go in the same transaction: when a concurrent retry wrote the same key first,
-the unique constraint refuses ours, everything is rolled back, and the retry's lead is answered.
+idempotency keys go in the same transaction: when an earlier request (or a concurrent retry)
+wrote the same key first, the unique constraint refuses ours, everything is rolled back, and
+the next attempt looks the key up first and answers the earlier lead.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def accept_lead(source: IntakeSource, data: LeadInput, header_key: str = "") -> 
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with transaction.atomic():
-                return write(source, contact, lead, keys)
+                # A first try writes straight away: most requests are new, and a key already
+                # used fails on its unique index like a race would; a retry looks first.
+                return write(source, contact, lead, keys, look_first=attempt > 1)
         except IntegrityError:
             # A concurrent request wrote the same key, phone or email first and has committed
             # (the unique index waited for it): the next attempt finds what it wrote.
@@ -96,9 +99,12 @@ def check(instance, data: LeadInput, prefix: str, exclude) -> None:
         raise Refusal(422, "invalid", f"{name}: {message}" if name else message, name) from None
 
 
-def write(source: IntakeSource, contact: Contact, lead: Lead, keys: list[str]) -> Accepted:
-    """Inside a transaction: the lead a key already names, or a new lead (and contact)."""
-    if keys:
+def write(
+    source: IntakeSource, contact: Contact, lead: Lead, keys: list[str], look_first: bool
+) -> Accepted:
+    """Inside a transaction: the lead a key already names (when ``look_first``), or a new lead
+    (and contact); a key already used raises IntegrityError on its unique index."""
+    if keys and look_first:
         found = (
             IntakeKey.objects.filter(source=source, key__in=keys)
             .values_list("lead_id", "lead__contact_id")
