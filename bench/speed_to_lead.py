@@ -186,9 +186,13 @@ def lead_body(n: int, run: str) -> dict:
     }
 
 
-def post_at_rate(url: str, token: str, count: int, rate: float, run: str) -> dict[str, float]:
-    """POST ``count`` leads at ``rate`` a second; the wall time each POST was sent, by phone."""
+def post_at_rate(
+    url: str, token: str, count: int, rate: float, run: str
+) -> tuple[dict[str, float], list[float]]:
+    """POST ``count`` leads at ``rate`` a second; the wall time each POST was sent, by phone,
+    and each POST's answer time in milliseconds."""
     sent: dict[str, float] = {}
+    answer_ms: list[float] = []
     failures: list[str] = []
     local = threading.local()
 
@@ -197,12 +201,14 @@ def post_at_rate(url: str, token: str, count: int, rate: float, run: str) -> dic
         local.session = session
         body = lead_body(n, run)
         sent[body["contact"]["phone"]] = time.time()
+        started = time.perf_counter()
         response = session.post(
             f"{url}/api/v1/leads",
             json=body,
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
         )
+        answer_ms.append(round((time.perf_counter() - started) * 1000, 1))
         if response.status_code != 202:
             failures.append(f"{response.status_code} {response.text[:200]}")
 
@@ -215,7 +221,7 @@ def post_at_rate(url: str, token: str, count: int, rate: float, run: str) -> dic
             pool.submit(post, n)
     if failures:
         raise RuntimeError(f"{len(failures)} posts refused, first: {failures[0]}")
-    return sent
+    return sent, answer_ms
 
 
 def _pushes(fakes: common.FakeProviders) -> int:
@@ -249,7 +255,7 @@ def speed_run(broker: str, seconds: float, workers: int) -> dict:
         port = common.free_port()
         with qcluster(env), gunicorn(port, env, workers):
             time.sleep(3)  # the cluster's workers start
-            sent = post_at_rate(f"http://127.0.0.1:{port}", token, count, RATE, cluster)
+            sent, answer_ms = post_at_rate(f"http://127.0.0.1:{port}", token, count, RATE, cluster)
             deadline = time.monotonic() + 60
             while _pushes(fakes) < count:
                 if time.monotonic() > deadline:
@@ -269,6 +275,8 @@ def speed_run(broker: str, seconds: float, workers: int) -> dict:
         "p95_ms": common.percentile(ms, 0.95),
         "p99_ms": common.percentile(ms, 0.99),
         "max_ms": max(ms),
+        "intake_answer_p50_ms": common.percentile(answer_ms, 0.50),
+        "intake_answer_p95_ms": common.percentile(answer_ms, 0.95),
     }
 
 
