@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from bridge import outbox
-from bridge.models import Delivery, Lead, RemoteLink
+from bridge import outbox, wakeups
+from bridge.models import Delivery, Lead, ProviderAccount, RemoteLink
 
 State = Delivery.State
 
@@ -382,6 +382,7 @@ def test_dispatch_due_kicks_each_account_once(make_lead, make_account, settings,
     monkeypatch.setattr(django_q.tasks, "async_task", lambda *args, **kw: queued.append(args))
     account = make_account("aello")
     push([make_lead() for _ in range(5)], account)
-    queued.clear()  # the enqueue's own wake-up
+    queued.clear()  # the enqueue's own wake-up…
+    wakeups.started(ProviderAccount.objects.filter(pk=account.pk), "drain_queued_at")  # …ran
     assert outbox.dispatch_due()["kicked"] == [account.pk]
     assert queued == [("bridge.outbox.drain_account", account.pk)]

@@ -21,7 +21,7 @@ from .leeloo import (
     TunnelStatsSummary,
 )
 from .outbox import Delivery, PushBatch, RemoteLink, SyncRun
-from .routing import LeadRouting, RoutingRule, RuleTarget
+from .routing import LeadRouting, RoutingRule, RoutingWake, RuleTarget
 from .sync import SyncState
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "PushBatch",
     "RemoteLink",
     "RoutingRule",
+    "RoutingWake",
     "RuleTarget",
     "SyncRun",
     "SyncState",

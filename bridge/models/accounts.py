@@ -128,6 +128,9 @@ class ProviderAccount(models.Model):
         help_text="Requests naming this account with a wrong token or credential.",
     )
     webhook_refused_at = models.DateTimeField("last refused", null=True, blank=True)
+    #: When a drain task was queued for this account and has not started yet (bridge.wakeups):
+    #: commits meanwhile queue no other.
+    drain_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

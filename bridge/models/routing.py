@@ -302,3 +302,19 @@ class LeadRouting(models.Model):
             return "no rule matched"
         queued = ", ".join(f"{t['account']} {t['operation']}" for t in self.targets) or "nothing"
         return f"{', '.join(self.rules) or 'fallback'} → {queued}"
+
+
+class RoutingWake(models.Model):
+    """One row: when a routing task was queued and has not started yet (bridge.wakeups).
+
+    New leads committed meanwhile queue no other task: the queued one routes every lead
+    waiting when it starts.
+    """
+
+    queued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "routing wake-up"
+
+    def __str__(self):
+        return f"Routing task queued at {self.queued_at}" if self.queued_at else "No routing queued"

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from bridge import budget
+from bridge import budget, wakeups
 from bridge.conf import bridge_setting
 from bridge.models import Delivery, ProviderAccount
 
@@ -41,13 +41,21 @@ def kick_accounts(account_ids: Iterable[int]) -> None:
     """Ask the django-q2 cluster to drain these accounts (carries ids only, never secrets).
 
     One drain task per account, or, with ``BRIDGE_DRAIN_SLOTS``, one per share of its slots,
-    so several workers send for one account at once (each drain leases what is free).
+    so several workers send for one account at once (each drain leases what is free); none
+    for an account whose last wake-up has not started yet.
     """
     if not bridge_setting("BRIDGE_KICK_WORKERS", True):
         return
     from django_q.tasks import async_task
 
-    account_ids = list(account_ids)
+    # One queued drain per account at a time (bridge.wakeups): it drains what later commits add.
+    account_ids = [
+        pk
+        for pk in account_ids
+        if wakeups.claim(ProviderAccount.objects.filter(pk=pk), "drain_queued_at")
+    ]
+    if not account_ids:
+        return
     drains = dict.fromkeys(account_ids, 1)
     if bridge_setting("BRIDGE_DRAIN_SLOTS", 0) > 0:
         for account_id, concurrency in ProviderAccount.objects.filter(
@@ -77,6 +85,7 @@ def drain_account(
     Runs at most ``max_seconds`` (default: three quarters of the django-q2 timeout), then
     hands over to a fresh task so a long batch never hits the worker's timeout.
     """
+    wakeups.started(ProviderAccount.objects.filter(pk=account_id), "drain_queued_at")
     account = ProviderAccount.objects.filter(pk=account_id).first()
     if account is None or not account.sendable:
         return {"slots": 0, "states": {}}
@@ -97,7 +106,11 @@ def drain_account(
                 drain.give_back_ready()  # claimed ahead but not sent: back to the queue
             finally:
                 writer.close()  # every known outcome is written before the task returns
-    if time.monotonic() >= drain.deadline and seconds_until_next_due(account_id) == 0.0:
+    if (drain.outcomes or time.monotonic() >= drain.deadline) and seconds_until_next_due(
+        account_id
+    ) == 0.0:
+        # Handing over at the deadline, or deliveries committed while this drain was ending:
+        # their wake-up may have found its slots still leased here and given up.
         kick_accounts([account_id])
     return {"slots": len(leased), "states": dict(drain.outcomes)}
 

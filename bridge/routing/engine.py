@@ -56,10 +56,16 @@ def route_unrouted(
     pending`` call this. Leads younger than ``settle`` are left to their own commit's routing.
     """
     now = now or timezone.now()
-    ids = Lead.objects.filter(
-        created_at__gte=now - since, created_at__lte=now - settle, routing__isnull=True
-    ).values_list("pk", flat=True)
-    return route_leads(list(ids), now)
+    return route_leads(unrouted_ids(since, settle, now), now)
+
+
+def unrouted_ids(since: timedelta, settle: timedelta, now: datetime) -> list[int]:
+    """Ids of the leads created between ``now - since`` and ``now - settle`` not routed yet."""
+    return list(
+        Lead.objects.filter(
+            created_at__gte=now - since, created_at__lte=now - settle, routing__isnull=True
+        ).values_list("pk", flat=True)
+    )
 
 
 def sweep() -> int:
@@ -72,9 +78,8 @@ def sweep() -> int:
 
 def _route_once(lead_ids: list[int], now: datetime) -> list[Plan]:
     with transaction.atomic():
-        leads = load_leads(
-            Lead.objects.filter(pk__in=lead_ids, routing__isnull=True).order_by("id")
-        )
+        mine = unrouted_and_locked(lead_ids)
+        leads = load_leads(Lead.objects.filter(pk__in=mine).order_by("id")) if mine else []
         if not leads:
             return []
         rules = load_rules()
@@ -84,6 +89,17 @@ def _route_once(lead_ids: list[int], now: datetime) -> list[Plan]:
     for plan in plans:
         log_plan(plan)
     return plans
+
+
+def unrouted_and_locked(lead_ids: list[int]) -> list[int]:
+    """The unrouted leads among ``lead_ids``, locked for this transaction; leads another
+    router holds are skipped (it is routing them), so two routers meeting over the same
+    leads — a routing task and the sweep, or two tasks — never both try (PostgreSQL; on
+    SQLite, whose writers take turns, the unique routing row settles it)."""
+    unrouted = Lead.objects.filter(pk__in=lead_ids, routing__isnull=True).order_by("id")
+    return list(
+        unrouted.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)
+    )
 
 
 def routing_record(plan: Plan) -> LeadRouting:

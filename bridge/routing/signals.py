@@ -8,7 +8,9 @@ with it. A lead saved outside any transaction is routed at once.
 Where: when the bridge wakes its django-q2 workers (``BRIDGE_KICK_WORKERS``, the default),
 the callback queues one routing task (``bridge.routing.route_task``), so the request that
 saved the lead — an intake POST, an admin save — does one transaction and returns; a worker
-routes, and the outbox's commit wakes the drain. Without workers to wake (tests, a
+routes, and the outbox's commit wakes the drain. While a routing task is queued and not
+started, commits queue no other (``bridge.wakeups``): it routes every lead waiting when it
+starts, so a steady stream of leads never floods the broker. Without workers to wake (tests, a
 web-only process) it routes in the committing process. A lead whose routing was lost either
 way (a crash, a broker down) is routed by the minute sweep (``bridge.routing.sweep``).
 """
@@ -17,15 +19,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_save
 from django.utils import timezone
 
+from bridge import wakeups
 from bridge.conf import bridge_setting
-from bridge.models import Lead, RoutingRule
+from bridge.models import Lead, RoutingRule, RoutingWake
 
-from .engine import route_leads
+from .engine import route_leads, unrouted_ids
 
 logger = logging.getLogger("bridge.routing")
 _state = threading.local()
@@ -48,22 +52,37 @@ CHUNK = 500
 
 
 def dispatch_routing(lead_ids: list[int]) -> None:
-    """Queue the routing of these committed leads for a worker, or route them here when the
-    bridge does not wake workers (or the queue refuses: routing late beats not routing)."""
+    """Queue a routing task for a worker (unless one is queued and has not started: it will
+    route these leads too), or route them here when the bridge does not wake workers (or the
+    queue refuses: routing late beats not routing)."""
     if bridge_setting("BRIDGE_KICK_WORKERS", True):
         from django_q.tasks import async_task
 
         try:
-            async_task("bridge.routing.route_task", lead_ids, group="routing", task_name=None)
+            if claim_routing_task():
+                async_task("bridge.routing.route_task", lead_ids, group="routing", task_name=None)
             return
         except Exception:
             logger.exception("routing: could not queue leads %s; routing them here", lead_ids)
     route_after_commit(lead_ids)
 
 
+def claim_routing_task() -> bool:
+    """True when this caller is to queue the routing task: none is queued and not started."""
+    if wakeups.claim(RoutingWake.objects.filter(pk=1), "queued_at"):
+        return True
+    if RoutingWake.objects.filter(pk=1).exists():
+        return False
+    _, created = RoutingWake.objects.get_or_create(pk=1, defaults={"queued_at": timezone.now()})
+    return created
+
+
 def route_task(lead_ids: list[int]) -> None:
-    """The django-q2 task: route leads a committed transaction created."""
-    route_after_commit(lead_ids)
+    """The django-q2 task: route the leads it was queued for and every other lead committed
+    since then without a routing task of its own (their commits found this one queued)."""
+    wakeups.started(RoutingWake.objects.filter(pk=1), "queued_at")
+    waiting = unrouted_ids(timedelta(hours=1), timedelta(0), timezone.now())
+    route_after_commit(sorted(set(lead_ids) | set(waiting)))
 
 
 def route_after_commit(lead_ids: list[int]) -> None:

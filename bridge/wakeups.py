@@ -1,0 +1,36 @@
+"""Waking a worker once: at most one queued task per piece of work, however often it is asked.
+
+Every commit that leaves work for the django-q2 cluster (a delivery due, a new lead to route)
+wants a task to pick it up. One task per commit floods the broker at a steady lead rate: two
+tasks per lead at 20 leads a second outran a 4-worker cluster on the ORM broker
+(docs/benchmarks.md, "Speed to lead"). So a timestamp column says "a task is queued and has not
+started": the first commit sets it and queues the task, later commits see it set and queue
+nothing, and the task clears it as it starts, then takes everything waiting — what those
+later commits left included. A commit after the clearing sets it again and queues a new task.
+A mark older than :data:`STALE` (its task lost with a broker, or stuck behind a long queue)
+holds nobody back, and the minute jobs (the outbox's dispatcher, the routing's sweep) catch
+what any lost task left.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+#: A queued task not started after this long no longer stops a new one from being queued.
+STALE = timedelta(seconds=30)
+
+
+def claim(queryset, field: str) -> bool:
+    """Mark the row(s) of ``queryset`` as having a task queued; True when this call did (the
+    caller queues the task), False when a recent mark says one is already waiting."""
+    now = timezone.now()
+    free = Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": now - STALE})
+    return bool(queryset.filter(free).update(**{field: now}))
+
+
+def started(queryset, field: str) -> None:
+    """The queued task has started: the next commit queues another (called first thing)."""
+    queryset.exclude(**{f"{field}__isnull": True}).update(**{field: None})
