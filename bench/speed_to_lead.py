@@ -263,6 +263,10 @@ def speed_run(broker: str, seconds: float, workers: int) -> dict:
                 time.sleep(0.5)
             answers = answered_at(fakes, count)
     latencies = [answers[p] - sent[p] for p in sent if p in answers]
+    if os.environ.get("BENCH_DUMP"):
+        Path(os.environ["BENCH_DUMP"]).write_text(
+            "\n".join(f"{sent[p]:.3f} {answers[p] - sent[p]:.3f} {p}" for p in sent if p in answers)
+        )
     if len(latencies) < count:
         raise RuntimeError(f"{broker}: {count - len(latencies)} of {count} leads never arrived")
     ms = [round(1000 * value, 1) for value in latencies]

@@ -245,14 +245,21 @@ def lead_from_json(data: dict) -> LeadInput:
 
 def read_json_phone(lead: LeadInput, contact: dict) -> None:
     """``phoneCountryCode`` + ``phoneNumber`` (Aéllo's way), else a single ``phone``."""
-    number = text(contact.get("phoneNumber"), "contact.phoneNumber")
+    names = ("contact.phoneCountryCode", "contact.phoneNumber", "contact.phone")
+    read_phone(lead, {name: contact.get(name.split(".")[1]) for name in names}, *names)
+
+
+def read_phone(lead: LeadInput, values: dict, code_name: str, number_name: str, phone_name: str):
+    """The contact's phone from a country code + number pair, else from a single phone field;
+    errors and the 422's field name the field the caller sent (``values`` by those names)."""
+    number = text(values.get(number_name), number_name)
     if number:
-        code = text(contact.get("phoneCountryCode"), "contact.phoneCountryCode")
+        code = text(values.get(code_name), code_name)
         lead.contact["phone"] = joined_phone(code, number)
-        lead.names["contact.phone"] = "contact.phoneNumber"
+        lead.names["contact.phone"] = number_name
     else:
-        lead.contact["phone"] = text(contact.get("phone"), "contact.phone")
-        lead.names["contact.phone"] = "contact.phone"
+        lead.contact["phone"] = text(values.get(phone_name), phone_name)
+        lead.names["contact.phone"] = phone_name
 
 
 def lead_from_form(fields: dict[str, str]) -> LeadInput:
@@ -261,14 +268,7 @@ def lead_from_form(fields: dict[str, str]) -> LeadInput:
     for form_name, model_name in FORM_CONTACT.items():
         lead.contact[model_name] = text(fields.get(form_name), form_name)
         lead.names[f"contact.{model_name}"] = form_name
-    number = text(fields.get("phone_number"), "phone_number")
-    if number:
-        code = text(fields.get("phone_country_code"), "phone_country_code")
-        lead.contact["phone"] = joined_phone(code, number)
-        lead.names["contact.phone"] = "phone_number"
-    else:
-        lead.contact["phone"] = text(fields.get("phone"), "phone")
-        lead.names["contact.phone"] = "phone"
+    read_phone(lead, fields, "phone_country_code", "phone_number", "phone")
     for form_name, model_name in FORM_LEAD.items():
         value = fields.get(form_name)
         read = price if model_name == "product_price" else text
