@@ -48,6 +48,11 @@ def bridge_jobs() -> list[Job]:
             "bridge.outbox.dispatch_due",
             minutes=1,
         ),
+        Job(
+            "django-q: keep the newest successful tasks",
+            "bridge.task_history.prune_task_history",
+            minutes=5,
+        ),
     ]
     for source in _job_sources:
         jobs.extend(source(Job))

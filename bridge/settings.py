@@ -157,7 +157,10 @@ Q_CLUSTER = {
     "retry": env.int("Q_RETRY", default=600),
     "max_attempts": 1,
     "ack_failures": True,
-    "save_limit": 1000,
+    # Successes are kept without django-q2's own pruning, which reads every kept row for each
+    # task saved and made the monitor the cluster's bottleneck; bridge/task_history.py prunes
+    # them to BRIDGE_TASK_HISTORY every five minutes instead.
+    "save_limit": 0,
     "queue_limit": 50,
     "catch_up": False,
     "label": "Background tasks",
@@ -165,6 +168,7 @@ Q_CLUSTER = {
     # (BRIDGE_SYNC_READ_PROCESS_PAGES). django-q2 stops its workers itself either way.
     "daemonize_workers": False,
 }
+BRIDGE_TASK_HISTORY = env.int("BRIDGE_TASK_HISTORY", default=1000)
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
