@@ -57,11 +57,12 @@ def find_person(
     ctx: Applying, *, phone: str = "", email: str = "", remote_id: str = ""
 ) -> Contact | None:
     """The contact the rule finds for these keys (a phone that is no number is left out)."""
+    return _find_by_keys(ctx, matching.phone_key(phone), matching.email_key(email), remote_id)
+
+
+def _find_by_keys(ctx: Applying, phone_key: str, email_key: str, remote_id: str):
     return matching.find_matching_contact(
-        remote_id=remote_id,
-        phone=matching.phone_key(phone),
-        email=matching.email_key(email),
-        account=ctx.account,
+        remote_id=remote_id, phone=phone_key, email=email_key, account=ctx.account
     )
 
 
@@ -70,10 +71,10 @@ def find_or_create_person(
 ) -> Contact:
     """The matching contact, or a new one with these keys and names; Unmatched when the
     event offers nothing to match or create a person by."""
-    contact = find_person(ctx, phone=phone, email=email, remote_id=remote_id)
+    phone_key, email_key = matching.phone_key(phone), matching.email_key(email)
+    contact = _find_by_keys(ctx, phone_key, email_key, remote_id)
     if contact is not None:
         return contact
-    phone_key, email_key = matching.phone_key(phone), matching.email_key(email)
     if not phone_key and not email_key:
         offered = f"phone {phone!r} is not a number" if phone else "no phone or email"
         raise Unmatched(f"The person cannot be matched or created: {offered}.")
