@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -287,16 +288,25 @@ def speed_run(broker: str, seconds: float, workers: int) -> dict:
 # --- intake throughput -----------------------------------------------------------------------
 
 
+#: Numbers of the throughput's leads: each gets a phone nobody has (a new contact), in every
+#: round and client, after the speed runs' (``lead_body`` turns n into +1 212 6xx-xxxx…).
+_numbers = itertools.count(100_000)
+
+
 def hammer(url: str, path: str, token: str, seconds: float, clients: int, run: str) -> float:
-    """Accepted requests a second from ``clients`` threads posting leads for ``seconds``."""
+    """Accepted requests a second from ``clients`` threads posting leads for ``seconds``.
+
+    Every request must be accepted: a refusal means the benchmark, not the server, is wrong
+    (it would count the cheap refusals' time against the accepted leads), so it stops here.
+    """
     accepted = [0] * clients
+    refused: list[str] = []
     stop = time.monotonic() + seconds
 
     def client(index: int) -> None:
         session = requests.Session()
-        n = 0
-        while time.monotonic() < stop:
-            body = lead_body(index * 1_000_000 + n, f"{run}-{index}")
+        while time.monotonic() < stop and not refused:
+            body = lead_body(next(_numbers), f"{run}-{index}")
             response = session.post(
                 f"{url}{path}",
                 json=body,
@@ -305,7 +315,8 @@ def hammer(url: str, path: str, token: str, seconds: float, clients: int, run: s
             )
             if response.status_code in (200, 201, 202):
                 accepted[index] += 1
-            n += 1
+            else:
+                refused.append(f"{response.status_code} {response.text[:300]}")
 
     started = time.monotonic()
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
@@ -313,6 +324,8 @@ def hammer(url: str, path: str, token: str, seconds: float, clients: int, run: s
         thread.start()
     for thread in threads:
         thread.join()
+    if refused:
+        raise SystemExit(f"{path} refused a benchmark lead: {refused[0]}")
     return round(sum(accepted) / (time.monotonic() - started), 1)
 
 
