@@ -19,6 +19,8 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
+from bridge.db import marks
+
 #: A queued task not started after this long no longer stops a new one from being queued.
 STALE = timedelta(seconds=30)
 
@@ -29,6 +31,13 @@ def claim(queryset, field: str) -> bool:
     now = timezone.now()
     free = Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": now - STALE})
     return bool(queryset.filter(free).update(**{field: now}))
+
+
+def claim_row(model, pk, field: str) -> bool | None:
+    """:func:`claim` for one row by its key, in one statement (``bridge.db.marks``); None when
+    the row does not exist yet."""
+    now = timezone.now()
+    return marks.set_mark(model, pk, field, now, now - STALE)
 
 
 def started(queryset, field: str) -> None:

@@ -3,18 +3,22 @@
 import pytest
 from django.core.cache import cache
 
+from bridge.intake.auth import forget_sources
 from bridge.models import IntakeSource
 
 
 @pytest.fixture
 def empty_cache():
-    """Rate-limit counters live in the cache: each intake test starts with none.
+    """Rate-limit counters live in the cache, and each process remembers the sources it has
+    read: each intake test starts with neither.
 
     Not autouse: this module is a plugin, and an autouse fixture would run for every test.
     """
     cache.clear()
+    forget_sources()
     yield
     cache.clear()
+    forget_sources()
 
 
 @pytest.fixture

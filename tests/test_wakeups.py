@@ -42,6 +42,22 @@ def test_a_mark_is_claimed_once_until_its_task_starts_or_goes_stale(make_account
     assert wakeups.claim(rows, "drain_queued_at") is True  # a lost task holds nobody back
 
 
+def test_a_row_is_claimed_by_its_key_in_one_go(db):
+    """``claim_row``: the same answers as ``claim``, and None while the row does not exist."""
+    assert wakeups.claim_row(RoutingWake, 1, "queued_at") is None
+    RoutingWake.objects.create(pk=1)
+    assert wakeups.claim_row(RoutingWake, 1, "queued_at") is True
+    marked = RoutingWake.objects.get(pk=1).queued_at
+    assert wakeups.claim_row(RoutingWake, 1, "queued_at") is False
+    assert RoutingWake.objects.get(pk=1).queued_at == marked  # a recent mark stays as it is
+    RoutingWake.objects.filter(pk=1).update(
+        queued_at=timezone.now() - wakeups.STALE - timedelta(seconds=1)
+    )
+    assert wakeups.claim_row(RoutingWake, 1, "queued_at") is True
+    wakeups.started(RoutingWake.objects.filter(pk=1), "queued_at")
+    assert wakeups.claim_row(RoutingWake, 1, "queued_at") is True
+
+
 def test_kicks_queue_one_drain_until_it_starts(make_account, queued):
     # Paused, so the drain below starts and ends at once, in this test's transaction.
     aello = make_account("aello", paused=True)

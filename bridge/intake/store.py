@@ -1,11 +1,13 @@
 """Turning a posted lead into rows: validated like the admin, matched, written in one transaction.
 
 The contact is the one the matching rule finds (``bridge.matching``: phone, then email), or a
-new one; an existing contact is not changed. The lead is an ordinary ``Lead`` saved through the
-ORM, so whatever reacts to new leads (routing, on commit) sees it like any other. Its
-idempotency keys go in the same transaction: when an earlier request (or a concurrent retry)
-wrote the same key first, the unique constraint refuses ours, everything is rolled back, and
-the next attempt looks the key up first and answers the earlier lead.
+new one; an existing contact is not changed. The lead is an ordinary ``Lead`` whose
+``post_save`` is sent as ``save()`` sends it, so whatever reacts to new leads (routing, on
+commit) sees it like any other. Contact, lead and idempotency keys are written at once
+(``bridge.db.leads.insert_lead``: one statement on PostgreSQL, one transaction on SQLite): when
+an earlier request (or a concurrent retry) wrote the same key first, the unique constraint
+refuses ours, nothing is written, and the next attempt looks the key up first and answers the
+earlier lead.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
-from bridge.matching import Candidate, match_contacts
+from bridge.db.leads import insert_lead
 from bridge.models import Contact, IntakeKey, IntakeSource, Lead
 from bridge.public import Refusal
 
+from .auth import read_again
 from .parse import LeadInput
 
 #: How many times a write that lost a race (a unique phone, email or key) is tried again.
@@ -32,6 +35,7 @@ class Accepted:
     lead_id: int
     contact_id: int
     created: bool
+    source: IntakeSource
 
 
 def idempotency_keys(data: LeadInput, header_key: str) -> list[str]:
@@ -44,24 +48,31 @@ def idempotency_keys(data: LeadInput, header_key: str) -> list[str]:
     return keys
 
 
-def accept_lead(source: IntakeSource, data: LeadInput, header_key: str = "") -> Accepted:
-    """Validate ``data``, then find or write its lead in one transaction.
+def accept_lead(
+    source: IntakeSource, data: LeadInput, header_key: str = "", from_form: bool = False
+) -> Accepted:
+    """Validate ``data``, then find or write its lead (one transaction: ``insert_lead``).
 
-    Raises ``Refusal`` (422, naming the caller's field) for invalid data; nothing is written.
+    Raises ``Refusal`` (422, naming the caller's field) for invalid data, or 401 when the
+    source was disabled or its token rotated since the caller read it (``from_form``: the
+    token came in a form's field); nothing is written.
     """
     contact, lead = validated(source, data)
     keys = idempotency_keys(data, header_key)
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            with transaction.atomic():
-                # A first try writes straight away: most requests are new, and a key already
-                # used fails on its unique index like a race would; a retry looks first.
-                return write(source, contact, lead, keys, look_first=attempt > 1)
+            # A first try writes straight away: most requests are new, and a key already used
+            # fails on its unique index like a race would; a retry looks first.
+            return write(source, contact, lead, keys, look_first=attempt > 1)
         except IntegrityError:
             # A concurrent request wrote the same key, phone or email first and has committed
-            # (the unique index waited for it): the next attempt finds what it wrote.
+            # (the unique index waited for it): the next attempt finds what it wrote. Or the
+            # source changed since it was read: it is read again (a 401 if it no longer admits
+            # the request).
             if attempt == ATTEMPTS:
                 raise
+            source = read_again(source, from_form)
+            lead.source = source.name
             contact.pk = lead.pk = None
             contact._state.adding = lead._state.adding = True
     raise AssertionError("unreachable")  # pragma: no cover
@@ -102,8 +113,8 @@ def check(instance, data: LeadInput, prefix: str, exclude) -> None:
 def write(
     source: IntakeSource, contact: Contact, lead: Lead, keys: list[str], look_first: bool
 ) -> Accepted:
-    """Inside a transaction: the lead a key already names (when ``look_first``), or a new lead
-    (and contact); a key already used raises IntegrityError on its unique index."""
+    """The lead a key already names (when ``look_first``), or a new lead (and contact); a key
+    already used raises IntegrityError on its unique index and nothing is written."""
     if keys and look_first:
         found = (
             IntakeKey.objects.filter(source=source, key__in=keys)
@@ -111,13 +122,6 @@ def write(
             .first()
         )
         if found:
-            return Accepted(found[0], found[1], created=False)
-    candidate = Candidate(phone=contact.phone, email=contact.email)
-    (contact_id,) = match_contacts([candidate], keyed=True)
-    if contact_id is None:
-        contact.save()
-        contact_id = contact.pk
-    lead.contact_id = contact_id
-    lead.save()
-    IntakeKey.objects.bulk_create([IntakeKey(source=source, key=key, lead=lead) for key in keys])
-    return Accepted(lead.pk, contact_id, created=True)
+            return Accepted(found[0], found[1], created=False, source=source)
+    insert_lead(contact, lead, source, keys)
+    return Accepted(lead.pk, lead.contact_id, created=True, source=source)

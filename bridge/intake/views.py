@@ -72,14 +72,15 @@ def take_lead(request: HttpRequest, state: dict) -> HttpResponse:
         )
     body = read_body(request, body_limit())
     form = parse_form(body) if content_type == FORM_TYPE else None
-    source = authenticate(request, form_token=(form or {}).get("token", ""))
+    source, from_form = authenticate(request, form_token=(form or {}).get("token", ""))
     state["source"] = source
     rate_limit(f"intake:{source.pk}", source.rate_limit_per_minute)
     data = lead_from_form(form) if form is not None else lead_from_json(parse_json(body))
     header_key = request.META.get("HTTP_IDEMPOTENCY_KEY", "")
     header_key = key_value(header_key, "Idempotency-Key") if header_key else ""
-    accepted = accept_lead(source, data, header_key)
+    accepted = accept_lead(source, data, header_key, from_form)
     state["accepted"] = accepted
+    state["source"] = source = accepted.source  # read again when it had changed
     if data.wants_redirect and source.thank_you_url:
         return HttpResponseSeeOther(source.thank_you_url)
     answer = {

@@ -69,10 +69,9 @@ def dispatch_routing(lead_ids: list[int]) -> None:
 
 def claim_routing_task() -> bool:
     """True when this caller is to queue the routing task: none is queued and not started."""
-    if wakeups.claim(RoutingWake.objects.filter(pk=1), "queued_at"):
-        return True
-    if RoutingWake.objects.filter(pk=1).exists():
-        return False
+    claimed = wakeups.claim_row(RoutingWake, 1, "queued_at")
+    if claimed is not None:
+        return claimed
     _, created = RoutingWake.objects.get_or_create(pk=1, defaults={"queued_at": timezone.now()})
     return created
 
