@@ -17,6 +17,7 @@ from .outbox import DeliveryInline, RemoteLinkInline
 from .pagination import EstimatedCountPaginator
 from .push import PushActionsMixin
 from .search import PersonSearchMixin
+from .timeline import ContactTimelineMixin, LeadTimelineMixin
 
 
 class LargeTableChangeList(ChangeList):
@@ -119,7 +120,13 @@ class TunnelAdmin(PushActionsMixin, BridgeModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
+class ContactAdmin(
+    ContactTimelineMixin,
+    ImportExportAdminMixin,
+    PushActionsMixin,
+    PersonSearchMixin,
+    LargeTableAdmin,
+):
     resource_classes = [ContactResource]
     contact_path = ""
     list_display = ["__str__", "email", "phone", "company", "city", "lead_source", "created_at"]
@@ -179,7 +186,13 @@ class ContactAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, 
 
 
 @admin.register(Lead)
-class LeadAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
+class LeadAdmin(
+    LeadTimelineMixin,
+    ImportExportAdminMixin,
+    PushActionsMixin,
+    PersonSearchMixin,
+    LargeTableAdmin,
+):
     resource_classes = [LeadResource]
     person_lookup = "contact"
     list_display = [
