@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .base import EnvVars, Option, Provider, PushResult
+from .connection import Probe
 from .errors import ConfigurationError, InvalidResponse, PayloadError
 from .events import (
     Event,
@@ -221,6 +222,8 @@ class AiployeesProvider(Provider):
     contact_requirements = (("phone",),)
     fake = "integrations.fakes.aiployees.FakeAiployees"
     events = AiployeesEvents()
+    # Documented with the call results (inbound-events.md, "Reconcile"): a read, so harmless.
+    connection_probe = Probe("/api/user/leads", {"per_page": 1}, "lists one lead")
 
     def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:
         headers["Authorization"] = f"Bearer {self.require_credential()}"

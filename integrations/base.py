@@ -256,6 +256,9 @@ class Provider:
     contact_requirements: ClassVar[tuple[tuple[str, ...], ...]] = ()
     #: Dotted path of this provider's local fake (integrations/fakes/), for demos and tests.
     fake: ClassVar[str] = ""
+    #: A harmless authenticated read that tests an account's connection
+    #: (:class:`integrations.connection.Probe`); None when the API has only writes.
+    connection_probe: ClassVar[Any] = None
     #: Send ``form=`` bodies as multipart/form-data (what API documents call "form-data")
     #: rather than application/x-www-form-urlencoded.
     multipart_forms: ClassVar[bool] = False

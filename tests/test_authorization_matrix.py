@@ -177,6 +177,9 @@ URL_RULES: dict[str, Rule] = {
     # Provider accounts: managers change them (and their sync states); the sync pages are read.
     "admin:bridge_provideraccount_changelist": Rule(VIEW),
     **model_pages("bridge_provideraccount", change=MANAGE),
+    # "Test connection" (POST only) calls the provider: here an account that does not exist,
+    # so the roles that may test it get a 404 and nothing leaves the machine.
+    "admin:bridge_provideraccount_test": Rule(POST_ONLY, post=(LOGIN, 403, 403, 403, 404, 404), path="/admin/bridge/provideraccount/999999/test-connection/"),  # noqa: E501
     "admin:bridge_sync_progress":       Rule(VIEW, query="accounts={w.leeloo.pk}&" + SINCE),
     "admin:bridge_sync_progress_json":  Rule(VIEW, query="accounts={w.leeloo.pk}&" + SINCE),
     # What the bridge writes itself: read-only; deliveries and batches are never deleted.

@@ -22,6 +22,7 @@ from bridge.models import Delivery, ProviderAccount, RemoteLink, SyncRun, SyncSt
 from integrations import registry
 
 from .base import BridgeModelAdmin
+from .connection_test import ConnectionTestMixin
 from .inbox import inbound_links, webhook_receiver
 from .outbox import badge, changelist_link
 
@@ -250,7 +251,7 @@ def latest_run(state: SyncState):
 
 
 @admin.register(ProviderAccount)
-class ProviderAccountAdmin(BridgeModelAdmin):
+class ProviderAccountAdmin(ConnectionTestMixin, BridgeModelAdmin):
     form = ProviderAccountForm
     list_display = [
         "name",

@@ -83,6 +83,29 @@ class FakeAiployees(FakeProvider):
         self.send_later(lambda: self.call_result(lead))
         return self.answer("Lead created successfully", lead)
 
+    @route("GET", r"/api/user/leads")
+    def list_leads(self, request: FakeRequest) -> FakeResponse:
+        """The account's leads, Laravel-paged (``per_page`` 1–100, default 15; ``page``)."""
+        try:
+            per_page = int(request.arg("per_page", "15"))
+            page = int(request.arg("page", "1"))
+        except ValueError:
+            return _invalid({"per_page": ["The per page field must be an integer."]})
+        if not 1 <= per_page <= 100 or page < 1:
+            return _invalid({"per_page": ["The per page field must be between 1 and 100."]})
+        last_page = max(1, -(-len(self.leads) // per_page))
+        start = (page - 1) * per_page
+        return FakeResponse(
+            200,
+            {
+                "current_page": page,
+                "data": self.leads[start : start + per_page],
+                "last_page": last_page,
+                "per_page": per_page,
+                "total": len(self.leads),
+            },
+        )
+
     def call_result(self, lead: dict, fields: dict | None = None) -> dict:
         """The post-call webhook body for a call to ``lead`` (the document's fields)."""
         fields = dict(fields or {})

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import paging
 from ..base import ApiResponse, EnvVars, Provider
+from ..connection import Probe
 from ..errors import InvalidResponse, PayloadError, PermanentError
 from .events import LeelooEvents
 from .operations import LeelooOperations
@@ -63,6 +64,7 @@ class LeelooProvider(LeelooOperations, Provider):
     syncs = SYNCS
     fake = "integrations.fakes.leeloo.FakeLeeloo"
     events = LeelooEvents()
+    connection_probe = Probe("/api/v2/users", {"limit": 1}, "lists one user")
     contact_requirements = (("email", "phone"),)
     # The reference says "Request Body(form-data)" for tags, order updates, calls and tunnel
     # subscriptions: sent as multipart/form-data, the literal meaning. If Leeloo turns out to
