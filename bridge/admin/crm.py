@@ -13,6 +13,7 @@ from bridge.resources import ContactResource, ImportExportAdminMixin, LeadResour
 from .base import BridgeModelAdmin
 from .filters import ContactGoneFilter, IndexedValuesFilter
 from .inbox import ActivityInline, LeadActivityInline
+from .merge import MergeContactsMixin
 from .outbox import DeliveryInline, RemoteLinkInline
 from .pagination import EstimatedCountPaginator
 from .push import PushActionsMixin
@@ -119,7 +120,9 @@ class TunnelAdmin(PushActionsMixin, BridgeModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
+class ContactAdmin(
+    MergeContactsMixin, ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, LargeTableAdmin
+):
     resource_classes = [ContactResource]
     contact_path = ""
     list_display = ["__str__", "email", "phone", "company", "city", "lead_source", "created_at"]
