@@ -133,7 +133,7 @@ class MergeResult:
 
     def summary(self) -> str:
         """One sentence of counts, e.g. "3 leads, 1 order, … moved; 1 tag added; 1 contact
-        deleted" (kinds with nothing moved are left out)."""
+        deleted" (kinds with none are left out)."""
         moved = [
             plural(self.leads_moved, "lead"),
             plural(self.orders_moved, "order"),
@@ -144,8 +144,9 @@ class MergeResult:
         ]
         moved = [part for part in moved if part]
         parts = [f"{', '.join(moved)} moved" if moved else "nothing else to move"]
-        parts.append(f"{plural(self.tags_added, 'tag') or 'no tag'} added")
-        parts.append(f"{plural(self.contacts_deleted, 'contact')} deleted")
+        if self.tags_added:
+            parts.append(f"{plural(self.tags_added, 'tag')} added")
+        parts.append(f"{plural(self.contacts_deleted, 'contact') or 'no contact'} deleted")
         return "; ".join(parts)
 
 

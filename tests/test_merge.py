@@ -342,6 +342,8 @@ def test_the_page_offers_the_differing_fields_with_the_survivors_values_chosen(a
     html = response.content.decode()
     assert "Acme Trucks" in html and "person-1" in html and "2 leads" in html
     assert dict(response.context["same"])["city"] == "Lyon"
+    assert "address" not in dict(response.context["same"])
+    assert "address" in response.context["blank_everywhere"]
     assert Contact.objects.filter(pk=dupe.pk).exists()  # only asked
 
 

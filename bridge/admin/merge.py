@@ -95,10 +95,14 @@ class MergeForm(forms.Form):
                     )
 
 
-def same_rows(plan: MergePlan) -> list[tuple[str, str]]:
-    """(label, value) of the fields equal on every contact."""
-    first = plan.contacts[0] if plan.contacts else None
-    return [(s.label, display_value(first, s.name)) for s in plan.same] if first else []
+def same_rows(plan: MergePlan) -> tuple[list[tuple[str, str]], list[str]]:
+    """The fields equal on every contact: (label, value) of those with a value, and the labels
+    of those blank everywhere (listed on one line, not one row each)."""
+    if not plan.contacts:
+        return [], []
+    first = plan.contacts[0]
+    shown = [(s.label, display_value(first, s.name)) for s in plan.same]
+    return [row for row in shown if row[1] != BLANK], [label for label, v in shown if v == BLANK]
 
 
 def merge_view(modeladmin, request, queryset):
@@ -111,6 +115,7 @@ def merge_view(modeladmin, request, queryset):
         if response is not None:
             return response
         plan = form.plan
+    same, blank = same_rows(plan)
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": f"Merge {len(plan.contacts) or queryset.count()} contacts",
@@ -118,7 +123,8 @@ def merge_view(modeladmin, request, queryset):
         "form": form,
         "plan": plan,
         "columns": _columns(plan),
-        "same": same_rows(plan),
+        "same": same,
+        "blank_everywhere": blank,
         "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
         "select_across": request.POST.get("select_across", "0"),
         "action": request.POST.get("action", ""),
