@@ -184,8 +184,9 @@ def plan_merge(contacts) -> MergePlan:
     for model_field in merged_fields():
         values = {c.pk: getattr(c, model_field.attname) for c in contacts}
         label = str(model_field.verbose_name)
-        if len({repr(value) for value in values.values()}) == 1:
-            plan.same.append(SameField(model_field.name, label, values[contacts[0].pk]))
+        first = values[contacts[0].pk]
+        if all(value == first for value in values.values()):  # JSON: equal in any key order
+            plan.same.append(SameField(model_field.name, label, first))
         else:
             plan.differing.append(DifferingField(model_field.name, label, values))
     ids = [c.pk for c in contacts]

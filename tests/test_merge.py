@@ -8,6 +8,7 @@ model gains a relation to Contact that bridge.merge does not move.
 
 import pytest
 from django.apps import apps
+from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
@@ -191,6 +192,8 @@ def test_the_newer_contact_may_survive(pair):
 
 def test_the_plan_lists_differing_fields_once_each_and_equal_ones_apart(pair):
     keep, dupe = pair["keep"], pair["dupe"]
+    Contact.objects.filter(pk=keep.pk).update(custom_fields={"csf1": "a", "csf2": "b"})
+    Contact.objects.filter(pk=dupe.pk).update(custom_fields={"csf2": "b", "csf1": "a"})
     plan = plan_merge(Contact.objects.filter(pk__in=[dupe.pk, keep.pk]))
     assert plan.allowed
     assert [c.pk for c in plan.contacts] == [keep.pk, dupe.pk]  # oldest first: the default
@@ -199,6 +202,7 @@ def test_the_plan_lists_differing_fields_once_each_and_equal_ones_apart(pair):
     assert differing["company"] == {keep.pk: "", dupe.pk: "Acme Trucks"}
     same = {s.name: s.value for s in plan.same}
     assert same["first_name"] == "Jane" and same["city"] == "Lyon"
+    assert same["custom_fields"] == {"csf1": "a", "csf2": "b"}  # the same in another order
     assert "created_at" not in same and "tags" not in same
 
 
@@ -369,6 +373,12 @@ def test_confirming_merges_and_opens_the_survivor_with_the_counts(admin_client, 
     keep.refresh_from_db()
     assert keep.company == "Acme Trucks" and keep.email == "jane@example.com"
     assert not Contact.objects.filter(pk=dupe.pk).exists()
+    history = LogEntry.objects.filter(content_type=contact_type())
+    assert history.get(object_id=str(keep.pk), action_flag=CHANGE).change_message == (
+        f"Merged contacts #{dupe.pk} into this one: 2 leads, 1 order, 1 remote link, "
+        "2 deliveries, 1 activity, 1 Leeloo channel moved; 1 tag added; 1 contact deleted."
+    )
+    assert history.filter(object_id=str(dupe.pk), action_flag=DELETION).exists()
 
 
 def test_a_refused_merge_shows_its_reason_and_changes_nothing(admin_client, pair):
@@ -454,3 +464,28 @@ def test_staff_with_change_and_delete_permission_merge(staff_with, pair):
     response = post_merge(client, keep.pk, dupe.pk, confirm="yes", **keeping(keep))
     assert response.status_code == 302
     assert not Contact.objects.filter(pk=dupe.pk).exists()
+
+
+def test_three_contacts_merge_into_one_taking_values_from_each(make_contact, make_lead):
+    first = make_contact(company="First Co", city="")
+    second = make_contact(company="", city="Paris")
+    third = make_contact(company="Third Co", city="Nice")
+    leads = [make_lead(contact=first), make_lead(contact=third)]
+    result = merge_contacts(second, [first, third], {"company": third.pk, "email": first.pk})
+    second.refresh_from_db()
+    assert (second.company, second.city, second.email) == ("Third Co", "Paris", first.email)
+    assert Contact.objects.filter(pk__in=[first.pk, third.pk]).count() == 0
+    assert {lead.contact_id for lead in Lead.objects.filter(pk__in=[x.pk for x in leads])} == {
+        second.pk
+    }
+    assert (result.leads_moved, result.contacts_deleted) == (2, 2)
+    assert result.merged_ids == sorted([first.pk, third.pk])
+    assert references_to(first.pk) == references_to(third.pk) == []
+
+
+def test_more_than_ten_contacts_are_refused_before_they_are_read(make_contact):
+    for _ in range(11):
+        make_contact()
+    plan = plan_merge(Contact.objects.all())
+    assert plan.refusals == ["Merge at most 10 contacts at a time (11 selected)."]
+    assert plan.contacts == []
