@@ -306,6 +306,20 @@ def rotated(w, obj, before, response):
     assert "admin/bridge/intakesource/token_once.html" in [t.name for t in response.templates]
 
 
+def merged_duplicate(w, obj, before, response):
+    """The duplicate is gone into the selected contact, which took its email."""
+    assert not type(obj)._base_manager.filter(pk=w.duplicate.pk).exists()
+    obj.refresh_from_db()
+    assert obj.email == "janet@example.com"
+
+
+def merge_duplicate(w):
+    """The merge page's confirmation: ``w.contact`` survives and takes the duplicate's email."""
+    keep, dupe = w.contact.pk, w.duplicate.pk
+    values = {"value__first_name": keep, "value__phone": keep, "value__email": dupe}
+    return {"_selected_action": [keep, dupe], "confirm": "yes", "survivor": keep, **values}
+
+
 def shows_push_page(w, obj, before, response):
     assert "admin/bridge/push_confirm.html" in [t.name for t in response.templates]
 
@@ -378,6 +392,8 @@ ACTIONS = [
     # Deleting: superusers (no other role has a delete permission).
     Act("bridge.provideraccount", "delete_selected", "paused", SUPERUSERS, **DELETE),
     Act("bridge.contact", "delete_selected", "contact", SUPERUSERS, status=200, did=kept, data={"post": "yes"}),  # its leads protect it  # noqa: E501
+    # Merging changes one contact and deletes the others: change and delete permission.
+    Act("bridge.contact", "merge_selected_contacts", "contact", SUPERUSERS, did=merged_duplicate, data=merge_duplicate),  # noqa: E501
     Act("bridge.lead", "delete_selected", "lead", SUPERUSERS, **DELETE),
     Act("bridge.order", "delete_selected", "order", SUPERUSERS, **DELETE),
     Act("bridge.tag", "delete_selected", "tag", SUPERUSERS, **DELETE),
@@ -519,6 +535,9 @@ def make_records(w):
     w.contact.full_clean()
     w.contact.save()
     w.contact_type = ContentType.objects.get_for_model(Contact)
+    w.duplicate = Contact(first_name="Janet", last_name="Doe", email="janet@example.com")
+    w.duplicate.full_clean()
+    w.duplicate.save()
     w.lead = Lead(contact=w.contact, product_reference="10864675", product_title="Truck")
     w.lead.full_clean()
     w.lead.save()

@@ -13,6 +13,7 @@ from bridge.resources import ContactResource, ImportExportAdminMixin, LeadResour
 from .base import BridgeModelAdmin
 from .filters import ContactGoneFilter, IndexedValuesFilter
 from .inbox import ActivityInline, LeadActivityInline
+from .merge import MergeContactsMixin
 from .outbox import DeliveryInline, RemoteLinkInline
 from .pagination import EstimatedCountPaginator
 from .push import PushActionsMixin
@@ -122,6 +123,7 @@ class TunnelAdmin(PushActionsMixin, BridgeModelAdmin):
 @admin.register(Contact)
 class ContactAdmin(
     ContactTimelineMixin,
+    MergeContactsMixin,
     ImportExportAdminMixin,
     PushActionsMixin,
     PersonSearchMixin,
