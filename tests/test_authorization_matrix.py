@@ -288,6 +288,12 @@ def grew(label: str):
     return check
 
 
+def untried_cancelled(w, obj, before, response):
+    """The selected batch's pending delivery that no worker had tried is cancelled."""
+    w.pending_delivery.refresh_from_db()
+    assert w.pending_delivery.state == "cancelled"
+
+
 def gone(w, obj, before, response):
     assert not type(obj)._base_manager.filter(pk=obj.pk).exists()
 
@@ -370,6 +376,7 @@ ACTIONS = [
     Act("bridge.tunnel", "push_leeloo_create_traffic_source", "tunnel", PUSHERS, **PAGE),
     Act("bridge.delivery", "retry_now", "failed_delivery", PUSHERS, did=state("pending")),
     Act("bridge.delivery", "cancel", "pending_delivery", PUSHERS, did=state("cancelled")),
+    Act("bridge.pushbatch", "cancel_scheduled", "batch", PUSHERS, did=untried_cancelled),
     Act(
         "bridge.delivery",
         "retry_with_force_update",

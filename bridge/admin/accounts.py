@@ -99,6 +99,9 @@ class ProviderAccountForm(forms.ModelForm):
             "enabled",
             "options",
             "time_zone",
+            "business_days",
+            "business_start",
+            "business_end",
             "concurrency",
             "requests_per_second",
             "connect_timeout",
@@ -282,7 +285,16 @@ class ProviderAccountAdmin(ConnectionTestMixin, BridgeModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "provider", "environment", "base_url", "enabled"]}),
         ("Credential", {"fields": ["new_credential", "clear_credential"]}),
-        ("Options", {"fields": ["options", "time_zone"]}),
+        (
+            "Options",
+            {
+                "fields": [
+                    "options",
+                    "time_zone",
+                    ("business_days", "business_start", "business_end"),
+                ]
+            },
+        ),
         (
             "Sending budget",
             {

@@ -17,6 +17,7 @@ from bridge.models import Delivery, PushBatch, RemoteLink, SyncRun
 from .base import BridgeModelAdmin
 from .filters import GoneFilter
 from .pagination import EstimatedCountPaginator
+from .scheduled import ScheduledBatchesMixin, ScheduledFilter
 
 STATE_COLOURS = {
     "pending": "#6b7280",
@@ -313,11 +314,20 @@ class DeliveryAdmin(AccountLinkMixin, ReadOnlyAdmin):
 
 
 @admin.register(PushBatch)
-class PushBatchAdmin(ReadOnlyAdmin):
-    list_display = ["id", "created_at", "description", "total", "progress", "created_by"]
+class PushBatchAdmin(ScheduledBatchesMixin, ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "created_at",
+        "description",
+        "total",
+        "scheduled",
+        "progress",
+        "created_by",
+    ]
     list_select_related = ["created_by"]
+    list_filter = [ScheduledFilter]
     date_hierarchy = "created_at"
-    fields = ["description", "total", "skipped_summary", "created_by", "created_at"]
+    fields = ["description", "total", "send_at", "skipped_summary", "created_by", "created_at"]
     readonly_fields = fields
 
     def has_delete_permission(self, request, obj=None):

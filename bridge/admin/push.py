@@ -7,6 +7,7 @@ their operations and their options — so a new provider needs no change in this
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -15,17 +16,23 @@ from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.timezone import localtime
+from django.utils.translation import ngettext
 
 from bridge import outbox
 from bridge.models import ProviderAccount
 from bridge.push_options import missing_required, option_field, option_value
 from bridge.records import KINDS
+from bridge.sending_hours import describe_hours, when_due
 from integrations import registry
 from integrations.base import Operation
 
 from .base import on_change_list
 
 PUSH_PERMISSION = "bridge.push_to_providers"
+#: How far ahead a push may be scheduled.
+MAX_SCHEDULE = timedelta(days=90)
 
 
 def providers_for(kind: str, operation: str) -> list:
@@ -45,6 +52,15 @@ class PushForm(forms.Form):
         queryset=ProviderAccount.objects.none(),
         widget=forms.CheckboxSelectMultiple,
         help_text="Paused accounts are listed: their deliveries wait until they are resumed.",
+    )
+
+    send_at = forms.DateTimeField(
+        label="Send at",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        help_text="Blank: at once. In the site's time zone. An account's sending hours apply "
+        "either way: outside them its deliveries wait for its next window.",
     )
 
     def __init__(self, *args, kind: str, operation: str, provider_id: str | None = None, **kw):
@@ -67,6 +83,23 @@ class PushForm(forms.Form):
                 self.fields[f"{provider.id}__{option.name}"] = option_field(
                     option, defaults.get(option.name)
                 )
+
+    def clean_send_at(self):
+        """A moment from now (a minute's grace for the time spent on the page) to 90 days on."""
+        send_at = self.cleaned_data.get("send_at")
+        if send_at is None:
+            return None
+        now = timezone.now()
+        if send_at < now - timedelta(minutes=1):
+            raise forms.ValidationError("is in the past: leave it blank to send at once.")
+        if send_at > now + MAX_SCHEDULE:
+            raise forms.ValidationError(f"is more than {MAX_SCHEDULE.days} days away.")
+        return send_at
+
+    def hours_notes(self) -> list[tuple[str, str]]:
+        """(account, its sending hours) for the accounts that have some, for the template."""
+        accounts = self.fields["accounts"].queryset
+        return [(a.name, describe_hours(a)) for a in accounts if a.has_hours]
 
     def clean(self):
         cleaned = super().clean()
@@ -170,8 +203,10 @@ def push_view(modeladmin, request, queryset, operation: str, provider_id: str | 
 
 
 def _enqueue_and_redirect(request, queryset, form, model, contact_path):
-    targets, params, skipped = {}, {}, Counter()
+    targets, params, skipped, due = {}, {}, Counter(), {}
+    send_at, now = form.cleaned_data.get("send_at"), timezone.now()
     for account in form.cleaned_data["accounts"]:
+        due[account.pk] = when_due(account, send_at, now)
         provider = account.provider_class
         condition = requirement_filter(provider, contact_path)
         ids = list(
@@ -195,9 +230,24 @@ def _enqueue_and_redirect(request, queryset, form, model, contact_path):
             + ", ".join(account.name for account in targets)
         ),
         skipped=dict(skipped),
+        due_at=due,
+        send_at=send_at,
     )
-    messages.success(request, f"Queued {batch.total} deliveries.")
+    messages.success(request, queued_message(batch, targets, due))
     return HttpResponseRedirect(reverse("admin:bridge_pushbatch_change", args=[batch.pk]))
+
+
+def queued_message(batch, targets, due: dict) -> str:
+    """ "Queued 3 deliveries." plus, for the accounts that wait, until when (site time)."""
+    noun = ngettext("delivery", "deliveries", batch.total)
+    waiting = [
+        f"{account.name} at {localtime(due[account.pk]):%Y-%m-%d %H:%M}"
+        for account in targets
+        if due.get(account.pk)
+    ]
+    if not waiting:
+        return f"Queued {batch.total} {noun}."
+    return f"Scheduled {batch.total} {noun}: {'; '.join(waiting)}."
 
 
 def make_action(operation: str, label: str, provider_id: str | None = None):

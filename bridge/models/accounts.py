@@ -15,6 +15,8 @@ from integrations import registry
 from integrations.base import AccountConfig
 from integrations.secrets import Secret
 
+from .hours import BusinessHoursMixin
+
 
 def default_time_zone() -> str:
     """The site's time zone (``TIME_ZONE``): an account's until staff say otherwise."""
@@ -31,7 +33,7 @@ def validate_time_zone(value: str) -> None:
         ) from None
 
 
-class ProviderAccount(models.Model):
+class ProviderAccount(BusinessHoursMixin, models.Model):
     """One account at one provider. Deliveries and syncs run against an account."""
 
     class Environment(models.TextChoices):
@@ -70,6 +72,22 @@ class ProviderAccount(models.Model):
         validators=[validate_time_zone],
         help_text="Where the people behind this account work (IANA name, e.g. Europe/Paris): "
         "routing rules' business hours are read in it. Blank: the site's time zone.",
+    )
+    # When pushes from the push page may go out (blank: any time), read in ``time_zone``.
+    business_days = models.CharField(
+        "sending days",
+        max_length=40,
+        blank=True,
+        help_text="Days pushes from the push page may go out, e.g. mon-fri (with the hours "
+        "below). Blank: any day and time.",
+    )
+    business_start = models.TimeField("sending from", null=True, blank=True, help_text="e.g. 09:00")
+    business_end = models.TimeField(
+        "sending until",
+        null=True,
+        blank=True,
+        help_text="e.g. 18:00, in the time zone above. A push outside these hours (or one "
+        "scheduled with “send at”) waits for the next window.",
     )
     enabled = models.BooleanField(default=True, db_index=True)
     paused = models.BooleanField(
@@ -159,6 +177,9 @@ class ProviderAccount(models.Model):
             provider_class = self.provider_class
         except KeyError:
             return  # the provider field's own validation names the problem
+        hours = self._hours_errors()
+        if hours:
+            raise ValidationError(hours)
         if self.base_url:
             provider_hosts.check_scheme(self.base_url)
         provider_hosts.check_sandbox(provider_class, self.environment, self.base_url)

@@ -84,6 +84,13 @@ class PushBatch(models.Model):
     skipped = models.JSONField(
         default=dict, blank=True, help_text="Records not sent, counted by reason."
     )
+    send_at = models.DateTimeField(
+        "send at",
+        null=True,
+        blank=True,
+        help_text="When staff scheduled it to go out (blank: at once). Each account's sending "
+        "hours may hold its deliveries later still.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

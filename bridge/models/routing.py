@@ -18,34 +18,13 @@ from bridge.push_options import check_options
 
 from .accounts import ProviderAccount
 from .crm import Lead, Tag
+from .hours import BusinessHoursMixin, split_list
 
-#: Day names as staff type them, Monday first (``datetime.weekday()`` order).
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: The longest delay a rule may ask for: 30 days.
 MAX_DELAY_SECONDS = 30 * 24 * 3600
 
 
-def split_list(value: str) -> list[str]:
-    """A comma-separated field as a list of its non-blank items, stripped."""
-    return [item.strip() for item in (value or "").split(",") if item.strip()]
-
-
-def parse_days(value: str) -> list[int]:
-    """ "mon,wed-fri" → [0, 2, 3, 4]; a ValueError names the first day it cannot read."""
-    numbers: set[int] = set()
-    for item in split_list(value.lower()):
-        first, _, last = item.partition("-")
-        if first not in DAYS or (last and last not in DAYS):
-            bad = first if first not in DAYS else last
-            raise ValueError(f"'{bad}' is not a day (use {', '.join(DAYS)}, or a range mon-fri)")
-        start, end = DAYS.index(first), DAYS.index(last or first)
-        if end < start:
-            raise ValueError(f"'{item}': a range runs forward (e.g. mon-fri)")
-        numbers.update(range(start, end + 1))
-    return sorted(numbers)
-
-
-class RoutingRule(models.Model):
+class RoutingRule(BusinessHoursMixin, models.Model):
     """One rule: conditions a new lead must meet, and where it is then pushed."""
 
     name = models.CharField(max_length=100, unique=True)
@@ -126,14 +105,6 @@ class RoutingRule(models.Model):
     def country_list(self) -> list[str]:
         return [code.upper() for code in split_list(self.countries)]
 
-    @property
-    def day_numbers(self) -> list[int]:
-        return parse_days(self.business_days) if self.business_days else []
-
-    @property
-    def has_hours(self) -> bool:
-        return bool(self.business_days)
-
     def clean(self):
         """Normalise the lists and check the business hours: days, start and end together."""
         super().clean()
@@ -147,30 +118,6 @@ class RoutingRule(models.Model):
         errors.update(self._hours_errors())
         if errors:
             raise ValidationError(errors)
-
-    def _hours_errors(self) -> dict:
-        given = [bool(self.business_days), self.business_start is not None]
-        given.append(self.business_end is not None)
-        if not any(given):
-            return {}
-        if not all(given):
-            missing = [
-                name
-                for name, present in zip(
-                    ("business_days", "business_start", "business_end"), given, strict=True
-                )
-                if not present
-            ]
-            return {name: "business hours need the days, a start and an end." for name in missing}
-        try:
-            self.business_days = ",".join(DAYS[n] for n in parse_days(self.business_days))
-        except ValueError as exc:
-            return {"business_days": f"{exc}."}
-        if not self.business_days:
-            return {"business_days": "give at least one day (e.g. mon-fri)."}
-        if self.business_start >= self.business_end:
-            return {"business_end": "must be after the start (a window within one day)."}
-        return {}
 
     def describe_conditions(self) -> str:
         """The conditions in words, for the admin list and ``manage.py routes``."""

@@ -90,6 +90,7 @@ def enqueue(
     description: str = "",
     skipped: dict | None = None,
     due_at=None,
+    send_at=None,
 ) -> PushBatch:
     """Create one delivery per record per account, in one transaction and one insert per account.
 
@@ -97,7 +98,9 @@ def enqueue(
     account id to the options chosen for it. The workers are woken once the transaction
     commits. ``due_at`` (a routing rule's delay or business hours) holds the deliveries back
     until then, as a retry's ``next_attempt_at`` does: a drain already running sends them when
-    they are due within its idle wait, the minute's ``dispatch_due`` otherwise.
+    they are due within its idle wait, the minute's ``dispatch_due`` otherwise. It may also
+    map account ids to each account's own moment (the push page's "send at" moved into each
+    account's sending hours); ``send_at`` is what staff asked for, kept on the batch.
     """
     params = params or {}
     content_type = ContentType.objects.get_for_model(model)
@@ -109,6 +112,7 @@ def enqueue(
             description=description[:255] or f"{operation} {model._meta.verbose_name_plural}",
             total=sum(len(ids) for ids in targets.values()),
             skipped=skipped or {},
+            send_at=send_at,
         )
         for account, ids in targets.items():
             template = Delivery(
@@ -119,13 +123,19 @@ def enqueue(
                 operation=operation,
                 params=params.get(account.pk, {}),
                 max_attempts=max_attempts,
-                next_attempt_at=due_at,
+                next_attempt_at=due_at.get(account.pk) if isinstance(due_at, dict) else due_at,
             )
             db_deliveries.insert_deliveries(template, ids)
-        account_ids = [account.pk for account in targets]
-        if due_at is None or (due_at - timezone.now()).total_seconds() < IDLE_WAIT_SECONDS:
-            transaction.on_commit(lambda: kick_accounts(account_ids))
+        soon = [account.pk for account in targets if _due_soon(due_at, account.pk)]
+        if soon:
+            transaction.on_commit(lambda: kick_accounts(soon))
     return batch
+
+
+def _due_soon(due_at, account_id: int) -> bool:
+    """Whether an account's new deliveries are due within a drain's idle wait (so wake it)."""
+    due = due_at.get(account_id) if isinstance(due_at, dict) else due_at
+    return due is None or (due - timezone.now()).total_seconds() < IDLE_WAIT_SECONDS
 
 
 # --- staff actions -----------------------------------------------------------------------
@@ -151,6 +161,11 @@ def retry_now(deliveries, params: dict | None = None) -> int:
         )
     transaction.on_commit(lambda: kick_accounts(account_ids))
     return count
+
+
+def not_started(batches):
+    """The deliveries of ``batches`` that no worker has tried yet (a scheduled batch's)."""
+    return Delivery.objects.filter(batch__in=batches, state=State.PENDING, attempts=0)
 
 
 def cancel(deliveries) -> int:
