@@ -30,7 +30,6 @@ from bridge.models import (
 )
 from bridge.models.alerts import mask_url
 from bridge.schedules import bridge_jobs
-
 from integrations.secrets import RedactingFilter
 
 pytest_plugins = ["tests.alert_fixtures"]

@@ -120,6 +120,7 @@ class AlertAdmin(ReadOnlyAdmin):
         "channels_notified",
         "short_error",
     ]
+    list_display_links = ["subject"]
     list_filter = ["severity", "kind", ("resolved_at", admin.EmptyFieldListFilter), "opened_at"]
     search_fields = ["key", "subject"]
     date_hierarchy = "opened_at"
