@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from bridge.alerts import run_alerts
+from bridge.alerts import conditions, job, run_alerts
 from bridge.alerts.digest import digest_moment
 from bridge.models import (
     Alert,
@@ -242,6 +242,48 @@ def test_the_check_costs_the_same_at_one_or_many_dead_deliveries(make_account, m
         run_alerts()
     assert len(many) == len(one)
     assert all("COUNT(" not in query["sql"].upper() for query in many)
+
+
+def test_an_alert_resolved_while_it_was_being_sent_still_sends_its_resolution(
+    make_account, email_channel, mailoutbox
+):
+    account = make_account("aello")
+    account.pause("401")
+    now = timezone.now()
+    job.update_alerts(now)
+    held = job.claim(Alert.objects.get().pk, now)  # one run is sending it…
+    account.resume()
+    assert job.update_alerts(timezone.now()) == (0, 1)  # …when another resolves it
+    channels = list(AlertChannel.objects.all())
+    sent, errors = job.tell_channels(held, channels, {})
+    job.record_outcome(held, channels, errors, now)
+    assert Alert.objects.get().pending
+    run_alerts()
+    assert [m.subject for m in mailoutbox] == [
+        "[CRM Bridge] CRITICAL: Account aello is paused",
+        "[CRM Bridge] Resolved: Account aello is paused",
+    ]
+
+
+def test_a_check_that_fails_neither_opens_nor_resolves(make_account, monkeypatch, caplog):
+    account = make_account("aello")
+    account.pause("401")
+    run_alerts()
+    account.resume()
+
+    def broken(now):
+        raise RuntimeError("database went away")
+
+    checks = [
+        (broken, kinds) if kinds == conditions.CHECKS[0][1] else (check, kinds)
+        for check, kinds in conditions.CHECKS
+    ]
+    monkeypatch.setattr(conditions, "CHECKS", checks)
+    assert run_alerts()["resolved"] == 0
+    assert Alert.objects.get().is_open
+    assert "the broken check failed" in caplog.text
+    monkeypatch.undo()
+    assert run_alerts()["resolved"] == 1
 
 
 # --- channels: a failure is recorded and retried; each channel told once -------------------

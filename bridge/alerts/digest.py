@@ -35,17 +35,18 @@ def send_due_digests(now: datetime) -> dict:
     subject, text = render_digest(now)
     sent = failed = 0
     for channel in due:
+        mine = AlertChannel.objects.filter(pk=channel.pk)
+        if not mine.filter(digest_sent_at__lt=moment).update(digest_sent_at=now):
+            continue  # another run is sending it (a compare-and-set claim)
         try:
             send(channel, subject, text)
-        except ChannelError as error:
-            AlertChannel.objects.filter(pk=channel.pk).update(
-                last_error=str(error), last_error_at=now
+        except ChannelError as error:  # given back, so the next run tries again
+            mine.update(
+                digest_sent_at=channel.digest_sent_at, last_error=str(error), last_error_at=now
             )
             failed += 1
             continue
-        AlertChannel.objects.filter(pk=channel.pk).update(
-            digest_sent_at=now, last_sent_at=now, last_error=""
-        )
+        mine.update(last_sent_at=now, last_error="")
         sent += 1
     return {"digests_sent": sent, "digests_failed": failed}
 

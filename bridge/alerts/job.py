@@ -166,6 +166,8 @@ def record_outcome(alert: Alert, channels, errors: list[str], now: datetime) -> 
         alert.last_error_at = now
         fields += ["send_attempts", "last_error", "last_error_at"]
     alert.save(update_fields=fields)
+    if alert.resolved_at is None:  # resolved by another run meanwhile: its message is to send
+        Alert.objects.filter(pk=alert.pk, resolved_at__isnull=False).update(pending=True)
 
 
 def notified_names(alert: Alert, channels) -> str:
