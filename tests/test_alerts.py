@@ -463,6 +463,14 @@ def test_the_test_button_answers_with_the_channel_and_the_problem(
 # --- the schedule ---------------------------------------------------------------------------
 
 
+def test_the_demo_has_an_email_channel_once(db):
+    from bridge.demo_data import create_demo_alert_channel
+
+    assert create_demo_alert_channel() is True
+    assert create_demo_alert_channel() is False
+    assert AlertChannel.objects.get().destination == "ops@example.com"
+
+
 def test_the_fixtures_secret_is_the_one_checked(secret_path):
     assert secret_path == SECRET_PATH
 
