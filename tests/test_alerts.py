@@ -137,7 +137,7 @@ TRIGGERS = [
         "leeloo",
         failing_inbound,
         "inbound_failing",
-        "1 webhook event(s) from leeloo failed",
+        "1 webhook event from leeloo failed",
         "/admin/bridge/inboundevent/?",
     ),  # noqa: E501
     (

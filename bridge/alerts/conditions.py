@@ -108,9 +108,10 @@ def dead_deliveries(account: ProviderAccount) -> Condition:
             if count == 1
             else admin_list_url(Delivery, account__id__exact=account.pk, state__exact="dead")
         )
+        noun = "delivery" if count == 1 else "deliveries"
         return Words(
-            f"{count} dead {'delivery' if count == 1 else 'deliveries'} to {account.name}",
-            f"{count} delivery(ies) to {account} will not be retried. Latest: delivery "
+            f"{count} dead {noun} to {account.name}",
+            f"{count} {noun} to {account} will not be retried. Latest: delivery "
             f"#{latest.pk} ({latest.operation}): {reason}. Retry them (after fixing the "
             "cause) or cancel them.",
             link,
@@ -126,9 +127,10 @@ def inbound_failing(account: ProviderAccount) -> Condition:
         failed = given_up_events().filter(account=account)
         count = failed.count()
         latest = failed.order_by("-received_at", "-id").first()
+        noun = "webhook event" if count == 1 else "webhook events"
         return Words(
-            f"{count} webhook event(s) from {account.name} failed",
-            f"{count} inbound event(s) from {account} could not be applied and will not be "
+            f"{count} {noun} from {account.name} failed",
+            f"{count} {noun} from {account} could not be applied and will not be "
             f"retried. Latest: event #{latest.pk} ({latest.event_type or 'no type'}): "
             f"{(latest.error or 'no reason recorded')[:300]}. Fix the cause, then use "
             "“Process again”.",
