@@ -23,11 +23,13 @@ class BridgeConfig(AppConfig):
 
         The providers' ``Retry-After`` cap is BRIDGE_RETRY_AFTER_CAP_SECONDS.
 
-        The inbox's and the routing's minute sweeps are among the bridge's jobs.
+        The inbox's and the routing's minute sweeps, and the alerts' minute check, are among
+        the bridge's jobs.
         """
         from django.conf import settings
 
         from bridge import lookups, routing, sync  # noqa: F401 (lookups registers ``__any``)
+        from bridge.alerts import alert_jobs
         from bridge.env_accounts import apply_after_migrate
         from bridge.schedules import add_job_source, ensure_after_migrate
         from integrations import base
@@ -38,6 +40,7 @@ class BridgeConfig(AppConfig):
         routing.connect_signals()  # every new lead is routed once its transaction commits
         add_job_source(inbox_jobs)
         add_job_source(routing_jobs)
+        add_job_source(alert_jobs)
 
         post_migrate.connect(
             apply_after_migrate, sender=self, dispatch_uid="bridge.env_accounts.apply"

@@ -141,6 +141,22 @@ def create_demo_routing() -> bool:
     return True
 
 
+DEMO_ALERT_CHANNEL = "operations"
+
+
+def create_demo_alert_channel() -> bool:
+    """An email alert channel for the demo (made once): with DEBUG, Django prints its mail to
+    the console of the process sending it, so alerts show where the cluster runs."""
+    from bridge.models import AlertChannel
+
+    if AlertChannel.objects.filter(name=DEMO_ALERT_CHANNEL).exists():
+        return False
+    channel = AlertChannel(name=DEMO_ALERT_CHANNEL, kind="email", addresses="ops@example.com")
+    channel.full_clean()
+    channel.save()
+    return True
+
+
 def issue_demo_intake_token() -> str:
     """The demo web form's intake source, with a fresh token to print (only its hash is kept,
     so each demo start shows a new one that works until the next start)."""

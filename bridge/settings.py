@@ -281,6 +281,30 @@ BRIDGE_INTAKE_MAX_BYTES = env.int("BRIDGE_INTAKE_MAX_BYTES", default=64 * 1024)
 BRIDGE_INTAKE_REFUSED_PER_MINUTE = env.int("BRIDGE_INTAKE_REFUSED_PER_MINUTE", default=30)
 BRIDGE_INTAKE_PREFLIGHTS_PER_MINUTE = env.int("BRIDGE_INTAKE_PREFLIGHTS_PER_MINUTE", default=600)
 
+# --- email and alerts (bridge/alerts/) -------------------------------------------------------
+# Email goes through Django's mail: printed to the console in a development run (DEBUG), sent
+# over SMTP otherwise (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD,
+# EMAIL_USE_TLS). Alert emails come from DEFAULT_FROM_EMAIL.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="") or (
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="crm-bridge@localhost")
+# An account answering 429 this long is an alert; a sync whose last success is older than this
+# many of its intervals is "behind"; the daily digest goes out after this hour (UTC); a webhook
+# channel's POST gives up after this many seconds.
+BRIDGE_ALERT_THROTTLED_MINUTES = env.int("BRIDGE_ALERT_THROTTLED_MINUTES", default=60)
+BRIDGE_ALERT_SYNC_BEHIND_INTERVALS = env.int("BRIDGE_ALERT_SYNC_BEHIND_INTERVALS", default=3)
+BRIDGE_ALERT_DIGEST_HOUR = env.int("BRIDGE_ALERT_DIGEST_HOUR", default=8)
+BRIDGE_ALERT_WEBHOOK_TIMEOUT = env.float("BRIDGE_ALERT_WEBHOOK_TIMEOUT", default=5.0)
+
 # --- security: sensible in production, relaxed only by DEBUG ------------------------------
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)

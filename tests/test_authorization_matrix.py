@@ -206,6 +206,13 @@ URL_RULES: dict[str, Rule] = {
     **model_pages("bridge_inboundevent", add=NOBODY, change=NOBODY),
     "admin:bridge_activity_changelist": Rule(VIEW),
     **model_pages("bridge_activity", add=NOBODY, change=NOBODY),
+    # Alerts: channels are viewable and written (and tested) by superusers, who alone have
+    # change on them; the test sends only on a POST. Alerts are written by the bridge only.
+    "admin:bridge_alertchannel_changelist": Rule(VIEW),
+    **model_pages("bridge_alertchannel"),
+    "admin:bridge_alertchannel_test":   Rule(POST_ONLY, post=SUPER_302),
+    "admin:bridge_alert_changelist":    Rule(VIEW),
+    **model_pages("bridge_alert", add=NOBODY, change=NOBODY),
     # Leeloo's own records, mirrored by the syncs: read-only.
     "admin:bridge_leeloouser_changelist": Rule(VIEW),
     **model_pages("bridge_leeloouser", add=NOBODY, change=NOBODY),
@@ -410,6 +417,8 @@ ACTIONS = [
     Act("bridge.syncrun", "delete_selected", "sync_run", SUPERUSERS, **DELETE),
     Act("bridge.inboundevent", "delete_selected", "inbound_event", SUPERUSERS, **DELETE),
     Act("bridge.activity", "delete_selected", "activity", SUPERUSERS, **DELETE),
+    Act("bridge.alertchannel", "delete_selected", "alert_channel", SUPERUSERS, **DELETE),
+    Act("bridge.alert", "delete_selected", "alert", SUPERUSERS, **DELETE),
     Act("bridge.leeloouser", "delete_selected", "leeloo_user", SUPERUSERS, **DELETE),
     Act("bridge.connection", "delete_selected", "connection", SUPERUSERS, **DELETE),
     Act("bridge.channel", "delete_selected", "channel", SUPERUSERS, **DELETE),
@@ -617,6 +626,21 @@ def make_inbox(w):
     )
 
 
+def make_alerts(w):
+    from bridge.models import Alert, AlertChannel
+
+    w.alert_channel = AlertChannel(name="ops", kind="email", addresses="ops@example.com")
+    w.alert_channel.full_clean()
+    w.alert_channel.save()
+    w.alert = Alert.objects.create(
+        key=f"account {w.paused.pk} paused",
+        kind=Alert.Kind.ACCOUNT_PAUSED,
+        severity=Alert.Severity.CRITICAL,
+        subject="Account paused is paused",
+        message="paused by hand",
+    )
+
+
 def make_leeloo_mirrors(w):
     from bridge.models import (
         Channel,
@@ -685,6 +709,7 @@ def world(django_db_setup, django_db_blocker):
                 make_bookkeeping,
                 make_routing,
                 make_inbox,
+                make_alerts,
                 make_leeloo_mirrors,
                 make_tasks,
                 index_by_model,

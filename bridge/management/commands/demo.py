@@ -26,6 +26,7 @@ from bridge import inbox
 from bridge.demo_data import (
     DEMO_SOURCE,
     create_demo_accounts,
+    create_demo_alert_channel,
     create_demo_data,
     create_demo_routing,
     issue_demo_intake_token,
@@ -66,6 +67,8 @@ class Command(BaseCommand):
             self.stdout.write("Accounts on the local fake providers: " + ", ".join(accounts))
         if create_demo_routing():
             self.stdout.write(f"Routing: leads from '{DEMO_SOURCE}' go to the AI caller at once.")
+        if create_demo_alert_channel():
+            self.stdout.write("Alerts: emailed to ops@example.com, printed by the cluster.")
         if no_serve:
             return
         processes = self._start(port, fakes_port)
