@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bridge', '0019_wake_once'),
+        ('bridge', '0020_alerts'),
     ]
 
     operations = [
