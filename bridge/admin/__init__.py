@@ -4,6 +4,7 @@ from django.contrib import admin
 
 from . import (  # noqa: F401  (registers the ModelAdmins)
     accounts,
+    audit,
     crm,
     djangoq,
     inbox,

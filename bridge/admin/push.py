@@ -11,12 +11,13 @@ from collections import Counter
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from bridge import outbox
+from bridge import audit, outbox
 from bridge.models import ProviderAccount
 from bridge.push_options import missing_required, option_field, option_value
 from bridge.records import KINDS
@@ -184,18 +185,28 @@ def _enqueue_and_redirect(request, queryset, form, model, contact_path):
             skipped[f"{account.name}: {describe_requirement(provider)}"] += total - len(ids)
         targets[account] = ids
         params[account.pk] = form.params_for(account)
-    batch = outbox.enqueue(
-        model,
-        targets,
-        operation=form.operation,
-        params=params,
-        user=request.user,
-        description=(
-            f"{form.operation} {queryset.count()} {model._meta.verbose_name_plural} to "
-            + ", ".join(account.name for account in targets)
-        ),
-        skipped=dict(skipped),
+    description = (
+        f"{form.operation} {queryset.count()} {model._meta.verbose_name_plural} to "
+        + ", ".join(account.name for account in targets)
     )
+    with transaction.atomic():
+        batch = outbox.enqueue(
+            model,
+            targets,
+            operation=form.operation,
+            params=params,
+            user=request.user,
+            description=description,
+            skipped=dict(skipped),
+        )
+        audit.record(
+            audit.Action.PUSH,
+            actor=request.user,
+            target=queryset,
+            count=batch.total,
+            summary=f"{description}: {batch.total} deliveries queued (batch #{batch.pk})",
+            details={"batch": batch.pk, "operation": form.operation, "skipped": dict(skipped)},
+        )
     messages.success(request, f"Queued {batch.total} deliveries.")
     return HttpResponseRedirect(reverse("admin:bridge_pushbatch_change", args=[batch.pk]))
 

@@ -5,10 +5,11 @@ has (LeelooUser, Channel, Connection, TemplateCategory, Template, TunnelStatsSum
 The bridge's own: ProviderAccount, RemoteLink, Delivery, SyncRun, SyncState; routing rules
 (RoutingRule, RuleTarget) and each lead's LeadRouting; the inbox's InboundEvent (webhook
 requests) and Activity (what happened with a person at a service); the intake's IntakeSource
-and IntakeKey.
+and IntakeKey; the AuditEntry of every staff action.
 """
 
 from .accounts import AccountSlot, ProviderAccount
+from .audit import AuditEntry
 from .crm import Contact, Lead, Order, Tag, Tunnel
 from .inbox import Activity, InboundEvent
 from .intake import IntakeKey, IntakeSource
@@ -27,6 +28,7 @@ from .sync import SyncState
 __all__ = [
     "AccountSlot",
     "Activity",
+    "AuditEntry",
     "Channel",
     "Connection",
     "Contact",
