@@ -443,7 +443,15 @@ def test_record_is_ready_for_a_merge_and_refuses_unknown_actions(make_contact, s
 def entries(superuser, make_account):
     account = make_account("aello")
     audit.record("pause", actor=superuser, target=account, summary="Paused 1 account(s)")
-    audit.record("push", actor="ops", via="cli", target=Lead, count=7, summary="=HYPERLINK(x)")
+    audit.record(
+        "push",
+        actor="ops",
+        via="cli",
+        target=Lead,
+        count=7,
+        summary="=HYPERLINK(x)",
+        details={"batch": 3},
+    )
     return account
 
 
@@ -491,3 +499,22 @@ def test_the_trail_exports_as_csv_with_formulas_made_inert(admin_client, entries
     push = next(row for row in rows if row["action"] == "Push")
     assert (push["who"], push["via"], push["how many"]) == ("ops", "Command line", "7")
     assert push["summary"] == "'=HYPERLINK(x)" and push["model"] == "lead"
+    assert push["details"] == '{"batch": 3}'
+
+
+def test_credentials_from_the_environment_are_recorded_as_set(settings, superuser):
+    settings.PROVIDER_ENV_ACCOUNTS = {"AELLO_API_KEY": SECRET}
+    call_command("env_accounts", "--as", "admin", stdout=io.StringIO())
+    entry = only_entry(Action.CREDENTIAL_SET)
+    assert (
+        entry.actor == superuser and entry.summary == "Credential of aello set from the environment"
+    )
+    call_command("env_accounts", stdout=io.StringIO())  # unchanged: nothing new
+    settings.PROVIDER_ENV_ACCOUNTS = {
+        "AELLO_API_KEY": SECRET,
+        "AELLO_BASE_URL": "http://127.0.0.1:9/a",
+    }
+    call_command("env_accounts", stdout=io.StringIO())
+    moved = AuditEntry.objects.get(action=Action.BASE_URL_CHANGED)
+    assert moved.details == {"from": "", "to": "http://127.0.0.1:9/a"}
+    assert AuditEntry.objects.count() == 2 and SECRET not in every_value()

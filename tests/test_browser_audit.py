@@ -25,7 +25,7 @@ def test_staff_pause_an_account_then_find_it_in_the_audit_trail(
     page.wait_for_selector(".messagelist")
     assert "Paused 1 account(s)." in page.inner_text(".messagelist")
 
-    page.click("#nav-sidebar a:text-is('Audit trail')")
+    page.click("#nav-sidebar a:text-is('Audit trail entries')")
     page.wait_for_selector("#result_list")
     rows = page.inner_text("#result_list tbody")
     assert "Pause account" in rows and "CLI push" in rows

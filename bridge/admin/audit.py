@@ -6,6 +6,7 @@ called by the account admin's ``save_model``).
 """
 
 import csv
+import json
 
 from django.contrib import admin
 from django.http import StreamingHttpResponse
@@ -27,12 +28,19 @@ CSV_COLUMNS = [
     ("who", lambda e: e.actor_name),
     ("via", lambda e: e.get_via_display()),
     ("action", lambda e: e.get_action_display()),
-    ("model", lambda e: e.content_type.model_class()._meta.verbose_name if e.content_type else ""),
+    ("model", lambda e: model_label(e, "")),
     ("object", lambda e: e.object_repr),
     ("ids", lambda e: " ".join(str(pk) for pk in e.object_ids or [])),
     ("how many", lambda e: e.count),
     ("summary", lambda e: e.summary),
+    ("details", lambda e: json.dumps(e.details, sort_keys=True) if e.details else ""),
 ]
+
+
+def model_label(entry, blank: str) -> str:
+    """The entry's kind of record as staff name it ("lead"), or ``blank`` when it has none."""
+    model = entry.content_type.model_class() if entry.content_type else None
+    return str(model._meta.verbose_name) if model else blank
 
 
 class Echo:
@@ -52,7 +60,16 @@ def csv_rows(queryset):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ["at", "actor_name", "via", "action", "model", "object_link", "count", "summary"]
+    list_display = [
+        "at",
+        "actor_name",
+        "via",
+        "action",
+        "record_model",
+        "object_link",
+        "count",
+        "summary",
+    ]
     list_filter = [
         "action",
         ("actor_name", IndexedValuesFilter),
@@ -70,7 +87,7 @@ class AuditEntryAdmin(ReadOnlyAdmin):
         "actor",
         "via",
         "action",
-        "model",
+        "record_model",
         "object_link",
         "ids",
         "count",
@@ -84,9 +101,8 @@ class AuditEntryAdmin(ReadOnlyAdmin):
         return False
 
     @admin.display(description="Model", ordering="content_type")
-    def model(self, entry):
-        model = entry.content_type.model_class() if entry.content_type else None
-        return capfirst(model._meta.verbose_name) if model else "–"
+    def record_model(self, entry):
+        return capfirst(model_label(entry, "–"))
 
     @admin.display(description="Object")
     def object_link(self, entry):

@@ -48,6 +48,7 @@ class AuditEntry(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        verbose_name="Django user",
         help_text="The Django user, when the action was done as one.",
     )
     actor_name = models.CharField(
@@ -76,7 +77,7 @@ class AuditEntry(models.Model):
 
     class Meta:
         verbose_name = "audit entry"
-        verbose_name_plural = "audit trail"
+        verbose_name_plural = "audit trail entries"
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["action", "-at"], name="bridge_audit_action_at")]
 
