@@ -82,6 +82,7 @@ POST_ONLY = (LOGIN, 405, 405, 405, 405, 405)  # a GET of a page only ever posted
 # fmt: on
 
 # Who may run an action.
+VIEWERS = ("viewer", "pusher", "manager", "superuser")
 PUSHERS = ("pusher", "superuser")
 MANAGERS = ("manager", "superuser")
 SUPERUSERS = ("superuser",)
@@ -192,6 +193,10 @@ URL_RULES: dict[str, Rule] = {
     **model_pages("bridge_remotelink", add=NOBODY, change=NOBODY),
     "admin:bridge_syncrun_changelist":  Rule(VIEW),
     **model_pages("bridge_syncrun", add=NOBODY, change=NOBODY),
+    # The audit trail: read by anyone who views the bridge; written by nobody, superusers
+    # included (only the bridge's own actions add entries).
+    "admin:bridge_auditentry_changelist": Rule(VIEW),
+    **model_pages("bridge_auditentry", add=NOBODY, change=NOBODY, delete=NOBODY, deletes=NOBODY),  # noqa: E501
     # Routing rules: viewable; written by superusers (no role has their permissions). The test
     # page only reads. Each lead's routing record is read-only (deleted with its lead).
     "admin:bridge_routingrule_changelist": Rule(VIEW),
@@ -333,6 +338,12 @@ def merge_duplicate(w):
     return {"_selected_action": [keep, dupe], "confirm": "yes", "survivor": keep, **values}
 
 
+def exported_csv(w, obj, before, response):
+    """A CSV file of the selected entry."""
+    assert response["Content-Type"] == "text/csv"
+    assert obj.summary in b"".join(response.streaming_content).decode()
+
+
 def shows_push_page(w, obj, before, response):
     assert "admin/bridge/push_confirm.html" in [t.name for t in response.templates]
 
@@ -401,6 +412,7 @@ ACTIONS = [
     Act("bridge.routingrule", "delete_selected", "routing_rule", SUPERUSERS, **DELETE),
     Act("bridge.leadrouting", "delete_selected", "lead_routing", SUPERUSERS, **DELETE),
     Act("bridge.inboundevent", "process_again", "inbound_event", MANAGERS, did=event_state("received")),  # noqa: E501
+    Act("bridge.auditentry", "export_csv", "audit_entry", VIEWERS, status=200, did=exported_csv),
     Act("django_q.success", "resubmit_task", "success", SUPERUSERS, did=grew("django_q.OrmQ")),
     Act("django_q.failure", "resubmit_task", "failure", SUPERUSERS, did=gone),
     # Deleting: superusers (no other role has a delete permission).
@@ -574,6 +586,7 @@ def make_intake(w):
 
 
 def make_bookkeeping(w):
+    from bridge import audit
     from bridge.models import Delivery, PushBatch, RemoteLink, SyncRun
 
     lead_type = ContentType.objects.get_for_model(w.lead)
@@ -592,6 +605,7 @@ def make_bookkeeping(w):
         account=w.aloware, state=Delivery.State.DEAD, error_code="contact_exists", **common
     )
     w.sync_run = SyncRun.objects.create(account=w.leeloo, resource="people")
+    w.audit_entry = audit.record("pause", actor=w.manager, target=w.paused, summary="Paused 1")
 
 
 def make_routing(w):

@@ -27,6 +27,7 @@ from bridge.merge import (
 )
 from bridge.models import (
     Activity,
+    AuditEntry,
     Channel,
     Contact,
     Delivery,
@@ -379,6 +380,10 @@ def test_confirming_merges_and_opens_the_survivor_with_the_counts(admin_client, 
         "2 deliveries, 1 activity, 1 Leeloo channel moved; 1 tag added; 1 contact deleted."
     )
     assert history.filter(object_id=str(dupe.pk), action_flag=DELETION).exists()
+    [entry] = AuditEntry.objects.all()
+    assert (entry.action, entry.actor.username, entry.count) == ("merge", "admin", 1)
+    assert entry.object_ids == [keep.pk] and entry.details["merged_ids"] == [dupe.pk]
+    assert entry.summary.startswith(f"Merged contacts #{dupe.pk} into #{keep.pk}: 2 leads")
 
 
 def test_a_refused_merge_shows_its_reason_and_changes_nothing(admin_client, pair):

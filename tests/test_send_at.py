@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bridge import outbox
-from bridge.models import Delivery, Lead, ProviderAccount, PushBatch
+from bridge.models import AuditEntry, Delivery, Lead, ProviderAccount, PushBatch
 from bridge.sending_hours import describe_hours, when_due
 
 State = Delivery.State
@@ -221,6 +221,8 @@ def test_cancelling_a_scheduled_batch_stops_what_has_not_started(
     assert states == [State.CANCELLED, State.CANCELLED, State.FAILED]
     [message] = get_messages(response.wsgi_request)
     assert str(message).startswith("Cancelled 2 deliveries not started yet")
+    [entry] = AuditEntry.objects.filter(action="cancel")
+    assert (entry.count, entry.object_ids, entry.actor.username) == (2, [batch.pk], "admin")
     again = admin_client.post(
         changelist, {"action": "cancel_scheduled", "_selected_action": [batch.pk]}
     )

@@ -5,6 +5,7 @@ from django.contrib import admin
 from . import (  # noqa: F401  (registers the ModelAdmins)
     accounts,
     alerts,
+    audit,
     crm,
     djangoq,
     inbox,

@@ -17,10 +17,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
-from bridge import outbox, provider_hosts, sync
+from bridge import audit, outbox, provider_hosts, sync
 from bridge.models import Delivery, ProviderAccount, RemoteLink, SyncRun, SyncState
 from integrations import registry
 
+from .audit import record_account_changes
 from .base import BridgeModelAdmin
 from .connection_test import ConnectionTestMixin
 from .inbox import inbound_links, webhook_receiver
@@ -334,7 +335,9 @@ class ProviderAccountAdmin(ConnectionTestMixin, BridgeModelAdmin):
         return form
 
     def save_model(self, request, obj, form, change):
+        stored = ProviderAccount.objects.filter(pk=obj.pk).first() if change else None
         super().save_model(request, obj, form, change)
+        record_account_changes(request.user, stored, obj, form)
         if getattr(form, "credential_cleared", False):
             self.message_user(
                 request,
@@ -387,14 +390,30 @@ class ProviderAccountAdmin(ConnectionTestMixin, BridgeModelAdmin):
     # account's change permission, like editing it.
     @admin.action(description="Pause selected accounts (deliveries wait)", permissions=["change"])
     def pause_accounts(self, request, queryset):
-        for account in queryset:
-            account.pause(f"Paused by {request.user.get_username()}")
+        selected = audit.target_of(queryset)
+        with transaction.atomic():
+            for account in queryset:
+                account.pause(f"Paused by {request.user.get_username()}")
+            audit.record(
+                audit.Action.PAUSE,
+                actor=request.user,
+                target=selected,
+                summary=f"Paused {selected.count} account(s)",
+            )
         self.message_user(request, f"Paused {queryset.count()} account(s).", messages.SUCCESS)
 
     @admin.action(description="Resume selected accounts (send what waited)", permissions=["change"])
     def resume_accounts(self, request, queryset):
-        for account in queryset:
-            account.resume()
+        selected = audit.target_of(queryset)
+        with transaction.atomic():
+            for account in queryset:
+                account.resume()
+            audit.record(
+                audit.Action.RESUME,
+                actor=request.user,
+                target=selected,
+                summary=f"Resumed {selected.count} account(s)",
+            )
         account_ids = list(queryset.values_list("pk", flat=True))
         transaction.on_commit(lambda: outbox.kick_accounts(account_ids))
         self.message_user(request, f"Resumed {queryset.count()} account(s).", messages.SUCCESS)
@@ -428,7 +447,17 @@ class ProviderAccountAdmin(ConnectionTestMixin, BridgeModelAdmin):
             )
         if not chosen:
             return None
-        queued = sum(sync.enqueue_syncs(account, full=full) for account in chosen)
+        with transaction.atomic():
+            queued = sum(sync.enqueue_syncs(account, full=full) for account in chosen)
+            audit.record(
+                audit.Action.SYNC,
+                actor=request.user,
+                target=chosen,
+                count=queued,
+                summary=f"Queued {queued} {'full ' if full else ''}sync run(s) for "
+                + ", ".join(a.name for a in chosen),
+                details={"full": full},
+            )
         self.message_user(
             request,
             f"Queued {queued} sync run(s) for {', '.join(a.name for a in chosen)}; "

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from bridge import audit
 from bridge.intake.snippets import TOKEN_PLACEHOLDER, curl_example, form_example
 from bridge.models import IntakeSource, Lead
 from bridge.push_options import check_options
@@ -133,6 +134,12 @@ class IntakeSourceAdmin(BridgeModelAdmin):
                 )
                 self.log_change(request, source, "Rotated the token.")
                 issued.append((source, token))
+            audit.record(
+                audit.Action.TOKEN_ROTATED,
+                actor=request.user,
+                target=[source for source, _ in issued],
+                summary="Rotated the token of " + ", ".join(source.name for source, _ in issued),
+            )
         return self.token_page(request, issued, "Tokens rotated")
 
     def token_page(self, request, issued, title):

@@ -21,6 +21,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from bridge import audit
 from bridge.merge import (
     MergePlan,
     MergeRefused,
@@ -176,6 +177,14 @@ def _merge_and_redirect(modeladmin, request, form: MergeForm):
             merged = ", ".join(f"#{pk}" for pk in result.merged_ids)
             modeladmin.log_change(
                 request, survivor, f"Merged contacts {merged} into this one: {result.summary()}."
+            )
+            audit.record(
+                audit.Action.MERGE,
+                actor=request.user,
+                target=survivor,
+                count=len(result.merged_ids),
+                summary=f"Merged contacts {merged} into #{survivor.pk}: {result.summary()}",
+                details=result.as_dict(),
             )
     except MergeRefused as refused:
         form.plan.refusals.extend(refused.reasons)

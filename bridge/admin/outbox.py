@@ -5,13 +5,14 @@ import json
 from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_value, unquote
 from django.contrib.contenttypes.admin import GenericTabularInline
+from django.db import transaction
 from django.http import Http404, JsonResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.text import capfirst
 
-from bridge import outbox
+from bridge import audit, outbox
 from bridge.models import Delivery, PushBatch, RemoteLink, SyncRun
 
 from .base import BridgeModelAdmin
@@ -281,14 +282,33 @@ class DeliveryAdmin(AccountLinkMixin, ReadOnlyAdmin):
 
     @admin.action(description="Retry now", permissions=["push"])
     def retry_now(self, request, queryset):
-        count = outbox.retry_now(queryset)
+        selected = audit.target_of(queryset)
+        with transaction.atomic():
+            count = outbox.retry_now(queryset)
+            audit.record(
+                audit.Action.RETRY,
+                actor=request.user,
+                target=selected,
+                count=count,
+                summary=f"Retried {count} of {selected.count} selected deliveries",
+            )
         self.message_user(request, f"{count} deliveries will be sent again.", messages.SUCCESS)
 
     @admin.action(description="Retry with force update (Aloware)", permissions=["push"])
     def retry_with_force_update(self, request, queryset):
         """Aloware's documented way out of "contact already exists": send with force_update."""
         aloware = queryset.filter(account__provider="aloware")
-        count = outbox.retry_now(aloware, params={"force_update": True})
+        selected = audit.target_of(aloware)
+        with transaction.atomic():
+            count = outbox.retry_now(aloware, params={"force_update": True})
+            audit.record(
+                audit.Action.RETRY,
+                actor=request.user,
+                target=selected,
+                count=count,
+                summary=f"Retried {count} Aloware deliveries with force update",
+                details={"force_update": True},
+            )
         self.message_user(
             request,
             f"{count} Aloware deliveries will be sent again with force update.",
@@ -305,7 +325,16 @@ class DeliveryAdmin(AccountLinkMixin, ReadOnlyAdmin):
 
     @admin.action(description="Cancel", permissions=["push"])
     def cancel(self, request, queryset):
-        count = outbox.cancel(queryset)
+        selected = audit.target_of(queryset)
+        with transaction.atomic():
+            count = outbox.cancel(queryset)
+            audit.record(
+                audit.Action.CANCEL,
+                actor=request.user,
+                target=selected,
+                count=count,
+                summary=f"Cancelled {count} of {selected.count} selected deliveries",
+            )
         self.message_user(request, f"{count} deliveries cancelled.", messages.SUCCESS)
 
     def has_delete_permission(self, request, obj=None):

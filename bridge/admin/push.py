@@ -12,6 +12,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -20,7 +21,7 @@ from django.utils import timezone
 from django.utils.timezone import localtime
 from django.utils.translation import ngettext
 
-from bridge import outbox
+from bridge import audit, outbox
 from bridge.models import ProviderAccount
 from bridge.push_options import missing_required, option_field, option_value
 from bridge.records import KINDS
@@ -219,20 +220,37 @@ def _enqueue_and_redirect(request, queryset, form, model, contact_path):
             skipped[f"{account.name}: {describe_requirement(provider)}"] += total - len(ids)
         targets[account] = ids
         params[account.pk] = form.params_for(account)
-    batch = outbox.enqueue(
-        model,
-        targets,
-        operation=form.operation,
-        params=params,
-        user=request.user,
-        description=(
-            f"{form.operation} {queryset.count()} {model._meta.verbose_name_plural} to "
-            + ", ".join(account.name for account in targets)
-        ),
-        skipped=dict(skipped),
-        due_at=due,
-        send_at=send_at,
+    description = (
+        f"{form.operation} {queryset.count()} {model._meta.verbose_name_plural} to "
+        + ", ".join(account.name for account in targets)
     )
+    with transaction.atomic():
+        batch = outbox.enqueue(
+            model,
+            targets,
+            operation=form.operation,
+            params=params,
+            user=request.user,
+            description=description,
+            skipped=dict(skipped),
+            due_at=due,
+            send_at=send_at,
+        )
+        scheduled = f", scheduled for {send_at.isoformat()}" if send_at else ""
+        audit.record(
+            audit.Action.PUSH,
+            actor=request.user,
+            target=queryset,
+            count=batch.total,
+            summary=f"{description}: {batch.total} deliveries queued (batch #{batch.pk}"
+            f"{scheduled})",
+            details={
+                "batch": batch.pk,
+                "operation": form.operation,
+                "skipped": dict(skipped),
+                "send_at": send_at.isoformat() if send_at else None,
+            },
+        )
     messages.success(request, queued_message(batch, targets, due))
     return HttpResponseRedirect(reverse("admin:bridge_pushbatch_change", args=[batch.pk]))
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from bridge import audit
 from bridge.models import Lead, LeadRouting, RoutingRule, RuleTarget
 from bridge.routing import LoadedRule, facts_of, load_leads, plan_lead
 
@@ -95,13 +97,70 @@ class RoutingRuleAdmin(BridgeModelAdmin):
 
     @admin.action(description="Enable the selected rules", permissions=["change"])
     def enable_rules(self, request, queryset):
-        count = queryset.update(enabled=True, updated_at=timezone.now())
+        selected = audit.target_of(queryset)
+        with transaction.atomic():
+            count = queryset.update(enabled=True, updated_at=timezone.now())
+            audit.record(
+                audit.Action.RULE_ENABLED,
+                actor=request.user,
+                target=selected,
+                count=count,
+                summary=f"Enabled {count} rule(s)",
+            )
         self.message_user(request, f"Enabled {count} rule(s).", messages.SUCCESS)
 
     @admin.action(description="Disable the selected rules", permissions=["change"])
     def disable_rules(self, request, queryset):
-        count = queryset.update(enabled=False, updated_at=timezone.now())
+        selected = audit.target_of(queryset)
+        with transaction.atomic():
+            count = queryset.update(enabled=False, updated_at=timezone.now())
+            audit.record(
+                audit.Action.RULE_DISABLED,
+                actor=request.user,
+                target=selected,
+                count=count,
+                summary=f"Disabled {count} rule(s)",
+            )
         self.message_user(request, f"Disabled {count} rule(s).", messages.SUCCESS)
+
+    def save_related(self, request, form, formsets, change):
+        """After the rule and its targets are saved (its page, or the list's order column):
+        one audit entry naming what changed."""
+        super().save_related(request, form, formsets, change)
+        changed = list(form.changed_data)
+        if any(formset.has_changed() for formset in formsets):
+            changed.append("targets")
+        if change and not changed:
+            return
+        rule = form.instance
+        audit.record(
+            audit.Action.RULE_CHANGED if change else audit.Action.RULE_ADDED,
+            actor=request.user,
+            target=rule,
+            summary=f"{'Changed' if change else 'Added'} rule “{rule.name}”"
+            + (f": {', '.join(changed)}" if change else ""),
+            details={"fields": changed},
+        )
+
+    def delete_model(self, request, obj):
+        audit.record(
+            audit.Action.RULE_DELETED,
+            actor=request.user,
+            target=obj,
+            summary=f"Deleted rule “{obj.name}”",
+        )
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        selected = audit.target_of(queryset)
+        with transaction.atomic():
+            super().delete_queryset(request, queryset)
+            audit.record(
+                audit.Action.RULE_DELETED,
+                actor=request.user,
+                target=selected,
+                summary=f"Deleted {selected.count} rule(s)",
+            )
 
     def get_urls(self):
         views = [

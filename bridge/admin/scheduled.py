@@ -9,11 +9,12 @@ is left alone and the message says how many).
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.utils import timezone
 from django.utils.timezone import localtime
 from django.utils.translation import ngettext
 
-from bridge import outbox
+from bridge import audit, outbox
 from bridge.models import Delivery
 
 from .push import PUSH_PERMISSION
@@ -54,7 +55,18 @@ class ScheduledBatchesMixin:
     )
     def cancel_scheduled(self, request, queryset):
         untried = outbox.not_started(queryset)
-        cancelled = outbox.cancel(untried)
+        selected = audit.target_of(queryset)
+        with transaction.atomic():
+            cancelled = outbox.cancel(untried)
+            if cancelled:
+                audit.record(
+                    audit.Action.CANCEL,
+                    actor=request.user,
+                    target=selected,
+                    count=cancelled,
+                    summary=f"Cancelled {cancelled} scheduled deliveries not started yet "
+                    f"({selected.count} batches selected)",
+                )
         if not cancelled:
             self.message_user(
                 request,

@@ -5,11 +5,12 @@ has (LeelooUser, Channel, Connection, TemplateCategory, Template, TunnelStatsSum
 The bridge's own: ProviderAccount, RemoteLink, Delivery, SyncRun, SyncState; routing rules
 (RoutingRule, RuleTarget) and each lead's LeadRouting; the inbox's InboundEvent (webhook
 requests) and Activity (what happened with a person at a service); the intake's IntakeSource
-and IntakeKey; the alerts' AlertChannel and Alert.
+and IntakeKey; the alerts' AlertChannel and Alert; the AuditEntry of every staff action.
 """
 
 from .accounts import AccountSlot, ProviderAccount
 from .alerts import Alert, AlertChannel
+from .audit import AuditEntry
 from .crm import Contact, Lead, Order, Tag, Tunnel
 from .inbox import Activity, InboundEvent
 from .intake import IntakeKey, IntakeSource
@@ -30,6 +31,7 @@ __all__ = [
     "Activity",
     "Alert",
     "AlertChannel",
+    "AuditEntry",
     "Channel",
     "Connection",
     "Contact",

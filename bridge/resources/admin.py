@@ -13,6 +13,7 @@ import zipfile
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
@@ -20,6 +21,7 @@ from import_export.admin import ImportExportMixin
 from import_export.formats import base_formats
 from import_export.forms import ImportForm
 
+from bridge import audit
 from bridge.import_confirm import KeptImportMixin
 from bridge.uploads import CheckedCSV, CheckedXLSX, UploadRefused
 
@@ -106,10 +108,15 @@ class ImportExportAdminMixin(KeptImportMixin, ImportExportMixin):
         return unreadable_file_message(exc)
 
     def process_dataset(self, dataset, form, request, **kwargs):
-        """The confirmed import: all or nothing, even if the data changed since the preview."""
-        return super().process_dataset(
-            dataset, form, request, rollback_on_validation_errors=True, **kwargs
-        )
+        """The confirmed import: all or nothing, even if the data changed since the preview;
+        a clean one is written to the audit trail in the same transaction."""
+        with transaction.atomic():
+            result = super().process_dataset(
+                dataset, form, request, rollback_on_validation_errors=True, **kwargs
+            )
+            if not (result.has_errors() or result.has_validation_errors()):
+                record_import(request.user, self.model, result, form)
+        return result
 
     def process_result(self, result, request):
         """After a confirmed import: success, or (rolled back) every problem and no write."""
@@ -121,6 +128,21 @@ class ImportExportAdminMixin(KeptImportMixin, ImportExportMixin):
             )
             return HttpResponseRedirect(url)
         return super().process_result(result, request)
+
+
+def record_import(user, model, result, form) -> None:
+    """The audit entry of a confirmed import: the file's name, and rows new, updated, skipped."""
+    totals = {kind: result.totals.get(kind, 0) for kind in ("new", "update", "skip")}
+    name = form.cleaned_data.get("original_file_name") or "a file"
+    audit.record(
+        audit.Action.IMPORT,
+        actor=user,
+        target=model,
+        count=totals["new"] + totals["update"],
+        summary=f"Imported {model._meta.verbose_name_plural} from {name}: {totals['new']} new, "
+        f"{totals['update']} updated, {totals['skip']} skipped",
+        details={"file": name, **totals},
+    )
 
 
 def result_problems(result) -> list[str]:

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from bridge import audit
 from bridge.models import IntakeSource
 
 
@@ -35,12 +36,21 @@ class Command(BaseCommand):
             action="store_true",
             help="Accept the token in a form's hidden 'token' field.",
         )
+        audit.add_actor_argument(parser)
 
     def handle(self, *args, name, rotate, **options):
+        actor = audit.cli_actor(options)
         with transaction.atomic():
             if rotate:
                 source, token = self.rotate(name)
                 done = f"Rotated the token of intake source '{source.name}'"
+                audit.record(
+                    audit.Action.TOKEN_ROTATED,
+                    actor=actor,
+                    via=audit.Via.CLI,
+                    target=source,
+                    summary=f"Rotated the token of {source.name}",
+                )
             else:
                 source, token = self.create(name, options)
                 done = f"Created intake source '{source.name}'"

@@ -6,8 +6,9 @@ works with or without a running django-q2 cluster.
 """
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
-from bridge import outbox
+from bridge import audit, outbox
 from bridge.admin.push import describe_requirement, requirement_filter
 from bridge.models import Contact, Delivery, Lead, Order, ProviderAccount
 from bridge.records import KINDS
@@ -35,8 +36,10 @@ class Command(BaseCommand):
         )
         parser.add_argument("--wait", action="store_true", help="Send now and wait for the end.")
         parser.add_argument("--timeout", type=float, default=600, help="Seconds --wait waits.")
+        audit.add_actor_argument(parser)
 
     def handle(self, *args, account, pending, option, wait, timeout, **options):
+        self.actor = audit.cli_actor(options)
         target = ProviderAccount.objects.filter(name=account).first()
         if target is None:
             names = ", ".join(ProviderAccount.objects.values_list("name", flat=True)) or "none"
@@ -86,13 +89,25 @@ class Command(BaseCommand):
             self.stderr.write(
                 f"Skipping {skipped} {kind}(s): {describe_requirement(account.provider_class)}."
             )
-        batch = outbox.enqueue(
-            model,
-            {account: sendable},
-            params={account.pk: params},
-            description=f"CLI push of {len(sendable)} {kind}(s) to {account.name}",
-            skipped={describe_requirement(account.provider_class): skipped} if skipped else {},
-        )
+        description = f"CLI push of {len(sendable)} {kind}(s) to {account.name}"
+        with transaction.atomic():
+            batch = outbox.enqueue(
+                model,
+                {account: sendable},
+                params={account.pk: params},
+                user=self.actor,
+                description=description,
+                skipped={describe_requirement(account.provider_class): skipped} if skipped else {},
+            )
+            audit.record(
+                audit.Action.PUSH,
+                actor=self.actor,
+                via=audit.Via.CLI,
+                target=found,
+                count=batch.total,
+                summary=f"{description}: {batch.total} deliveries queued (batch #{batch.pk})",
+                details={"batch": batch.pk, "operation": "push", "skipped": skipped},
+            )
         self.stdout.write(f"Queued {batch.total} deliveries (batch #{batch.pk}).")
         return batch
 

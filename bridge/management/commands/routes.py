@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from bridge import audit
 from bridge.models import ProviderAccount, RoutingRule, RuleTarget, Tag
 from bridge.routing import route_unrouted
 
@@ -102,6 +103,7 @@ class Command(BaseCommand):
         add.add_argument("--stop", action="store_true", help="Stop after this rule matches.")
         add.add_argument("--order", type=int, help="Position (default: after the last).")
         add.add_argument("--disabled", action="store_true", help="Add it disabled.")
+        audit.add_actor_argument(add)
         pending = commands.add_parser("pending", help="Route new leads left unrouted.")
         pending.add_argument("--since", default="1h", help="How far back (default 1h).")
 
@@ -134,6 +136,7 @@ class Command(BaseCommand):
     # --- adding -------------------------------------------------------------------------
 
     def add(self, options):
+        actor = audit.cli_actor(options)
         rule = self.build_rule(options)
         accounts = self.find_accounts(options["account"])
         tags = self.find_tags(options["tag"])
@@ -148,6 +151,13 @@ class Command(BaseCommand):
                 )
                 self.validate(target, exclude=["rule"], prefix=f"(account {account.name}) ")
                 target.save()
+            audit.record(
+                audit.Action.RULE_ADDED,
+                actor=actor,
+                via=audit.Via.CLI,
+                target=rule,
+                summary=f"Added rule “{rule.name}” (order {rule.order}) from the command line",
+            )
         self.stdout.write(f"Added rule '{rule.name}' (order {rule.order}).")
 
     def build_rule(self, options) -> RoutingRule:

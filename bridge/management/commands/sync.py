@@ -8,7 +8,7 @@ fails or is refused (another run of the same resource is going on).
 
 from django.core.management.base import BaseCommand, CommandError
 
-from bridge import sync
+from bridge import audit, sync
 from bridge.models import ProviderAccount, SyncRun
 
 
@@ -29,13 +29,25 @@ class Command(BaseCommand):
             help="Re-read everything, not the window since the cursor (what the scheduled "
             "reconcile runs; a complete full people run marks people Leeloo no longer lists).",
         )
+        audit.add_actor_argument(parser)
 
     def handle(self, *args, account, resource, full, **options):
+        actor = audit.cli_actor(options)
         target = self._account(account)
         declared = sync.synced(target)
         chosen = [
             name for name in sync.RUN_ORDER if (name in resource if resource else name in declared)
         ]
+        audit.record(
+            audit.Action.SYNC,
+            actor=actor,
+            via=audit.Via.CLI,
+            target=target,
+            count=len(chosen),
+            summary=f"{'Full sync' if full else 'Sync'} of {target.name} from the command line: "
+            + ", ".join(chosen),
+            details={"full": full, "resources": chosen},
+        )
         failures = 0
         for name in chosen:
             try:

@@ -7,8 +7,9 @@ makes a new token first: the old URL stops working at once. The URL starts with
 """
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
-from bridge import inbox
+from bridge import audit, inbox
 from bridge.models import ProviderAccount
 
 
@@ -23,8 +24,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--base", default="", help="Public address of the bridge (default BRIDGE_PUBLIC_URL)."
         )
+        audit.add_actor_argument(parser)
 
     def handle(self, *args, account, rotate, base, **options):
+        actor = audit.cli_actor(options)
         target = ProviderAccount.objects.filter(name=account).first()
         if target is None:
             names = ", ".join(ProviderAccount.objects.values_list("name", flat=True)) or "none"
@@ -37,7 +40,15 @@ class Command(BaseCommand):
         if base and not base.startswith(("http://", "https://")):
             raise CommandError(f"--base: {base!r} is not an http(s) address.")
         if rotate:
-            target.rotate_webhook_token()
+            with transaction.atomic():
+                target.rotate_webhook_token()
+                audit.record(
+                    audit.Action.WEBHOOK_ROTATED,
+                    actor=actor,
+                    via=audit.Via.CLI,
+                    target=target,
+                    summary=f"Rotated the webhook URL of {target.name}",
+                )
         elif not target.webhook_token:
             target.save()  # an account made before its provider sent webhooks gets its token
         self.stdout.write(inbox.webhook_url(target, base))
