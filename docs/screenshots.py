@@ -12,7 +12,8 @@ account, watch the batch finish, read a pushed contact's timeline once fake Aipl
 called back, open the dashboard, pause an account and run the alerts job so the Alerts list has
 an alert, and open that alert. Each picture is written to ``docs/screenshots/`` under a stable
 name (``SHOTS``). The demo's whole process group is stopped at the end, and on error; a failed
-step exits non-zero naming the step, with the end of the demo's log.
+step exits non-zero naming the step, with the end of the demo's log (the whole log is kept in
+``var/screenshots-demo.log``, the database until the next run).
 
 Pages are found by ids and words that stay (``#push-form``, ``#batch-status``, ``#timeline``,
 ``#result_list``, an action's label), not by layout, so admin changes do not break the script.
@@ -44,7 +45,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 VIEWPORT = {"width": 1366, "height": 900}
 USERNAME, PASSWORD = "admin", "admin"  # the demo's superuser (bridge/management/commands/demo.py)
 
-#: Every picture the script writes, with the line the README shows under it.
+#: Every picture the script writes (the README shows each), and what it shows.
 SHOTS = {
     "dashboard.png": "The dashboard: the outbox queue, each account's health, charts, failures.",
     "push-page.png": "Pushing selected leads: what goes where, the accounts, options.",
@@ -268,7 +269,7 @@ def take_screenshots(base_url: str, env: dict, out_dir: Path) -> None:
                 shoot(page, out_dir, "timeline.png")
             with step("dashboard"):  # after the push, so its charts have deliveries to show
                 page.goto(f"{admin}/")
-                page.wait_for_selector("#bridge-dashboard")
+                page.wait_for_selector("#content-main")
                 page.wait_for_load_state("networkidle")
                 shoot(page, out_dir, "dashboard.png")
             with step("alerts"):
