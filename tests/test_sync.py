@@ -603,9 +603,10 @@ def test_a_sync_reads_ahead_only_on_a_spare_slot_of_the_budget(
     assert not AccountSlot.objects.filter(account=leeloo).exclude(holder="").exists()
 
 
-def test_a_sync_leases_a_slot_of_the_accounts_sending_budget(leeloo):
+def test_a_sync_leases_a_slot_of_the_accounts_sending_budget(leeloo, monkeypatch):
     from bridge import budget
 
+    monkeypatch.setattr("bridge.sync.runs.MIN_SLOT_WAIT", 0.05)  # not the real 10 s
     with budget.Lease(leeloo, leeloo.concurrency) as slots:
         assert len(slots) == 2
         run = sync.run_sync(leeloo, "tags", max_seconds=0.2)  # waits 0.05 s for a slot

@@ -32,6 +32,10 @@ logger = logging.getLogger("bridge.sync")
 Status = SyncRun.Status
 
 
+#: The shortest wait for a sending slot, however short the task's time budget.
+MIN_SLOT_WAIT = 10.0
+
+
 def start_run(account: ProviderAccount, resource: str, *, full: bool = False) -> SyncRun:
     """Take the account/resource lock by inserting its running SyncRun; SyncRefused if taken.
 
@@ -140,7 +144,11 @@ def resume_run(
 
 def _execute(account, run, max_seconds, progress) -> SyncRun:
     deadline = time.monotonic() + max_seconds if max_seconds is not None else None
-    slot_wait = min(300.0, max_seconds / 4) if max_seconds is not None else 300.0
+    # A task with little time left still waits a few seconds for a slot: the slot it needs is
+    # often the one the task before it (or a run beside it) is giving back.
+    slot_wait = (
+        min(300.0, max(MIN_SLOT_WAIT, max_seconds / 4)) if max_seconds is not None else 300.0
+    )
     try:
         lease = budget.wait_for_slot(account, timeout=slot_wait)
     except TimeoutError as exc:
