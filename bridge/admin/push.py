@@ -6,6 +6,7 @@ their operations and their options — so a new provider needs no change in this
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import timedelta
 
@@ -23,6 +24,7 @@ from django.utils.translation import ngettext
 
 from bridge import audit, outbox
 from bridge.models import ProviderAccount
+from bridge.preview import preview_push
 from bridge.push_options import missing_required, option_field, option_value
 from bridge.records import KINDS
 from bridge.sending_hours import describe_hours, when_due
@@ -183,10 +185,14 @@ def push_view(modeladmin, request, queryset, operation: str, provider_id: str | 
     model = queryset.model
     kind = KINDS[model]
     contact_path = getattr(modeladmin, "contact_path", "contact__")
-    data = request.POST if request.POST.get("confirm") == "yes" else None
+    previewing = request.POST.get("preview") == "yes"
+    data = request.POST if previewing or request.POST.get("confirm") == "yes" else None
     form = PushForm(data, kind=kind, operation=operation, provider_id=provider_id)
+    previews = []
     if data is not None and form.is_valid():
-        return _enqueue_and_redirect(request, queryset, form, model, contact_path)
+        if not previewing:
+            return _enqueue_and_redirect(request, queryset, form, model, contact_path)
+        previews = preview_rows(queryset, form, contact_path)
     operation_label = next(iter(form.specs.values())).label if form.specs else operation
     context = {
         **modeladmin.admin_site.each_context(request),
@@ -194,6 +200,7 @@ def push_view(modeladmin, request, queryset, operation: str, provider_id: str | 
         "opts": model._meta,
         "form": form,
         "plan": plan(queryset, form.providers, contact_path),
+        "previews": previews,
         "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
         "select_across": request.POST.get("select_across", "0"),
         "action": request.POST.get("action", ""),
@@ -201,6 +208,31 @@ def push_view(modeladmin, request, queryset, operation: str, provider_id: str | 
         "media": modeladmin.media + form.media,
     }
     return TemplateResponse(request, "admin/bridge/push_confirm.html", context)
+
+
+def preview_rows(queryset, form: PushForm, contact_path: str | None) -> list[dict]:
+    """For each ticked account, the request its first sendable selected record would make."""
+    rows = []
+    for account in form.cleaned_data["accounts"]:
+        condition = requirement_filter(account.provider_class, contact_path)
+        records = queryset.filter(condition) if condition is not None else queryset
+        first = records.order_by("pk").first()
+        if first is None:
+            rows.append({"account": account.name, "refusal": "No selected record goes here."})
+            continue
+        preview = preview_push(account, first, form.operation, form.params_for(account))
+        body = preview.body
+        rows.append(
+            {
+                "account": account.name,
+                "record": str(first),
+                "method": preview.method,
+                "url": preview.url,
+                "body": "" if body is None else json.dumps(body, indent=2, ensure_ascii=False),
+                "refusal": preview.refusal,
+            }
+        )
+    return rows
 
 
 def _enqueue_and_redirect(request, queryset, form, model, contact_path):

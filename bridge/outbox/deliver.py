@@ -169,7 +169,7 @@ def _deliver(delivery: Delivery, client, prefetched: Prefetched | None, writer) 
     if data is None:
         writer.finish(delivery, state=State.DEAD, error_message="The record no longer exists.")
         return State.DEAD
-    _add_contact_remote_id(data, delivery.account_id, prefetched)
+    add_contact_remote_id(data, delivery.account_id, prefetched)
     content_hash = fingerprint(delivery.operation, delivery.params, data)
     if (
         delivery.operation == "push"
@@ -207,7 +207,7 @@ def _deliver(delivery: Delivery, client, prefetched: Prefetched | None, writer) 
     return State.DELIVERED
 
 
-def _add_contact_remote_id(
+def add_contact_remote_id(
     data: dict, account_id: int, prefetched: Prefetched | None = None
 ) -> None:
     """Tell the provider who a lead's or order's contact is in this account, when known."""
