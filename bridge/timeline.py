@@ -130,7 +130,8 @@ def _delivery_entries(records: Q, limit: int) -> list[Entry]:
         Entry(
             at=delivery.happened,
             kind="push",
-            title=f"{delivery.operation.replace('_', ' ').capitalize()} → {delivery.account.name}",
+            title=("Test: " if delivery.is_test else "")
+            + f"{delivery.operation.replace('_', ' ').capitalize()} → {delivery.account.name}",
             detail=_provider_answer(delivery),
             url=reverse("admin:bridge_delivery_change", args=[delivery.pk]),
             state=delivery.state,

@@ -100,3 +100,38 @@ def test_a_leeloo_push_looks_the_person_up_then_shows_the_write(make_lead, fake_
     assert (preview.method, preview.url) == ("POST", fakes.base_url("leeloo") + "/api/v2/people")
     looked = fakes.requests_for("leeloo")
     assert looked and {r.method for r in looked} == {"GET"}  # the look-ups only: nothing written
+
+
+# --- Send a test -------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)  # the outbox's sending threads read committed rows
+def test_send_a_test_pushes_only_the_first_chosen_record_marked_as_a_test(
+    admin_client, make_lead, fake_account, fakes
+):
+    from bridge import outbox
+    from bridge.models import AuditEntry
+
+    aello = fake_account("aello", name="aello-dealer")
+    chosen, other = make_lead(), make_lead()
+    response = admin_client.post(
+        reverse("admin:bridge_lead_changelist"),
+        {
+            "action": "push_any_push",
+            "_selected_action": [other.pk, chosen.pk],
+            "confirm": "yes",
+            "test": "yes",
+            "accounts": [aello.pk],
+        },
+    )
+    assert response.status_code == 302
+    delivery = Delivery.objects.get()
+    assert delivery.is_test and delivery.object_id == min(chosen.pk, other.pk)
+    assert delivery.batch.description == "Test: push 1 lead to aello-dealer"
+    outbox.run_until_settled([aello.pk], timeout=30)
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.DELIVERED
+    assert len(fakes.requests_for("aello", "POST", "/leads")) == 1
+    assert AuditEntry.objects.get().details["test"] is True
+    listed = admin_client.get(reverse("admin:bridge_delivery_changelist"), {"is_test__exact": "1"})
+    assert [d.pk for d in listed.context["cl"].result_list] == [delivery.pk]

@@ -194,7 +194,7 @@ class DeliveryAdmin(AccountLinkMixin, ReadOnlyAdmin):
         "short_error",
         "remote_id",
     ]
-    list_filter = ["state", "account", "error_code", "created_at", "operation"]
+    list_filter = ["state", "account", "error_code", "created_at", "operation", "is_test"]
     search_fields = ["=remote_id", "=error_code"]
     date_hierarchy = "created_at"
     list_select_related = ["account", "content_type"]
@@ -206,6 +206,7 @@ class DeliveryAdmin(AccountLinkMixin, ReadOnlyAdmin):
         "remote_link",
         "operation",
         "params",
+        "is_test",
         "state_display",
         "attempts",
         "max_attempts",

@@ -186,12 +186,13 @@ def push_view(modeladmin, request, queryset, operation: str, provider_id: str | 
     kind = KINDS[model]
     contact_path = getattr(modeladmin, "contact_path", "contact__")
     previewing = request.POST.get("preview") == "yes"
+    testing = request.POST.get("test") == "yes"
     data = request.POST if previewing or request.POST.get("confirm") == "yes" else None
     form = PushForm(data, kind=kind, operation=operation, provider_id=provider_id)
     previews = []
     if data is not None and form.is_valid():
         if not previewing:
-            return _enqueue_and_redirect(request, queryset, form, model, contact_path)
+            return _enqueue_and_redirect(request, queryset, form, model, contact_path, testing)
         previews = preview_rows(queryset, form, contact_path)
     operation_label = next(iter(form.specs.values())).label if form.specs else operation
     context = {
@@ -235,7 +236,8 @@ def preview_rows(queryset, form: PushForm, contact_path: str | None) -> list[dic
     return rows
 
 
-def _enqueue_and_redirect(request, queryset, form, model, contact_path):
+def _enqueue_and_redirect(request, queryset, form, model, contact_path, test: bool = False):
+    """Queue the push (a test: only the first selected record each account takes)."""
     targets, params, skipped, due = {}, {}, Counter(), {}
     send_at, now = form.cleaned_data.get("send_at"), timezone.now()
     for account in form.cleaned_data["accounts"]:
@@ -248,12 +250,17 @@ def _enqueue_and_redirect(request, queryset, form, model, contact_path):
             )
         )
         total = queryset.count()
+        if test:
+            ids, total = sorted(ids)[:1], 1
         if total - len(ids):
             skipped[f"{account.name}: {describe_requirement(provider)}"] += total - len(ids)
         targets[account] = ids
         params[account.pk] = form.params_for(account)
+    count = 1 if test else queryset.count()
     description = (
-        f"{form.operation} {queryset.count()} {model._meta.verbose_name_plural} to "
+        ("Test: " if test else "")
+        + f"{form.operation} {count} "
+        + f"{model._meta.verbose_name if count == 1 else model._meta.verbose_name_plural} to "
         + ", ".join(account.name for account in targets)
     )
     with transaction.atomic():
@@ -267,6 +274,7 @@ def _enqueue_and_redirect(request, queryset, form, model, contact_path):
             skipped=dict(skipped),
             due_at=due,
             send_at=send_at,
+            test=test,
         )
         scheduled = f", scheduled for {send_at.isoformat()}" if send_at else ""
         audit.record(
@@ -281,6 +289,7 @@ def _enqueue_and_redirect(request, queryset, form, model, contact_path):
                 "operation": form.operation,
                 "skipped": dict(skipped),
                 "send_at": send_at.isoformat() if send_at else None,
+                "test": test,
             },
         )
     messages.success(request, queued_message(batch, targets, due))

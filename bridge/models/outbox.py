@@ -137,6 +137,12 @@ class Delivery(models.Model):
         help_text="What to do at the provider (push, add_tag…).",
     )
     params = models.JSONField(default=dict, blank=True, help_text="Options chosen for this push.")
+    is_test = models.BooleanField(
+        "test",
+        default=False,
+        help_text="Sent with the push page's “Send a test”: one record staff chose, to check "
+        "an account end to end.",
+    )
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=8)

@@ -91,6 +91,7 @@ def enqueue(
     skipped: dict | None = None,
     due_at=None,
     send_at=None,
+    test: bool = False,
 ) -> PushBatch:
     """Create one delivery per record per account, in one transaction and one insert per account.
 
@@ -101,6 +102,7 @@ def enqueue(
     they are due within its idle wait, the minute's ``dispatch_due`` otherwise. It may also
     map account ids to each account's own moment (the push page's "send at" moved into each
     account's sending hours); ``send_at`` is what staff asked for, kept on the batch.
+    ``test`` marks the deliveries as the push page's "Send a test".
     """
     params = params or {}
     content_type = ContentType.objects.get_for_model(model)
@@ -124,6 +126,7 @@ def enqueue(
                 params=params.get(account.pk, {}),
                 max_attempts=max_attempts,
                 next_attempt_at=due_at.get(account.pk) if isinstance(due_at, dict) else due_at,
+                is_test=test,
             )
             db_deliveries.insert_deliveries(template, ids)
         soon = [account.pk for account in targets if _due_soon(due_at, account.pk)]
