@@ -17,6 +17,7 @@ from .outbox import DeliveryInline, RemoteLinkInline
 from .pagination import EstimatedCountPaginator
 from .push import PushActionsMixin
 from .search import PersonSearchMixin
+from .sent_to import SENT_TO_FILTERS, SentToMixin
 
 
 class LargeTableChangeList(ChangeList):
@@ -119,16 +120,28 @@ class TunnelAdmin(PushActionsMixin, BridgeModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
+class ContactAdmin(
+    SentToMixin, ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, LargeTableAdmin
+):
     resource_classes = [ContactResource]
     contact_path = ""
-    list_display = ["__str__", "email", "phone", "company", "city", "lead_source", "created_at"]
+    list_display = [
+        "__str__",
+        "email",
+        "phone",
+        "company",
+        "city",
+        "lead_source",
+        "created_at",
+        "sent_to",
+    ]
     list_filter = [
         ("lead_source", IndexedValuesFilter),
         ("country", IndexedValuesFilter),
         "tags",
         ContactGoneFilter,
         "created_at",
+        *SENT_TO_FILTERS,
     ]
     # Searched as phone, email or name/company prefixes (PersonSearchMixin), from indexes.
     search_fields = ["first_name", "last_name", "company"]
@@ -179,7 +192,9 @@ class ContactAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, 
 
 
 @admin.register(Lead)
-class LeadAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, LargeTableAdmin):
+class LeadAdmin(
+    SentToMixin, ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, LargeTableAdmin
+):
     resource_classes = [LeadResource]
     person_lookup = "contact"
     list_display = [
@@ -189,8 +204,9 @@ class LeadAdmin(ImportExportAdminMixin, PushActionsMixin, PersonSearchMixin, Lar
         "product_reference",
         "source",
         "status",
+        "sent_to",
     ]
-    list_filter = ["status", ("source", IndexedValuesFilter), "received_at"]
+    list_filter = ["status", ("source", IndexedValuesFilter), "received_at", *SENT_TO_FILTERS]
     # Searched as phone, email, or contact name / product reference prefixes (PersonSearchMixin).
     search_fields = ["product_reference", "contact__last_name", "contact__first_name"]
     prefix_search_fields = ("product_reference",)
