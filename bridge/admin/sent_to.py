@@ -1,25 +1,25 @@
 """The "Sent to" column and filters of the Leads and Contacts lists: where each row's record
 stands with every active account, read for the whole page in one query.
 
-What a row's state at an account is: the **newest push** (operation ``push``, cancelled ones
-aside) of the row's records to that account decides it —
+A record's state at an account is that of its **newest push** there (operation ``push``,
+cancelled ones aside): delivered (also "skipped, unchanged": the provider already has that
+content), failing (queued or retrying after an attempt or an error), sending (queued or in
+flight, not tried yet), dead, or not sent (no push at all). So a push that died and a newer one
+delivered is "delivered"; a re-push retrying after a delivered one is "failing".
 
-- a lead's records: the lead itself;
-- a contact's records: the contact *and its leads*. Aiployees, Aloware and Leeloo are sent the
-  person when a lead is pushed (Aéllo only takes leads), so a contact whose lead went to
-  Aloware is "delivered" there, which is what staff asking "is this person at Aloware?" expect.
+A contact counts its own pushes *and its leads'*: Aiployees, Aloware and Leeloo are sent the
+person when a lead is pushed (Aéllo only takes leads), so staff asking "is this person at
+Aloware?" get yes for a contact whose lead went there. Its badge is the most pressing of its
+records' states (failing, dead, sending, delivered, in that order); "delivered to X" lists a
+contact any of whose records was ever delivered there, "failed at X" one any of whose records
+is failing or dead there, "not sent to X" one none of whose records was pushed there.
 
-The newest push's state is shown as one of: delivered (also "skipped, unchanged": the provider
-already has that content), failing (queued or retrying after an attempt or an error), sending
-(queued or in flight, not tried yet), dead, or not sent (no push at all). An older push that
-died and a newer one delivered is "delivered"; a re-push retrying after a delivered one is
-"failing".
-
-Costs at a million leads: the column reads the page's deliveries in one query (the changelist's
-``get_results``, ``delivery_record_idx``); each filter is one ``EXISTS`` (newest push matches)
-or ``NOT EXISTS`` (no push), whose inner "no newer push" is correlated to the delivery, so
-PostgreSQL may drive it from the account's deliveries (``delivery_account_state_idx``) or
-probe each row's (``delivery_record_idx``), whichever its estimates favour.
+Costs (EXPLAIN on PostgreSQL, docs/benchmarks.md "Admin"): the column reads the page's
+deliveries in one query (the changelist's ``get_results``, ``delivery_record_idx``). A filter
+is an ``EXISTS`` (the newest push matches; see ``newest_push_is`` for a contact's two sides) or
+``NOT EXISTS`` (no push). The inner "no newer push" is correlated to the delivery, not the row,
+so PostgreSQL may drive a filter from the account's deliveries in that state
+(``delivery_account_state_idx``) or probe the listed rows' (``delivery_record_idx``).
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from functools import cache
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import BigIntegerField, CharField, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models import BigIntegerField, Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.expressions import Case, When
+from django.db.models.fields import CharField
 from django.utils.html import format_html, format_html_join
 
 from bridge.models import Contact, Delivery, Lead, ProviderAccount
@@ -40,13 +41,15 @@ PUSH = "push"
 IN_FLIGHT = [State.PENDING, State.SENDING, State.FAILED]
 TRIED = Q(attempts__gt=0) | ~Q(error_code="") | ~Q(error_message="")
 
-#: A delivery's place in the column, in SQL: the same conditions the filters use.
+#: A delivery's place in the column, in SQL: the same conditions the filters use, most
+#: pressing first (a contact shows the first of its records' states in this order).
 STATUS_CONDITIONS = {
-    "delivered": Q(state__in=[State.DELIVERED, State.SKIPPED]),
     "failing": Q(state__in=IN_FLIGHT) & TRIED,
-    "sending": Q(state__in=IN_FLIGHT) & ~TRIED,
     "dead": Q(state=State.DEAD),
+    "sending": Q(state__in=IN_FLIGHT) & ~TRIED,
+    "delivered": Q(state__in=[State.DELIVERED, State.SKIPPED]),
 }
+PRECEDENCE = [*STATUS_CONDITIONS, "none"]
 #: Each status's words, glyph and colour: the glyph and the title carry the meaning, the
 #: colour only repeats it.
 STATUS_LOOK = {
@@ -57,11 +60,14 @@ STATUS_LOOK = {
     "none": ("not sent", "–", ""),
 }
 COLUMN_HELP = (
-    "The newest push of this record to each active account: ✓ delivered, ! failing (retrying "
-    "after an error), … sending, ✗ dead, – not sent. Hover a badge for its account and state."
+    "Where the newest push of this lead to each active account stands: ✓ delivered, "
+    "! failing (retrying after an error), … sending, ✗ dead, – not sent. Hover a badge for "
+    "its account and state."
 )
-CONTACT_COLUMN_HELP = COLUMN_HELP.replace(
-    "this record", "this contact or any of its leads (a lead's push sends the person too)"
+CONTACT_COLUMN_HELP = (
+    "Where this contact and its leads stand with each active account (a lead's push sends "
+    "the person too), the most pressing first: ! failing, ✗ dead, … sending, ✓ delivered, "
+    "– not sent. Hover a badge for its account and state."
 )
 
 
@@ -77,78 +83,113 @@ def active_accounts(request) -> list[ProviderAccount]:
 # --- SQL: one page's states, and the filters' conditions --------------------------------
 
 
+def content_type_id(model) -> int:
+    return ContentType.objects.get_for_model(model).pk
+
+
+def pushes(model, account_id: int | None = None):
+    """The pushes of ``model``'s records that count: operation ``push``, not cancelled."""
+    found = Delivery.objects.filter(content_type_id=content_type_id(model), operation=PUSH)
+    if account_id is not None:
+        found = found.filter(account_id=account_id)
+    return found.exclude(state=State.CANCELLED)
+
+
+def newest_pushes(model, account_id: int, statuses: list[str]):
+    """Pushes to the account that are their record's newest and in one of ``statuses``.
+
+    "No newer push" is correlated to the delivery itself, so it can run from either side.
+    """
+    newer = pushes(model).filter(
+        object_id=OuterRef("object_id"), account_id=OuterRef("account_id"), pk__gt=OuterRef("pk")
+    )
+    wanted = Q()
+    for status in statuses:
+        wanted |= STATUS_CONDITIONS[status]
+    return pushes(model, account_id).filter(wanted).filter(~Exists(newer))
+
+
+def newest_push_is(model, account_id: int, statuses: list[str], rare: bool = False) -> Q:
+    """The rows whose record's newest push to the account is in ``statuses``; for a contact,
+    its own or any of its leads'.
+
+    A lead's is one ``EXISTS``, which PostgreSQL runs from either side. A contact's has two
+    sides (its own pushes, its leads'), which PostgreSQL cannot join as one: ``rare``
+    statuses (failing or dead) are read as ``id IN (… UNION ALL …)`` from the account's few
+    deliveries in that state; the common one (delivered) as ``EXISTS … OR EXISTS …`` over
+    every delivered push — the account has the person once any of its records was delivered,
+    whatever came after, and without the "no newer push" check each side is one index scan.
+    """
+    lead_pushes = newest_pushes(Lead, account_id, statuses).filter(object_id=OuterRef("pk"))
+    if model is Lead:
+        return Q(Exists(lead_pushes))
+    if not rare:
+        wanted = Q()
+        for status in statuses:
+            wanted |= STATUS_CONDITIONS[status]
+        own = pushes(Contact, account_id).filter(wanted, object_id=OuterRef("pk"))
+        delivered = pushes(Lead, account_id).filter(wanted, object_id=OuterRef("pk"))
+        leads = Lead.objects.filter(contact_id=OuterRef("pk")).filter(Exists(delivered))
+        return Q(Exists(own)) | Q(Exists(leads))
+    own = newest_pushes(Contact, account_id, statuses).order_by().values("object_id")
+    leads = Lead.objects.filter(Exists(lead_pushes)).order_by().values("contact_id")
+    return Q(pk__in=own.union(leads, all=True))
+
+
+def never_pushed(model, account_id: int) -> Q:
+    """The rows none of whose records was pushed to the account (cancelled ones aside)."""
+    own = ~Q(Exists(pushes(model, account_id).filter(object_id=OuterRef("pk"))))
+    if model is Lead:
+        return own
+    pushed = pushes(Lead, account_id).filter(object_id=OuterRef("pk"))
+    leads = Lead.objects.filter(contact_id=OuterRef("pk")).filter(Exists(pushed))
+    return own & ~Q(Exists(leads))
+
+
 def status_expression():
     """The column's status of a delivery row, as a SQL CASE over STATUS_CONDITIONS."""
     whens = [When(condition, then=Value(name)) for name, condition in STATUS_CONDITIONS.items()]
     return Case(*whens, default=Value("none"), output_field=CharField())
 
 
-def pushes():
-    """Every push that counts: operation ``push``, not cancelled."""
-    return Delivery.objects.filter(operation=PUSH).exclude(state=State.CANCELLED)
-
-
-def records_condition(model, row) -> Q:
-    """Deliveries of the row's records (see the module's docstring); ``row`` is the row's id
-    as seen from the Delivery query (an ``OuterRef``)."""
-    types = ContentType.objects.get_for_models(Contact, Lead)
-    if model is Lead:
-        return Q(content_type=types[Lead], object_id=row)
-    leads = Lead.objects.filter(contact_id=OuterRef(row)).values("pk")
-    return Q(content_type=types[Contact], object_id=row) | Q(
-        content_type=types[Lead], object_id__in=leads
-    )
-
-
-def newest_push_is(model, account_id: int, statuses: list[str]) -> Exists:
-    """EXISTS: the newest push of the row's records to the account has one of ``statuses``."""
-    mine = pushes().filter(records_condition(model, OuterRef("pk")), account_id=account_id)
-    if model is Lead:  # correlated to the delivery alone, so it can drive the join
-        newer = pushes().filter(
-            content_type=OuterRef("content_type"), object_id=OuterRef("object_id")
-        )
-    else:
-        newer = pushes().filter(records_condition(model, OuterRef(OuterRef("pk"))))
-    newer = newer.filter(account_id=OuterRef("account_id"), pk__gt=OuterRef("pk"))
-    wanted = Q()
-    for status in statuses:
-        wanted |= STATUS_CONDITIONS[status]
-    return Exists(mine.filter(wanted).filter(~Exists(newer)))
-
-
-def never_pushed(model, account_id: int):
-    """NOT EXISTS: no push of the row's records to the account at all."""
-    mine = pushes().filter(records_condition(model, OuterRef("pk")), account_id=account_id)
-    return ~Exists(mine)
-
-
 def page_states(model, ids: list[int]) -> dict[int, dict[int, str]]:
-    """Row id -> account id -> status of the newest push, for a page of rows, in one query."""
+    """Row id -> account id -> status, for a page of rows, in one query.
+
+    Each record's newest push decides its status; a contact takes the most pressing of its
+    own and its leads' (PRECEDENCE).
+    """
     if not ids:
         return {}
-    types = ContentType.objects.get_for_models(Contact, Lead)
-    rows = pushes()
+    contact_type, lead_type = content_type_id(Contact), content_type_id(Lead)
+    rows = Delivery.objects.filter(operation=PUSH).exclude(state=State.CANCELLED)
     if model is Lead:
-        rows = rows.filter(content_type=types[Lead], object_id__in=ids)
+        rows = rows.filter(content_type_id=lead_type, object_id__in=ids)
         rows = rows.annotate(row_id=F("object_id"))
     else:
         leads = Lead.objects.filter(contact_id__in=ids).values("pk")
         rows = rows.filter(
-            Q(content_type=types[Contact], object_id__in=ids)
-            | Q(content_type=types[Lead], object_id__in=leads)
+            Q(content_type_id=contact_type, object_id__in=ids)
+            | Q(content_type_id=lead_type, object_id__in=leads)
         )
         contact_of_lead = Lead.objects.filter(pk=OuterRef("object_id")).values("contact_id")
         rows = rows.annotate(
             row_id=Case(
-                When(content_type=types[Contact], then=F("object_id")),
+                When(content_type_id=contact_type, then=F("object_id")),
                 default=Subquery(contact_of_lead),
                 output_field=BigIntegerField(),
             )
         )
     rows = rows.annotate(status=status_expression()).order_by("pk")
+    newest: dict[tuple, str] = {}  # (row, account, record) -> status; by id, the newest stays
+    columns = ["row_id", "account_id", "content_type_id", "object_id", "status"]
+    for row_id, account_id, type_id, object_id, status in rows.values_list(*columns):
+        newest[(row_id, account_id, type_id, object_id)] = status
     states: dict[int, dict[int, str]] = {}
-    for row_id, account_id, status in rows.values_list("row_id", "account_id", "status"):
-        states.setdefault(row_id, {})[account_id] = status  # by id: the newest one stays
+    for (row_id, account_id, *_), status in newest.items():
+        shown = states.setdefault(row_id, {})
+        current = shown.get(account_id, "none")
+        if PRECEDENCE.index(status) < PRECEDENCE.index(current):
+            shown[account_id] = status
     return states
 
 
@@ -253,8 +294,10 @@ class SentToFilter(admin.SimpleListFilter):
             return queryset
         return queryset.filter(self.condition(queryset.model, account_id))
 
+    rare = False
+
     def condition(self, model, account_id):
-        return newest_push_is(model, account_id, self.statuses)
+        return newest_push_is(model, account_id, self.statuses, rare=self.rare)
 
 
 class DeliveredToFilter(SentToFilter):
@@ -267,6 +310,7 @@ class FailedAtFilter(SentToFilter):
     title = "failed at (failing or dead)"
     parameter_name = "failed_at"
     statuses = ["failing", "dead"]
+    rare = True  # failures are the exception: found from the account's failed deliveries
 
 
 class NotSentToFilter(SentToFilter):
