@@ -103,7 +103,7 @@ def test_each_lead_shows_the_newest_push_per_active_account(admin_client, leads_
     assert "Sent to" in html
     # Words, not colour alone: the badge's glyph and its title (and aria-label) say the state.
     dead = row_html(html, leads_by_state["dead"])
-    assert 'aria-label="aello-main: dead"' in dead and "aello-main ✗" in dead
+    assert 'aria-label="aello-main: dead"' in dead and "✗ aello-main" in dead
 
 
 def test_lead_filters_per_state_and_account(admin_client, leads_by_state, accounts):

@@ -197,7 +197,7 @@ def page_states(model, ids: list[int]) -> dict[int, dict[int, str]]:
 
 
 def sent_to_badge(account: ProviderAccount, status: str):
-    """One account's badge: its name and a glyph, the state in words in the title."""
+    """One account's badge: a glyph and its name, the state in words in the title."""
     words, glyph, colour = STATUS_LOOK[status]
     title = f"{account.name}: {words}"
     if not colour:  # not sent: an outline, so the sent ones stand out
@@ -205,14 +205,13 @@ def sent_to_badge(account: ProviderAccount, status: str):
     else:
         style = f"color:#fff;background:{colour};border:1px solid {colour}"
     return format_html(
-        '<span class="sent-to sent-{}" title="{}" aria-label="{}" style="{};padding:0 5px;'
-        'border-radius:8px;white-space:nowrap;display:inline-block;margin:1px 0">{} {}</span>',
+        '<span class="sent-to sent-{}" title="{}" aria-label="{}" style="{}">{} {}</span>',
         status,
         title,
         title,
         style,
+        glyph,  # first: a long name is cut at its end, never the state
         account.name,
-        glyph,
     )
 
 
@@ -246,7 +245,12 @@ def with_sent_to(changelist_class):
 
 class SentToMixin:
     """ModelAdmin mixin for Leads and Contacts: the ``sent_to`` column (add it to
-    ``list_display``) and the :data:`SENT_TO_FILTERS` (add them to ``list_filter``)."""
+    ``list_display``) and the :data:`SENT_TO_FILTERS` (add them to ``list_filter``).
+
+    Its template lays the badges out one per line (import-export's list builds on it).
+    """
+
+    change_list_template = "admin/bridge/sent_to_change_list.html"
 
     def get_changelist(self, request, **kwargs):
         return with_sent_to(super().get_changelist(request, **kwargs))
