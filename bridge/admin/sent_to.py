@@ -156,36 +156,28 @@ def page_states(model, ids: list[int]) -> dict[int, dict[int, str]]:
     """Row id -> account id -> status, for a page of rows, in one query.
 
     Each record's newest push decides its status; a contact takes the most pressing of its
-    own and its leads' (PRECEDENCE).
+    own and its leads' (PRECEDENCE). A contact's page is one ``UNION ALL`` of its own pushes
+    and its leads', each side read through ``delivery_record_idx``.
     """
     if not ids:
         return {}
-    contact_type, lead_type = content_type_id(Contact), content_type_id(Lead)
-    rows = Delivery.objects.filter(operation=PUSH).exclude(state=State.CANCELLED)
-    if model is Lead:
-        rows = rows.filter(content_type_id=lead_type, object_id__in=ids)
-        rows = rows.annotate(row_id=F("object_id"))
-    else:
-        leads = Lead.objects.filter(contact_id__in=ids).values("pk")
-        rows = rows.filter(
-            Q(content_type_id=contact_type, object_id__in=ids)
-            | Q(content_type_id=lead_type, object_id__in=leads)
-        )
-        contact_of_lead = Lead.objects.filter(pk=OuterRef("object_id")).values("contact_id")
-        rows = rows.annotate(
-            row_id=Case(
-                When(content_type_id=contact_type, then=F("object_id")),
-                default=Subquery(contact_of_lead),
-                output_field=BigIntegerField(),
-            )
-        )
-    rows = rows.annotate(status=status_expression()).order_by("pk")
-    newest: dict[tuple, str] = {}  # (row, account, record) -> status; by id, the newest stays
-    columns = ["row_id", "account_id", "content_type_id", "object_id", "status"]
-    for row_id, account_id, type_id, object_id, status in rows.values_list(*columns):
-        newest[(row_id, account_id, type_id, object_id)] = status
+    columns = ["row_id", "account_id", "content_type_id", "object_id", "id", "status"]
+    found = pushes(model).filter(object_id__in=ids).annotate(row_id=F("object_id"))
+    found = found.annotate(status=status_expression()).order_by().values_list(*columns)
+    if model is Contact:
+        leads = Lead.objects.filter(contact_id__in=ids).order_by()
+        contact_of_lead = leads.filter(pk=OuterRef("object_id")).values("contact_id")
+        of_leads = pushes(Lead).filter(object_id__in=leads.values("pk"))
+        of_leads = of_leads.annotate(row_id=Subquery(contact_of_lead, BigIntegerField()))
+        of_leads = of_leads.annotate(status=status_expression()).order_by().values_list(*columns)
+        found = found.union(of_leads, all=True)
+    newest: dict[tuple, tuple[int, str]] = {}  # (row, account, record) -> (id, status)
+    for row_id, account_id, type_id, object_id, delivery_id, status in found:
+        key = (row_id, account_id, type_id, object_id)
+        if key not in newest or newest[key][0] < delivery_id:
+            newest[key] = (delivery_id, status)
     states: dict[int, dict[int, str]] = {}
-    for (row_id, account_id, *_), status in newest.items():
+    for (row_id, account_id, *_), (_, status) in newest.items():
         shown = states.setdefault(row_id, {})
         current = shown.get(account_id, "none")
         if PRECEDENCE.index(status) < PRECEDENCE.index(current):
