@@ -60,7 +60,7 @@ def test_the_lead_list_shows_each_accounts_badge_and_filters_failures(
     log_in(page, live_server)
     page.goto(f"{live_server.url}/admin/bridge/lead/")
     row = page.locator(
-        "#result_list tbody tr", has=page.locator(f"a[href$='/{delivered.pk}/change/']")
+        "#result_list tbody tr", has=page.locator(f"a[href*='/lead/{delivered.pk}/change/']")
     )
     badge = row.locator(".sent-to", has_text="aello-trucks-paris")
     assert badge.get_attribute("title") == "aello-trucks-paris: delivered"
@@ -76,7 +76,7 @@ def test_the_lead_list_shows_each_accounts_badge_and_filters_failures(
     page.wait_for_url(f"**/?failed_at={aello.pk}")
     rows = page.locator("#result_list tbody tr")
     assert rows.count() == 1
-    assert rows.first.locator(f"a[href$='/{failing.pk}/change/']").count() == 1
+    assert rows.first.locator(f"a[href*='/lead/{failing.pk}/change/']").count() == 1
     assert rows.first.locator("[title='aello-trucks-paris: failing, will retry']").count() == 1
 
 

@@ -95,17 +95,24 @@ def pushes(model, account_id: int | None = None):
     return found.exclude(state=State.CANCELLED)
 
 
-def newest_pushes(model, account_id: int, statuses: list[str]):
+def newest_pushes(model, account_id: int, statuses: list[str], rare: bool = False):
     """Pushes to the account that are their record's newest and in one of ``statuses``.
 
-    "No newer push" is correlated to the delivery itself, so it can run from either side.
+    "The newest" is correlated to the delivery, not the row. For common statuses it is
+    ``NOT EXISTS (a newer push)``, which PostgreSQL may probe per listed row (a page of
+    delivered leads stops after 50). For ``rare`` ones (failing, dead) it is the record's
+    highest push id as a scalar subquery, run once per candidate from
+    ``delivery_account_state_idx``: as ``NOT EXISTS`` PostgreSQL hashed every push of the
+    account instead, a cost that grows with the table (EXPLAIN, docs/benchmarks.md).
     """
-    newer = pushes(model).filter(
-        object_id=OuterRef("object_id"), account_id=OuterRef("account_id"), pk__gt=OuterRef("pk")
-    )
     wanted = Q()
     for status in statuses:
         wanted |= STATUS_CONDITIONS[status]
+    same_record = {"object_id": OuterRef("object_id"), "account_id": OuterRef("account_id")}
+    if rare:
+        newest = pushes(model).filter(**same_record).order_by("-pk").values("pk")[:1]
+        return pushes(model, account_id).filter(wanted, pk=Subquery(newest))
+    newer = pushes(model).filter(**same_record, pk__gt=OuterRef("pk"))
     return pushes(model, account_id).filter(wanted).filter(~Exists(newer))
 
 
@@ -114,13 +121,17 @@ def newest_push_is(model, account_id: int, statuses: list[str], rare: bool = Fal
     its own or any of its leads'.
 
     A lead's is one ``EXISTS``, which PostgreSQL runs from either side. A contact's has two
-    sides (its own pushes, its leads'), which PostgreSQL cannot join as one: ``rare``
-    statuses (failing or dead) are read as ``id IN (… UNION ALL …)`` from the account's few
-    deliveries in that state; the common one (delivered) as ``EXISTS … OR EXISTS …`` over
-    every delivered push — the account has the person once any of its records was delivered,
-    whatever came after, and without the "no newer push" check each side is one index scan.
+    sides (its own pushes, its leads'), which PostgreSQL 15 cannot join as one (``EXISTS …
+    OR EXISTS …`` and ``id IN (… UNION ALL …)`` both hash every matching delivery of the
+    account). ``rare`` statuses (failing, dead) are read that way, as ``id IN (… UNION ALL
+    …)``, from the account's few deliveries in that state. The common one (delivered) is one
+    ``EXISTS (own UNION ALL its leads')``, which PostgreSQL does not flatten: it probes each
+    listed contact through the indexes and stops when the page (or the bounded count) is
+    full. It is "ever delivered" — the account has the person once any of its records was
+    delivered, whatever came after — so each side is a plain index probe.
     """
-    lead_pushes = newest_pushes(Lead, account_id, statuses).filter(object_id=OuterRef("pk"))
+    lead_pushes = newest_pushes(Lead, account_id, statuses, rare)
+    lead_pushes = lead_pushes.filter(object_id=OuterRef("pk"))
     if model is Lead:
         return Q(Exists(lead_pushes))
     if not rare:
@@ -130,8 +141,9 @@ def newest_push_is(model, account_id: int, statuses: list[str], rare: bool = Fal
         own = pushes(Contact, account_id).filter(wanted, object_id=OuterRef("pk"))
         delivered = pushes(Lead, account_id).filter(wanted, object_id=OuterRef("pk"))
         leads = Lead.objects.filter(contact_id=OuterRef("pk")).filter(Exists(delivered))
-        return Q(Exists(own)) | Q(Exists(leads))
-    own = newest_pushes(Contact, account_id, statuses).order_by().values("object_id")
+        own, leads = own.order_by().values("object_id"), leads.order_by().values("contact_id")
+        return Q(Exists(own.union(leads, all=True)))
+    own = newest_pushes(Contact, account_id, statuses, rare).order_by().values("object_id")
     leads = Lead.objects.filter(Exists(lead_pushes)).order_by().values("contact_id")
     return Q(pk__in=own.union(leads, all=True))
 
