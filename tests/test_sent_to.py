@@ -126,9 +126,12 @@ def test_lead_filters_per_state_and_account(admin_client, leads_by_state, accoun
     assert f"?failed_at={accounts['off'].pk}" not in html
 
 
-def test_a_filter_value_that_is_not_an_account_id_is_refused(admin_client, accounts):
-    response = admin_client.get(LEADS, {"delivered_to": "aello"})
-    assert response.status_code == 302 and response.url.endswith("?e=1")
+@pytest.mark.parametrize("value", ["aello", "-1", "99999999999999999999"])
+def test_a_filter_value_that_is_not_an_account_id_is_refused(admin_client, accounts, value):
+    for url in (LEADS, CONTACTS):
+        for name in ("delivered_to", "failed_at", "not_sent_to"):
+            response = admin_client.get(url, {name: value})
+            assert response.status_code == 302 and response.url.endswith("?e=1"), (url, name)
 
 
 def test_a_contact_counts_its_own_pushes_and_its_leads(

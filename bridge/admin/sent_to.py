@@ -14,12 +14,12 @@ records' states (failing, dead, sending, delivered, in that order); "delivered t
 contact any of whose records was ever delivered there, "failed at X" one any of whose records
 is failing or dead there, "not sent to X" one none of whose records was pushed there.
 
-Costs (EXPLAIN on PostgreSQL, docs/benchmarks.md "Admin"): the column reads the page's
-deliveries in one query (the changelist's ``get_results``, ``delivery_record_idx``). A filter
-is an ``EXISTS`` (the newest push matches; see ``newest_push_is`` for a contact's two sides) or
-``NOT EXISTS`` (no push). The inner "no newer push" is correlated to the delivery, not the row,
-so PostgreSQL may drive a filter from the account's deliveries in that state
-(``delivery_account_state_idx``) or probe the listed rows' (``delivery_record_idx``).
+Costs (EXPLAIN on PostgreSQL, docs/benchmarks.md "The 'Sent to' column and filters"): the
+column reads the page's deliveries in one query (the changelist's ``get_results``, through
+``delivery_record_idx``). A filter is an ``EXISTS`` or ``NOT EXISTS`` shaped so that PostgreSQL
+either probes the listed rows (common statuses: the page stops after 50) or starts from the
+account's few deliveries in a state (``delivery_account_state_idx``, for "failed at"); see
+``newest_pushes`` and ``newest_push_is``.
 """
 
 from __future__ import annotations
@@ -95,6 +95,14 @@ def pushes(model, account_id: int | None = None):
     return found.exclude(state=State.CANCELLED)
 
 
+def in_statuses(statuses: list[str]) -> Q:
+    """Deliveries in any of these column statuses (STATUS_CONDITIONS)."""
+    wanted = Q()
+    for status in statuses:
+        wanted |= STATUS_CONDITIONS[status]
+    return wanted
+
+
 def newest_pushes(model, account_id: int, statuses: list[str], rare: bool = False):
     """Pushes to the account that are their record's newest and in one of ``statuses``.
 
@@ -105,9 +113,7 @@ def newest_pushes(model, account_id: int, statuses: list[str], rare: bool = Fals
     ``delivery_account_state_idx``: as ``NOT EXISTS`` PostgreSQL hashed every push of the
     account instead, a cost that grows with the table (EXPLAIN, docs/benchmarks.md).
     """
-    wanted = Q()
-    for status in statuses:
-        wanted |= STATUS_CONDITIONS[status]
+    wanted = in_statuses(statuses)
     same_record = {"object_id": OuterRef("object_id"), "account_id": OuterRef("account_id")}
     if rare:
         newest = pushes(model).filter(**same_record).order_by("-pk").values("pk")[:1]
@@ -135,9 +141,7 @@ def newest_push_is(model, account_id: int, statuses: list[str], rare: bool = Fal
     if model is Lead:
         return Q(Exists(lead_pushes))
     if not rare:
-        wanted = Q()
-        for status in statuses:
-            wanted |= STATUS_CONDITIONS[status]
+        wanted = in_statuses(statuses)
         own = pushes(Contact, account_id).filter(wanted, object_id=OuterRef("pk"))
         delivered = pushes(Lead, account_id).filter(wanted, object_id=OuterRef("pk"))
         leads = Lead.objects.filter(contact_id=OuterRef("pk")).filter(Exists(delivered))
@@ -281,6 +285,8 @@ class SentToFilter(admin.SimpleListFilter):
     """One state of the column, the account as the choice ("delivered to aello-main")."""
 
     statuses: list[str] = []
+    #: Few rows match (failures): found from the account's deliveries in that state.
+    rare = False
 
     def lookups(self, request, model_admin):
         return [(str(account.pk), account.name) for account in active_accounts(request)]
@@ -289,20 +295,17 @@ class SentToFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None:
             return None
-        try:
-            return int(value)
-        except ValueError:
+        if not value.isdigit() or len(value) > 18:  # a key, and one the database can hold
             raise IncorrectLookupParameters(
                 f"{self.parameter_name}: “{value}” is not an account id."
-            ) from None
+            )
+        return int(value)
 
     def queryset(self, request, queryset):
         account_id = self.account_id()
         if account_id is None:
             return queryset
         return queryset.filter(self.condition(queryset.model, account_id))
-
-    rare = False
 
     def condition(self, model, account_id):
         return newest_push_is(model, account_id, self.statuses, rare=self.rare)
@@ -318,7 +321,7 @@ class FailedAtFilter(SentToFilter):
     title = "failed at (failing or dead)"
     parameter_name = "failed_at"
     statuses = ["failing", "dead"]
-    rare = True  # failures are the exception: found from the account's failed deliveries
+    rare = True
 
 
 class NotSentToFilter(SentToFilter):
