@@ -57,8 +57,12 @@ def test_the_lead_list_shows_each_accounts_badge_and_filters_failures(
     deliver(delivered, aiployees, State.DEAD, attempts=8, error_message="HTTP 422")
     deliver(failing, aello, State.FAILED, attempts=2, error_message="HTTP 503")
 
+    page.set_viewport_size({"width": 1366, "height": 768})
     log_in(page, live_server)
     page.goto(f"{live_server.url}/admin/bridge/lead/")
+    widths = page.evaluate(WIDTHS)  # the Lead list fits a laptop too, with the new column
+    assert widths["page"] <= widths["viewport"], widths
+    assert widths["results"] <= widths["resultsShown"], widths
     row = page.locator(
         "#result_list tbody tr", has=page.locator(f"a[href*='/lead/{delivered.pk}/change/']")
     )
