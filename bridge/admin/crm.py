@@ -18,6 +18,7 @@ from .outbox import DeliveryInline, RemoteLinkInline
 from .pagination import EstimatedCountPaginator
 from .push import PushActionsMixin
 from .search import PersonSearchMixin
+from .sent_to import SENT_TO_FILTERS, SentToMixin
 from .timeline import ContactTimelineMixin, LeadTimelineMixin
 
 
@@ -124,6 +125,7 @@ class TunnelAdmin(PushActionsMixin, BridgeModelAdmin):
 class ContactAdmin(
     ContactTimelineMixin,
     MergeContactsMixin,
+    SentToMixin,
     ImportExportAdminMixin,
     PushActionsMixin,
     PersonSearchMixin,
@@ -131,13 +133,15 @@ class ContactAdmin(
 ):
     resource_classes = [ContactResource]
     contact_path = ""
-    list_display = ["__str__", "email", "phone", "company", "city", "lead_source", "created_at"]
+    # City and source stay off the list (the source is a filter) so it fits a 1366-px screen.
+    list_display = ["__str__", "company", "email", "phone", "created_at", "sent_to"]
     list_filter = [
         ("lead_source", IndexedValuesFilter),
         ("country", IndexedValuesFilter),
         "tags",
         ContactGoneFilter,
         "created_at",
+        *SENT_TO_FILTERS,
     ]
     # Searched as phone, email or name/company prefixes (PersonSearchMixin), from indexes.
     search_fields = ["first_name", "last_name", "company"]
@@ -190,6 +194,7 @@ class ContactAdmin(
 @admin.register(Lead)
 class LeadAdmin(
     LeadTimelineMixin,
+    SentToMixin,
     ImportExportAdminMixin,
     PushActionsMixin,
     PersonSearchMixin,
@@ -204,8 +209,9 @@ class LeadAdmin(
         "product_reference",
         "source",
         "status",
+        "sent_to",
     ]
-    list_filter = ["status", ("source", IndexedValuesFilter), "received_at"]
+    list_filter = ["status", ("source", IndexedValuesFilter), "received_at", *SENT_TO_FILTERS]
     # Searched as phone, email, or contact name / product reference prefixes (PersonSearchMixin).
     search_fields = ["product_reference", "contact__last_name", "contact__first_name"]
     prefix_search_fields = ("product_reference",)
