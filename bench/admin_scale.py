@@ -56,6 +56,8 @@ def _insert_sql(model, count: int, values: dict[str, str]) -> str:
             expressions.append("NULL")
         elif isinstance(field.get_default(), str):
             expressions.append("'" + field.get_default().replace("'", "''") + "'")
+        elif isinstance(field.get_default(), bool):
+            expressions.append("TRUE" if field.get_default() else "FALSE")
         else:
             raise ValueError(f"no value for {model.__name__}.{field.name}")
     return (
@@ -206,6 +208,21 @@ def delivery_statements(leads: int, contacts: int) -> list[str]:
     ]
 
 
+def pushed_lead() -> tuple[int, int]:
+    """A lead from the middle of the table that has deliveries, and its contact."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from bridge.models import Delivery, Lead
+
+    middle = Lead.objects.count() // 2
+    lead_type = ContentType.objects.get_for_model(Lead)
+    pushed = Delivery.objects.filter(content_type=lead_type, object_id__gte=middle)
+    lead_id = pushed.order_by("object_id").values_list("object_id", flat=True).first()
+    if lead_id is None:  # no deliveries seeded: any lead
+        lead_id = Lead.objects.order_by("pk").values_list("pk", flat=True)[middle]
+    return lead_id, Lead.objects.filter(pk=lead_id).values_list("contact_id", flat=True).get()
+
+
 def scenarios() -> dict[str, str]:
     """Each measured page: a name and its URL."""
     from bridge.models import Lead
@@ -213,6 +230,7 @@ def scenarios() -> dict[str, str]:
     total_pages = -(-Lead.objects.count() // 50)
     accounts = bench_accounts()
     aello, aloware = accounts["aello"], accounts["aloware"]
+    lead_id, contact_id = pushed_lead()
     return {
         "lead_page_1": "/admin/bridge/lead/",
         "lead_search_phone": "/admin/bridge/lead/?q=(212)%20212-3456",
@@ -231,6 +249,9 @@ def scenarios() -> dict[str, str]:
         "contact_delivered_to": f"/admin/bridge/contact/?delivered_to={aloware}",
         "contact_failed_at": f"/admin/bridge/contact/?failed_at={aello}",
         "contact_not_sent_to": f"/admin/bridge/contact/?not_sent_to={aloware}",
+        # A person's page with its timeline (a lead that was pushed, and its contact).
+        "lead_timeline": f"/admin/bridge/lead/{lead_id}/change/",
+        "contact_timeline": f"/admin/bridge/contact/{contact_id}/change/",
     }
 
 
