@@ -72,7 +72,8 @@ def paused(account: ProviderAccount) -> Condition:
             f"Account {account.name} is paused",
             f"{account} was paused at {when(account.paused_at)}: "
             f"{account.paused_reason or 'no reason given'}. Its deliveries wait (nothing is "
-            "lost) until the credential is fixed and the account resumed.",
+            "lost) until the account is resumed (after its credential is fixed, when a refused "
+            "credential paused it).",
             admin_change_url(account),
         )
 
