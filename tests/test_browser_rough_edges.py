@@ -1,0 +1,67 @@
+"""Rough edges a new user hit (issue 18 §8), checked in Chromium: the push page's plan follows
+the ticked accounts and its buttons line up, ..."""
+
+import pytest
+
+from bridge.models import ProviderAccount
+
+from .conftest import log_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _open_push_page(page, live_server):
+    page.goto(f"{live_server.url}/admin/bridge/lead/")
+    page.check("#action-toggle")
+    page.select_option("select[name=action]", label="Push to providers…")
+    page.click("button[name=index]")
+    page.wait_for_selector("#push-form")
+
+
+def test_the_push_plan_follows_the_ticked_accounts_and_its_buttons_line_up(
+    page, live_server, staff, make_lead, make_contact, fake_account
+):
+    aello, aloware = fake_account("aello"), fake_account("aloware")
+    make_lead(), make_lead(contact=make_contact(phone=""))
+    log_in(page, live_server)
+    _open_push_page(page, live_server)
+
+    def shown():
+        rows = page.locator(".push-plan tbody tr:visible")
+        return [rows.nth(i).inner_text().split("\t")[0] for i in range(rows.count())]
+
+    assert shown() == ["Tick an account below to see what will be sent to it."]
+    page.check(f"input[name=accounts][value='{aloware.pk}']")
+    assert shown() == ["Aloware"]
+    assert "1\t1\tno phone" in page.inner_text(".push-plan tr[data-provider=aloware]")
+    page.check(f"input[name=accounts][value='{aello.pk}']")
+    assert shown() == ["Aéllo Copilot", "Aloware"]
+    page.uncheck(f"input[name=accounts][value='{aloware.pk}']")
+    page.uncheck(f"input[name=accounts][value='{aello.pk}']")
+    assert shown() == ["Tick an account below to see what will be sent to it."]
+
+    # Help texts speak the menus' words.
+    options = page.inner_text(".push-options")
+    assert "Yes overwrites fields" in options and "Top or Bottom: where" in options
+    assert "true to" not in options and "top or bottom" not in options
+
+    # Cancel is as tall as the submit button and on its line.
+    submit = page.locator("#push-submit").bounding_box()
+    cancel = page.locator(".submit-row a.cancel-link").bounding_box()
+    assert abs(submit["height"] - cancel["height"]) <= 1, (submit, cancel)
+    assert abs(submit["y"] - cancel["y"]) <= 1, (submit, cancel)
+
+
+def test_the_only_active_account_is_ticked_for_you(
+    page, live_server, staff, make_lead, fake_account
+):
+    aello, aloware = fake_account("aello"), fake_account("aloware")
+    ProviderAccount.objects.filter(pk=aello.pk).update(paused=True)
+    make_lead()
+    log_in(page, live_server)
+    _open_push_page(page, live_server)
+    assert page.is_checked(f"input[name=accounts][value='{aloware.pk}']")
+    assert not page.is_checked(f"input[name=accounts][value='{aello.pk}']")
+    assert page.is_visible(".push-plan tr[data-provider=aloware]")
+    assert not page.is_visible(".push-plan tr[data-provider=aello]")
+    assert not page.is_visible("#push-plan-none")
