@@ -1,9 +1,11 @@
 """Rough edges a new user hit (issue 18 §8), checked in Chromium: the push page's plan follows
-the ticked accounts and its buttons line up, ..."""
+the ticked accounts and its buttons line up; "Retry now" on delivered rows says why nothing
+goes again."""
 
 import pytest
 
-from bridge.models import ProviderAccount
+from bridge import outbox
+from bridge.models import Delivery, Lead, ProviderAccount
 
 from .conftest import log_in
 
@@ -65,3 +67,31 @@ def test_the_only_active_account_is_ticked_for_you(
     assert page.is_visible(".push-plan tr[data-provider=aloware]")
     assert not page.is_visible(".push-plan tr[data-provider=aello]")
     assert not page.is_visible("#push-plan-none")
+
+
+def test_retry_now_on_delivered_rows_says_why_nothing_goes_again(
+    page, live_server, staff, make_lead, fake_account, fakes
+):
+    aello = fake_account("aello")
+    leads = [make_lead() for _ in range(3)]
+    outbox.enqueue(Lead, {aello: [lead.pk for lead in leads]})
+    outbox.run_until_settled([aello.pk], timeout=30)
+    assert Delivery.objects.filter(state=Delivery.State.DELIVERED).count() == 3
+    log_in(page, live_server)
+
+    def retry_all():
+        page.goto(f"{live_server.url}/admin/bridge/delivery/")
+        page.check("#action-toggle")
+        page.select_option("select[name=action]", label="Retry now")
+        page.click("button[name=index]")
+        return page.inner_text("ul.messagelist")
+
+    said = retry_all()
+    assert "3 selected deliveries are already delivered; nothing to send again." in said, said
+    assert "0 deliveries" not in said
+    dead = Delivery.objects.order_by("pk").first()
+    Delivery.objects.filter(pk=dead.pk).update(state=Delivery.State.DEAD)
+    said = retry_all()
+    assert "1 delivery will be sent again." in said, said
+    assert "2 selected deliveries are already delivered: left as they were." in said, said
+    assert Delivery.objects.get(pk=dead.pk).state == Delivery.State.PENDING
