@@ -95,3 +95,19 @@ def test_retry_now_on_delivered_rows_says_why_nothing_goes_again(
     assert "1 delivery will be sent again." in said, said
     assert "2 selected deliveries are already delivered: left as they were." in said, said
     assert Delivery.objects.get(pk=dead.pk).state == Delivery.State.PENDING
+
+
+def test_every_admin_page_has_an_icon_and_favicon_ico_answers(page, live_server, staff):
+    missing = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    log_in(page, live_server)
+    for where in ("/admin/", "/admin/bridge/lead/", "/admin/bridge/delivery/"):
+        page.goto(f"{live_server.url}{where}")
+        href = page.get_attribute("link[rel=icon]", "href")
+        assert href and href.endswith("bridge/favicon.svg"), (where, href)
+        icon = page.request.get(f"{live_server.url}{href}")
+        assert icon.status == 200 and icon.body().startswith(b"<svg"), (where, icon.status)
+    legacy = page.request.get(f"{live_server.url}/favicon.ico")
+    assert legacy.status == 200 and legacy.headers["content-type"] == "image/svg+xml"
+    assert legacy.body() == icon.body() and "max-age=86400" in legacy.headers["cache-control"]
+    assert not missing, missing
