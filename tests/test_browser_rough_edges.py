@@ -2,6 +2,8 @@
 the ticked accounts and its buttons line up; "Retry now" on delivered rows says why nothing
 goes again."""
 
+from pathlib import Path
+
 import pytest
 
 from bridge import outbox
@@ -111,3 +113,18 @@ def test_every_admin_page_has_an_icon_and_favicon_ico_answers(page, live_server,
     assert legacy.status == 200 and legacy.headers["content-type"] == "image/svg+xml"
     assert legacy.body() == icon.body() and "max-age=86400" in legacy.headers["cache-control"]
     assert not missing, missing
+
+
+def test_export_starts_at_csv_and_exports_without_choosing(page, live_server, staff, make_contact):
+    make_contact(first_name="Ada", lead_source="web")
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/admin/bridge/contact/export/")
+    chosen = page.eval_on_selector(
+        "select[name=format]", "s => s.options[s.selectedIndex].textContent"
+    )
+    options = page.eval_on_selector_all("select[name=format] option", "os => os.map(o => o.text)")
+    assert chosen == "csv" and "---" not in options, (chosen, options)
+    with page.expect_download() as download:
+        page.click("#content form [type=submit]")
+    exported = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert "Ada" in exported and exported.splitlines()[0].count(",") > 3, exported[:200]
