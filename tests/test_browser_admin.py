@@ -133,6 +133,6 @@ def test_sync_now_shows_live_progress_then_the_synced_people(
     people = page.locator("tr[data-key='leeloo-people']")
     assert people.locator(".status").inner_text() == "succeeded"
     total = len(fakes.fakes["leeloo"].people)
-    assert people.locator(".counts").inner_text() == f"{total} of {total}"
+    assert people.locator(".counts").inner_text() == f"{total} read"
     page.goto(f"{live_server.url}/admin/bridge/contact/?q=feliks@gmail.com")
     assert "Feliks" in page.inner_text("#result_list")

@@ -1,13 +1,15 @@
 """Rough edges a new user hit (issue 18 §8), checked in Chromium: the push page's plan follows
 the ticked accounts and its buttons line up; "Retry now" on delivered rows says why nothing
-goes again."""
+goes again; the favicon; export in CSV; "Sync now" on an account's page, full bars for finished
+runs that open them."""
 
+import re
 from pathlib import Path
 
 import pytest
 
 from bridge import outbox
-from bridge.models import Delivery, Lead, ProviderAccount
+from bridge.models import Delivery, Lead, ProviderAccount, SyncRun
 
 from .conftest import log_in
 
@@ -128,3 +130,44 @@ def test_export_starts_at_csv_and_exports_without_choosing(page, live_server, st
         page.click("#content form [type=submit]")
     exported = Path(download.value.path()).read_text(encoding="utf-8-sig")
     assert "Ada" in exported and exported.splitlines()[0].count(",") > 3, exported[:200]
+
+
+def test_sync_now_from_the_account_page_then_full_bars_that_open_their_runs(
+    page, live_server, staff, fake_account, fakes, qcluster
+):
+    from django_q.models import Schedule
+
+    account = fake_account("leeloo")
+    Schedule.objects.all().delete()  # only the clicked runs
+    qcluster()
+    log_in(page, live_server)
+
+    def sync_from_the_account_page():
+        page.goto(f"{live_server.url}/admin/bridge/provideraccount/{account.pk}/change/")
+        page.click("#sync-now")
+        page.wait_for_selector("#sync-progress")
+        page.wait_for_function(
+            "document.getElementById('sync-status').textContent.includes('finished')",
+            timeout=60_000,
+        )
+        return page.locator("tr[data-key='leeloo-people']")
+
+    sync_from_the_account_page()
+    people = sync_from_the_account_page()  # the second run reads only what changed
+    total = len(fakes.fakes["leeloo"].people)
+    assert people.locator(".status").inner_text() == "succeeded"
+    assert people.locator(".counts").inner_text().endswith(f"{total} at the provider)")
+    for row in page.locator("#sync-rows tr").all():
+        if row.locator(".status").inner_text() == "succeeded":
+            bar = row.locator("progress")
+            assert bar.evaluate("b => b.value === b.max"), row.inner_text()
+    run = SyncRun.objects.filter(account=account, resource="people").latest("pk")
+    people.locator(".status").click()  # the whole row opens the run
+    page.wait_for_url(f"**/admin/bridge/syncrun/{run.pk}/change/")
+
+    page.goto(f"{live_server.url}/admin/bridge/provideraccount/{account.pk}/change/")
+    assert "+created ~updated =unchanged !failed" in page.inner_text("#content").lower()
+    counts = page.locator(".run-counts").first
+    assert re.fullmatch(
+        r"\d+ created, \d+ updated, \d+ unchanged, \d+ failed", counts.get_attribute("title")
+    )
