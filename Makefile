@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Runs the offline demo: migrate, demo data, fake providers, django-q2 cluster, web server.
+## Ports: make demo PORT=8100 FAKES_PORT=8865 (web server, local fake providers).
+PORT       ?= 8000
+FAKES_PORT ?= 8765
 demo: $(STAMP)
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py demo
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py demo --port $(PORT) --fakes-port $(FAKES_PORT)
 
 ## Runs the whole test suite (SQLite unless DATABASE_URL says otherwise).
 test: $(STAMP) browser

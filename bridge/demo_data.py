@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -86,7 +87,8 @@ def _counts() -> dict:
 
 
 def create_demo_accounts(fake_url: str) -> list[str]:
-    """An account per provider pointed at the local fake providers, unless one exists already.
+    """An account per provider pointed at the local fake providers, unless one exists already
+    (an existing one still on the fakes is re-pointed at ``fake_url``'s port).
 
     Accounts configured from the environment (real credentials) are left as they are.
     """
@@ -96,7 +98,11 @@ def create_demo_accounts(fake_url: str) -> list[str]:
 
     created = []
     for provider in providers().values():
-        if not provider.fake or ProviderAccount.objects.filter(name=provider.id).exists():
+        if not provider.fake:
+            continue
+        existing = ProviderAccount.objects.filter(name=provider.id).first()
+        if existing is not None:
+            _repoint_at_fakes(existing, f"{fake_url}/{provider.id}")
             continue
         module_name, class_name = provider.fake.rsplit(".", 1)
         fake = getattr(import_module(module_name), class_name)
@@ -114,6 +120,24 @@ def create_demo_accounts(fake_url: str) -> list[str]:
         account.save()
         created.append(provider.id)
     return created
+
+
+def _repoint_at_fakes(account: ProviderAccount, base_url: str) -> None:
+    """Point a demo account at the fake providers' current port.
+
+    Only an account already on the local fakes (a loopback base URL ending in its provider's
+    path) moves: a re-run demo with another ``--fakes-port`` must not leave the accounts calling
+    the old port, while an account configured for a real service keeps its URL.
+    """
+    on_fakes = _LOCAL_FAKE_URL.fullmatch(account.base_url or "")
+    if account.base_url == base_url or not on_fakes or on_fakes["path"] != account.provider:
+        return
+    account.base_url = base_url
+    account.save(update_fields=["base_url", "updated_at"])
+
+
+#: A base URL on the local fake providers: loopback host, any port, the provider's path.
+_LOCAL_FAKE_URL = re.compile(r"https?://(?:127\.0\.0\.1|localhost)(?::\d+)?/(?P<path>[\w-]+)/?")
 
 
 #: The demo's landing-page source and the rule that sends its leads to the AI caller.

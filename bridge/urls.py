@@ -6,6 +6,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from bridge import dashboard, inbox
+from bridge.favicon import favicon
 from bridge.intake.views import leads_view
 
 urlpatterns = [
@@ -22,5 +23,7 @@ urlpatterns = [
     path("hooks/<str:account>/<str:token>/", inbox.receive_webhook, name="bridge_webhook"),
     # The lead intake API: web forms and lead vendors post leads (bridge/intake/).
     path("api/v1/leads", leads_view, name="intake_leads"),
+    # The icon browsers ask for on every page (admin pages link the static file too).
+    path("favicon.ico", favicon, name="favicon"),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

@@ -204,18 +204,20 @@ def build_contact_payload(record: dict, options: dict, params: dict) -> dict:
     return payload
 
 
-#: Routing options: account defaults, overridable per push; what Aloware does with each.
+#: Routing options: account defaults, overridable per push; what Aloware does with each. The
+#: words follow the push page's menus (Yes/No, Top/Bottom); in an account's options JSON the
+#: same choices are written true/false and "top"/"bottom".
 ROUTING_OPTIONS = {
     "user_id": "Owner (Aloware user id) given to new contacts.",
-    "distribute_to_ring_group": "true to hand new contacts to a ring group (ring_group_id).",
+    "distribute_to_ring_group": "Yes hands new contacts to a ring group (ring_group_id).",
     "ring_group_id": "Ring group contacts are distributed to.",
-    "check_available_users": "true to assign only to users who are available now.",
-    "check_available_users_with_fallback": "true to fall back to any user when none is available.",
-    "add_to_powerdialer": "true to add pushed contacts to the PowerDialer.",
-    "powerdialer_position": "top or bottom: where in the PowerDialer list they go.",
+    "check_available_users": "Yes assigns them only to users who are available now.",
+    "check_available_users_with_fallback": "Yes falls back to any user when none is available.",
+    "add_to_powerdialer": "Yes adds pushed contacts to the PowerDialer.",
+    "powerdialer_position": "Top or Bottom: where in the PowerDialer list they go.",
     "sequence_id": "Sequence contacts are enrolled in.",
-    "force_update_sequence": "true to move contacts already in a sequence to this one.",
-    "force_update": "true to overwrite fields Aloware already has (otherwise a re-push of an "
+    "force_update_sequence": "Yes moves contacts already in a sequence to this one.",
+    "force_update": "Yes overwrites fields Aloware already has (otherwise a re-push of an "
     "existing contact only fills empty fields, or is refused).",
     "line_id": "Line (phone number) the contact is attached to.",
     "tag_id": "Tag added to pushed contacts.",

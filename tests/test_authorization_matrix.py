@@ -146,6 +146,7 @@ URL_RULES: dict[str, Rule] = {
     "admin:app_list":                   Rule((LOGIN, 404, 200, 200, 200, 200), path="/admin/bridge/"),  # noqa: E501
     "admin/(?P<url>.*)$":               Rule((LOGIN, 404, 404, 404, 404, 404), path="/admin/no-such-page/"),  # noqa: E501
     "":                                 Rule((302,) * 6, path="/"),
+    "favicon":                          Rule((200,) * 6, post=(405,) * 6),
     # Users and groups: superusers only.
     "admin:auth_group_changelist":      Rule(SUPER),
     **model_pages("auth_group", view=SUPER),

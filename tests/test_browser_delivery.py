@@ -35,7 +35,7 @@ def test_a_dead_aloware_delivery_is_retried_with_force_update_from_the_list(
     page.check(f"input[name=_selected_action][value='{delivery.pk}']")
     page.select_option("select[name=action]", label="Retry with force update (Aloware)")
     page.click("button[name=index]")
-    assert "1 Aloware deliveries will be sent again with force update." in (
+    assert "1 Aloware delivery will be sent again with force update." in (
         page.inner_text("ul.messagelist")
     )
     outbox.run_until_settled([aloware.pk], timeout=30)

@@ -23,7 +23,7 @@ def test_staff_preview_the_request_then_queue_it(page, live_server, staff, make_
     page.check(f"input[name=accounts][value='{aloware.pk}']")
     page.click("#push-preview")
     result = page.locator("#push-preview-result")
-    expect(result).to_contain_text("nothing was sent")
+    expect(result).to_contain_text("nothing was queued or written")
     expect(result.locator("code")).to_contain_text("POST ")
     expect(result.locator("code")).to_contain_text("/api/v1/webhook/forms")
     body = result.locator("pre").inner_text()

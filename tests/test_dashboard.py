@@ -428,6 +428,44 @@ def test_index_shows_account_health_and_flags_stale_syncs(admin_client, busy):
     assert "Failed" in syncs["tunnels"][1]
 
 
+def test_account_rows_say_what_each_service_does_and_where_it_points(
+    admin_client, frozen_now, lead, make_account
+):
+    """Push-only services "do not sync"; an account on the local fakes says so, not
+    "production"; the last error shows the failed attempt's HTTP status and message."""
+    fake = make_account("aloware", base_url="http://127.0.0.1:8765/aloware")
+    make_account("aello", name="aello-live")  # the provider's documented URL
+    make_account("leeloo")  # syncs, but has not in the last 7 days
+    add_delivery(
+        fake,
+        lead,
+        "failed",
+        NOW - timedelta(minutes=4),
+        error_code="http_500",
+        error_message="Internal Server Error",
+        last_http_status=500,
+    )
+    html = admin_client.get(reverse("admin:index")).content.decode()
+    rows = dict(
+        re.findall(r'<tr class="account" data-account="([\w-]+)".*?>(.*?)</tr>', html, re.S)
+    )
+
+    def text(name):
+        return " ".join(re.sub(r"<[^>]+>", " ", rows[name]).split())
+
+    assert "Aloware, local fake" in text("aloware") and "production" not in text("aloware")
+    assert "Aloware does not sync (pushes only)." in text("aloware")
+    assert "No sync in the last 7 days" not in text("aloware")
+    assert "HTTP 500 http_500 Internal Server Error" in text("aloware")
+    assert "local fake" not in text("aello-live") and "does not sync" in text("aello-live")
+    assert "No delivery failing" in text("aello-live") and "None" not in text("aello-live")
+    assert "No sync in the last 7 days." in text("leeloo")
+    assert re.search(r"Leeloo\S*, (production|sandbox)", text("leeloo")), text("leeloo")
+    refreshed = admin_client.get(reverse("bridge_dashboard_refresh")).json()["figures"]
+    errors = {a["name"]: a["last_error"] for a in refreshed["accounts"]}
+    assert errors["aloware"]["status"] == 500 and errors["aello-live"] is None
+
+
 @override_settings(BRIDGE_SYNC_INTERVALS={"orders": 60})
 def test_staleness_follows_each_resources_interval(frozen_now, busy):
     syncs = {s.run.resource: s.stale for s in dashboard.latest_syncs(NOW)[busy["aello"].pk]}

@@ -286,9 +286,7 @@ def test_aloware_contact_exists_is_dead_and_retry_with_force_update_is_one_actio
         {"action": "retry_with_force_update", "_selected_action": [delivery.pk]},
         follow=True,
     )
-    assert "1 Aloware deliveries will be sent again with force update." in (
-        response.content.decode()
-    )
+    assert "1 Aloware delivery will be sent again with force update." in (response.content.decode())
     outbox.run_until_settled([aloware.pk], timeout=30)
 
     delivery.refresh_from_db()
@@ -310,7 +308,9 @@ def test_retry_with_force_update_needs_the_push_permission_and_leaves_other_prov
         {"action": "retry_with_force_update", "_selected_action": [batch.deliveries.get().pk]},
         follow=True,
     )
-    assert "1 selected deliveries are not to Aloware" in response.content.decode()
+    assert "1 selected delivery is not to Aloware and was left as it was" in (
+        response.content.decode()
+    )
     assert batch.deliveries.get().state == State.DEAD
 
     from django.contrib.auth.models import Permission

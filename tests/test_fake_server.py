@@ -135,3 +135,23 @@ def test_control_api_sets_faults_lists_requests_and_resets(server):
     assert bad.status_code == 400 and "Unknown fault kind" in bad.json()["error"]
     assert requests.post(server.url + "/_control/reset", timeout=5).status_code == 204
     assert server.requests_for("echo") == [] and server.faults == []
+
+
+def test_control_api_reads_json_sent_as_curl_sends_it_without_a_content_type(server):
+    """``curl -X POST …/_control/faults -d '{…}'`` labels its body a form (the README's line)."""
+    as_curl = {"Content-Type": "application/x-www-form-urlencoded"}
+    created = requests.post(
+        server.url + "/_control/faults",
+        data='{"provider": "echo", "kind": "error", "status": 503, "times": 1}',
+        headers=as_curl,
+        timeout=5,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["status"] == 503
+    assert call(server, "POST", "/echo/items", json={}).status_code == 503
+    garbled = requests.post(
+        server.url + "/_control/faults", data="provider=echo", headers=as_curl, timeout=5
+    )
+    assert garbled.status_code == 400 and "not JSON" in garbled.json()["error"]
+    listed = requests.post(server.url + "/_control/faults", data="[1]", headers=as_curl, timeout=5)
+    assert listed.status_code == 400 and "JSON object" in listed.json()["error"]

@@ -47,7 +47,7 @@ def test_the_preview_shows_each_accounts_first_request_and_sends_nothing(
     ai_body = json.loads(rows["ai-caller"]["body"])
     assert ai_body["campaign_id"] == 7 and ai_body["phone_number"] == first.contact.phone
     html = response.content.decode()
-    assert "Preview: the first request to each account (nothing was sent)" in html
+    assert "Preview: the write each account would get (nothing was queued or written)" in html
     assert fakes.requests == [] or all(
         r.provider not in ("aello", "aiployees") for r in fakes.requests
     )

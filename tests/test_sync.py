@@ -804,6 +804,52 @@ def test_sync_progress_counts_what_each_run_has_read(admin_client, leeloo, fake)
     assert bad.status_code == 400
 
 
+def test_a_succeeded_runs_progress_is_full_and_links_to_the_run(admin_client, leeloo, fake):
+    from django.utils import timezone
+
+    first = succeeded(sync.run_sync(leeloo, "people"))
+    since = timezone.now()
+    again = succeeded(sync.run_sync(leeloo, "people"))  # incremental: reads only changes
+    assert again.pk != first.pk
+    url = reverse("admin:bridge_sync_progress_json")
+    data = admin_client.get(url, {"accounts": leeloo.pk, "since": since.isoformat()}).json()
+    people = next(row for row in data["rows"] if row["resource"] == "people")
+    assert people["full"] and people["run_id"] == again.pk
+    assert people["done"] < people["total"] == len(fake.people)
+    assert people["counts"] == (
+        f"{people['done']} read (changes since the last run; {len(fake.people)} at the provider)"
+    )
+    page = admin_client.get(
+        reverse("admin:bridge_sync_progress"), {"accounts": leeloo.pk, "since": since.isoformat()}
+    ).content.decode()
+    run_url = reverse("admin:bridge_syncrun_change", args=[again.pk])
+    assert f'<a href="{run_url}">people</a>' in page
+    assert '<progress max="1" value="1"' in page
+
+
+def test_sync_now_on_the_account_page_only_for_who_may_run_it(
+    client, admin_client, django_user_model, leeloo, fake_account
+):
+    from django.contrib.auth.models import Permission
+
+    change = reverse("admin:bridge_provideraccount_change", args=[leeloo.pk])
+    html = admin_client.get(change).content.decode()
+    assert 'id="sync-now"' in html and 'name="action" value="sync_now"' in html
+    aello = fake_account("aello")  # pushes only: nothing to sync
+    other = reverse("admin:bridge_provideraccount_change", args=[aello.pk])
+    assert 'id="sync-now"' not in admin_client.get(other).content.decode()
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_provideraccount"))
+    client.force_login(viewer)
+    page = client.get(change)
+    assert page.status_code == 200 and 'id="sync-now"' not in page.content.decode()
+    refused = client.post(
+        reverse("admin:bridge_provideraccount_changelist"),
+        {"action": "sync_now", "_selected_action": [leeloo.pk], "index": 0},
+    )
+    assert refused.status_code in (302, 403) and not SyncRun.objects.exists()
+
+
 def test_account_page_shows_each_resources_last_run_and_cursor(admin_client, leeloo):
     run = succeeded(sync.run_sync(leeloo, "tags"))
     page = admin_client.get(reverse("admin:bridge_provideraccount_change", args=[leeloo.pk]))
@@ -811,6 +857,11 @@ def test_account_page_shows_each_resources_last_run_and_cursor(admin_client, lee
     assert "Syncs from the provider" in html
     assert reverse("admin:bridge_syncrun_change", args=[run.pk]) in html
     assert "never synced" in html  # the resources not run yet
+    assert "Last run (+created ~updated =unchanged !failed)" in html  # the counts' key
+    assert (
+        f'title="{run.created_count} created, {run.updated_count} updated, '
+        f'{run.unchanged_count} unchanged, {run.failed_count} failed">+{run.created_count} '
+    ) in html
     assert page.context["inline_admin_formsets"][0].formset.total_form_count() == len(
         sync.RESOURCES
     )

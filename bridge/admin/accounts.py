@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -206,18 +207,21 @@ class SyncStateInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False  # one row per resource, made when the account is saved
 
-    @admin.display(description="Last run")
+    @admin.display(description="Last run (+created ~updated =unchanged !failed)")
     def last_run(self, state):
         run = latest_run(state)
         if run is None:
             return "never"
         url = reverse("admin:bridge_syncrun_change", args=[run.pk])
         return format_html(
-            '<a href="{}">#{} {}</a> {}: +{} ~{} ={} !{}{}',
+            '<a href="{}">#{} {}</a> {}: <span class="run-counts" title="{}">+{} ~{} ={} !{}</span>'
+            "{}",
             url,
             run.pk,
             run.get_status_display().lower(),
             timezone.localtime(run.started_at).strftime("%Y-%m-%d %H:%M"),
+            f"{run.created_count} created, {run.updated_count} updated, "
+            f"{run.unchanged_count} unchanged, {run.failed_count} failed",
             run.created_count,
             run.updated_count,
             run.unchanged_count,
@@ -469,6 +473,18 @@ class ProviderAccountAdmin(ConnectionTestMixin, BridgeModelAdmin):
             "since": timezone.now().isoformat(),
         }
         return HttpResponseRedirect(f"{reverse('admin:bridge_sync_progress')}?{urlencode(query)}")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The account's page, with a "Sync now" button (the list's action, for this account)
+        when the provider syncs and the user may run the action."""
+        account = self.get_object(request, unquote(object_id))
+        if (
+            account is not None
+            and sync.can_sync(account)
+            and self.has_change_permission(request, account)
+        ):
+            extra_context = {**(extra_context or {}), "sync_now_action": "sync_now"}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
         from django.urls import path

@@ -11,10 +11,12 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.text import capfirst
+from django.utils.translation import ngettext
 
 from bridge import audit, outbox
 from bridge.models import Delivery, PushBatch, RemoteLink, SyncRun
 
+from . import delivery_messages
 from .base import BridgeModelAdmin
 from .filters import GoneFilter
 from .pagination import EstimatedCountPaginator
@@ -283,6 +285,7 @@ class DeliveryAdmin(AccountLinkMixin, ReadOnlyAdmin):
 
     @admin.action(description="Retry now", permissions=["push"])
     def retry_now(self, request, queryset):
+        left = delivery_messages.not_retriable(queryset)
         selected = audit.target_of(queryset)
         with transaction.atomic():
             count = outbox.retry_now(queryset)
@@ -293,7 +296,8 @@ class DeliveryAdmin(AccountLinkMixin, ReadOnlyAdmin):
                 count=count,
                 summary=f"Retried {count} of {selected.count} selected deliveries",
             )
-        self.message_user(request, f"{count} deliveries will be sent again.", messages.SUCCESS)
+        for text, warning in delivery_messages.retry_outcome(count, left):
+            self.message_user(request, text, messages.WARNING if warning else messages.SUCCESS)
 
     @admin.action(description="Retry with force update (Aloware)", permissions=["push"])
     def retry_with_force_update(self, request, queryset):
@@ -312,15 +316,21 @@ class DeliveryAdmin(AccountLinkMixin, ReadOnlyAdmin):
             )
         self.message_user(
             request,
-            f"{count} Aloware deliveries will be sent again with force update.",
+            delivery_messages.sent_again(count, "Aloware", "with force update"),
             messages.SUCCESS,
         )
         others = queryset.exclude(account__provider="aloware").count()
         if others:
             self.message_user(
                 request,
-                f"{others} selected deliveries are not to Aloware and were left as they were "
-                "(force update is an Aloware option).",
+                ngettext(
+                    "%(count)d selected delivery is not to Aloware and was left as it was "
+                    "(force update is an Aloware option).",
+                    "%(count)d selected deliveries are not to Aloware and were left as they "
+                    "were (force update is an Aloware option).",
+                    others,
+                )
+                % {"count": others},
                 messages.WARNING,
             )
 
@@ -336,7 +346,7 @@ class DeliveryAdmin(AccountLinkMixin, ReadOnlyAdmin):
                 count=count,
                 summary=f"Cancelled {count} of {selected.count} selected deliveries",
             )
-        self.message_user(request, f"{count} deliveries cancelled.", messages.SUCCESS)
+        self.message_user(request, delivery_messages.cancelled(count), messages.SUCCESS)
 
     def has_delete_permission(self, request, obj=None):
         # Deliveries are the audit trail of what was sent: cancel them, never delete them.

@@ -74,6 +74,7 @@ class PushForm(forms.Form):
             enabled=True, provider__in=[p.id for p in self.providers]
         )
         self.fields["accounts"].queryset = accounts
+        self._tick_the_only_active_account(accounts)
         self.specs: dict[str, Operation] = {}
         for provider in self.providers:
             spec = provider.operation_specs()[operation]
@@ -103,6 +104,24 @@ class PushForm(forms.Form):
         """(account, its sending hours) for the accounts that have some, for the template."""
         accounts = self.fields["accounts"].queryset
         return [(a.name, describe_hours(a)) for a in accounts if a.has_hours]
+
+    def _tick_the_only_active_account(self, accounts) -> None:
+        """Pre-tick the account when exactly one listed account is active (not paused)."""
+        if self.is_bound:
+            return
+        active = [account.pk for account in accounts if not account.paused]
+        if len(active) == 1:
+            self.initial["accounts"] = active
+
+    def account_providers(self) -> dict[str, str]:
+        """Account pk → provider id: the page's script shows the plan rows of ticked accounts."""
+        return {str(account.pk): account.provider for account in self.fields["accounts"].queryset}
+
+    def ticked_providers(self) -> set[str]:
+        """The providers of the ticked accounts (posted, or pre-ticked on a first view)."""
+        by_account = self.account_providers()
+        ticked = self["accounts"].value() or []
+        return {by_account[str(pk)] for pk in ticked if str(pk) in by_account}
 
     def clean(self):
         cleaned = super().clean()
@@ -171,6 +190,7 @@ def plan(queryset, providers, contact_path: str | None) -> list[dict]:
         rows.append(
             {
                 "provider": provider,
+                "id": provider.id,
                 "name": provider.name,
                 "sendable": sendable,
                 "skipped": total - sendable,
@@ -202,6 +222,8 @@ def push_view(modeladmin, request, queryset, operation: str, provider_id: str | 
         "form": form,
         "plan": plan(queryset, form.providers, contact_path),
         "previews": previews,
+        "ticked": form.ticked_providers(),
+        "account_providers": form.account_providers(),
         "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
         "select_across": request.POST.get("select_across", "0"),
         "action": request.POST.get("action", ""),

@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import reduce
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db.models import Count, Max, Min, OuterRef, Q, Subquery
@@ -182,6 +183,21 @@ class AccountHealth:
         return health_badge(self.account)
 
     @property
+    def syncs_at_all(self) -> bool:
+        """Whether the account's provider has anything to sync (Aéllo, Aiployees and Aloware
+        take pushes only: "no sync in the last 7 days" would read as a fault)."""
+        return bool(self.account.provider_class.syncs)
+
+    @property
+    def where(self) -> str:
+        """Where the account's calls go, as staff should read it: "local fake" for an account
+        on this machine's fake providers (its environment says production or sandbox, but no
+        real service is called), else the environment."""
+        if on_local_host(self.account.base_url):
+            return "local fake"
+        return self.account.get_environment_display().lower()
+
+    @property
     def links(self):
         return account_links(self.account)
 
@@ -225,6 +241,16 @@ def account_health(now: datetime, *, with_syncs: bool, with_deliveries: bool) ->
             )
         )
     return rows
+
+
+#: Hosts of this machine: an account pointed there calls the local fake providers.
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}  # noqa: S104 - compared, not bound
+
+
+def on_local_host(base_url: str) -> bool:
+    """Whether ``base_url`` points at this machine (the demo's and the tests' fakes)."""
+    host = (urlsplit(base_url or "").hostname or "").lower()
+    return host in LOCAL_HOSTS or host.startswith("127.")
 
 
 # --- how an age reads (the sync rows here, and the queue in the template) ------------------

@@ -135,7 +135,12 @@ def _account_figures(row: AccountHealth) -> dict:
     if row.show_deliveries:
         failure = row.last_failure
         figures_["last_error"] = (
-            {"code": failure.error_code, "message": failure.error_message, "id": failure.pk}
+            {
+                "status": failure.last_http_status,
+                "code": failure.error_code,
+                "message": failure.error_message,
+                "id": failure.pk,
+            }
             if failure
             else None
         )

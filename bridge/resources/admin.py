@@ -19,7 +19,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from import_export.admin import ImportExportMixin
 from import_export.formats import base_formats
-from import_export.forms import ImportForm
+from import_export.forms import ImportForm, SelectableFieldsExportForm
 
 from bridge import audit
 from bridge.import_confirm import KeptImportMixin
@@ -64,6 +64,19 @@ def unreadable_file_message(exc: Exception) -> str:
     return f"The file could not be read ({type(exc).__name__}). Check the file and its format."
 
 
+class CsvFirstExportForm(SelectableFieldsExportForm):
+    """The export form with CSV chosen, not django-import-export's blank "---" first choice
+    (which only earns a "This field is required" after the click)."""
+
+    def __init__(self, formats, resources, **kwargs):
+        super().__init__(formats, resources, **kwargs)
+        field = self.fields["format"]
+        field.choices = [(value, title) for value, title in field.choices if value != ""]
+        csv = next((value for value, title in field.choices if title.lower() == "csv"), None)
+        if csv is not None:
+            self.initial.setdefault("format", csv)
+
+
 class ImportExportAdminMixin(KeptImportMixin, ImportExportMixin):
     """Import (with preview and confirm) and export buttons for a changelist.
 
@@ -76,6 +89,7 @@ class ImportExportAdminMixin(KeptImportMixin, ImportExportMixin):
     #: Imports read through bridge/uploads.py: limits checked before and while parsing.
     import_formats = [CheckedCSV, CheckedXLSX]
     import_form_class = LimitedImportForm
+    export_form_class = CsvFirstExportForm
     import_template_name = "admin/bridge/import.html"
 
     def get_import_context_data(self, **kwargs):

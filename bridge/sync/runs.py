@@ -250,15 +250,32 @@ def progress(accounts: Iterable[ProviderAccount], since: datetime) -> dict:
                     run.created_count + run.updated_count + run.unchanged_count + run.failed_count
                 )
             )
+            total = None if run is None else run.remote_total
+            status = "queued" if run is None else str(run.status)
             rows.append(
                 {
                     "account": account.name,
                     "resource": resource,
-                    "status": "queued" if run is None else str(run.status),
+                    "run_id": None if run is None else run.pk,
+                    "status": status,
                     "done": done,
-                    "total": None if run is None else run.remote_total,
+                    "total": total,
+                    "counts": progress_counts(status, done, total),
+                    # A run that succeeded read all it had to: its bar is full, not "3 of 8"
+                    # (an incremental run reads only what changed of the provider's total).
+                    "full": status == "succeeded",
                     "error": "" if run is None else run.error[:300],
                 }
             )
     finished = all(row["status"] in ("succeeded", "failed") for row in rows)
     return {"rows": rows, "finished": finished}
+
+
+def progress_counts(status: str, done: int, total: int | None) -> str:
+    """A run's counts as the progress page says them: "3 of 8" while it runs; once it has
+    succeeded, what it read, and the provider's total only when it read fewer (a window)."""
+    if status != "succeeded":
+        return f"{done} of {total}" if total is not None else str(done)
+    if total is not None and done < total:
+        return f"{done} read (changes since the last run; {total} at the provider)"
+    return f"{done} read"

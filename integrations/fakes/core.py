@@ -273,6 +273,25 @@ def parse_body(content_type: str, body: bytes) -> tuple[Any, dict | None]:
         return None, None
 
 
+def _control_order(request: FakeRequest) -> tuple[dict, str]:
+    """(the control call's JSON object, "") or ({}, the problem with its body).
+
+    The body is read as JSON whatever its Content-Type: ``curl -d '{…}'`` without
+    ``-H 'Content-Type: application/json'`` sends it as a form, and a control call has no form.
+    """
+    if not request.body.strip():
+        return {}, ""
+    order = request.json
+    if order is None:
+        try:
+            order = json.loads(request.body)
+        except ValueError as exc:
+            return {}, f"The control body is not JSON: {exc}"
+    if not isinstance(order, dict):
+        return {}, "The control body must be a JSON object."
+    return order, ""
+
+
 def _parse_multipart(content_type: str, body: bytes) -> dict[str, list[str]]:
     from email.parser import BytesParser
     from email.policy import HTTP
@@ -428,7 +447,9 @@ class FakeServer:
         """``/_control/faults`` (GET, POST, DELETE), ``/_control/requests``, ``/_control/times``,
         ``/_control/state?provider=…``, ``/_control/reset``, ``/_control/emit`` (send an
         event to a bridge) and ``/_control/webhook`` (where a fake posts events by itself)."""
-        order = request.json if isinstance(request.json, dict) else {}
+        order, problem = _control_order(request)
+        if problem:
+            return FakeResponse(400, {"error": problem})
         if request.path == "/emit" and request.method == "POST":
             return self.emit(order)
         if request.path == "/webhook" and request.method == "POST":
@@ -442,7 +463,7 @@ class FakeServer:
                 return FakeResponse(400, {"error": str(exc)})
         if request.path == "/faults" and request.method == "POST":
             try:
-                fault = self.add_fault(**(request.json or {}))
+                fault = self.add_fault(**order)
             except (TypeError, ValueError) as exc:
                 return FakeResponse(400, {"error": str(exc)})
             return FakeResponse(201, fault.as_dict())

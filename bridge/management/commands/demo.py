@@ -12,15 +12,17 @@ appears on the contact's page and in Orders).
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from argparse import ArgumentTypeError
 from urllib.error import URLError
 from urllib.request import urlopen
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from bridge import inbox
 from bridge.demo_data import (
@@ -44,15 +46,22 @@ class Command(BaseCommand):
     help = "Run the offline demo: migrate, demo data, web server and django-q2 cluster."
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=8000, help="Web server port.")
         parser.add_argument(
-            "--fakes-port", type=int, default=8765, help="Port of the local fake providers."
+            "--port", type=_port, default=8000, help="Web server port (default 8000)."
+        )
+        parser.add_argument(
+            "--fakes-port",
+            type=_port,
+            default=8765,
+            help="Port of the local fake providers (default 8765).",
         )
         parser.add_argument(
             "--no-serve", action="store_true", help="Prepare the data and exit (no processes)."
         )
 
     def handle(self, *args, port, fakes_port, no_serve, **options):
+        if not no_serve:
+            _check_ports_free(port, fakes_port)
         call_command("migrate", interactive=False, verbosity=0)
         # Credentials an older demo encrypted with the shared development key: re-encrypt them
         # with this checkout's own (bridge/devkeys.py).
@@ -165,6 +174,56 @@ class Command(BaseCommand):
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+
+def _port(value: str) -> int:
+    """A TCP port number, for ``--port`` and ``--fakes-port``."""
+    try:
+        port = int(value)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise ArgumentTypeError(f"{value!r} is not a port number (1-65535)")
+    return port
+
+
+def _check_ports_free(port: int, fakes_port: int) -> None:
+    """Refuse to start when the web or the fakes' port cannot be used, before anything runs.
+
+    Otherwise the demo would print "running… log in" and then die in a child process while
+    the command itself exits 0.
+    """
+    if port == fakes_port:
+        raise CommandError(
+            f"--port and --fakes-port are both {port}: the web server and the fake providers "
+            "need a port each."
+        )
+    for name, option, number in (
+        ("web server", "--port / PORT", port),
+        ("fake providers", "--fakes-port / FAKES_PORT", fakes_port),
+    ):
+        reason = _why_busy(number)
+        if reason:
+            raise CommandError(
+                f"Port {number} for the {name} is not free on 127.0.0.1 ({reason}). Stop what "
+                f"uses it or choose another with {option}, e.g. make demo PORT=8100 "
+                "FAKES_PORT=8865."
+            )
+
+
+def _why_busy(port: int) -> str:
+    """Why 127.0.0.1:``port`` cannot be listened on, or "" when it can.
+
+    Binds as the servers will (address reuse on, so a previous run's closing connections do
+    not count) and lets the port go at once.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            return error.strerror or str(error)
+    return ""
 
 
 def _answers(url: str, seconds: float = 30) -> bool:
