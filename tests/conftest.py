@@ -150,9 +150,12 @@ def database_url_for_subprocess() -> str:
 
 
 class Cluster:
-    """A real ``manage.py qcluster`` in its own process group, on the test database."""
+    """A real ``manage.py qcluster`` in its own process group, on the test database.
 
-    def __init__(self, workers: int = 2):
+    ``env`` adds to or overrides its environment (``REDIS_URL`` for the Redis broker).
+    """
+
+    def __init__(self, workers: int = 2, env: dict | None = None):
         import os
         import sys
         from pathlib import Path
@@ -166,8 +169,10 @@ class Cluster:
             "Q_WORKERS": str(workers),
             "BRIDGE_KICK_WORKERS": "true",
             "PYTHONUNBUFFERED": "1",
+            **(env or {}),
         }
         self.process = None
+        self.terminated = False
 
     def start(self):
         import subprocess
@@ -196,13 +201,20 @@ class Cluster:
             return
         self.process.wait(timeout=30)
 
+    def terminate(self):
+        """Ask the cluster to stop (SIGTERM, once), without waiting for it."""
+        import signal
+
+        if self.process and self.process.poll() is None and not self.terminated:
+            self.process.send_signal(signal.SIGTERM)
+            self.terminated = True
+
     def stop(self):
         """Ask the cluster to stop; kill it if it has not within a few seconds."""
-        import signal
         import subprocess
 
+        self.terminate()
         if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -216,12 +228,14 @@ def qcluster(transactional_db):
     """Start a real django-q2 cluster on the test database; stopped after the test."""
     clusters = []
 
-    def start(workers: int = 2):
-        cluster = Cluster(workers).start()
+    def start(workers: int = 2, env: dict | None = None):
+        cluster = Cluster(workers, env).start()
         clusters.append(cluster)
         return cluster
 
     yield start
+    for cluster in clusters:  # asked all at once, several clusters stop side by side
+        cluster.terminate()
     for cluster in clusters:
         cluster.stop()
 

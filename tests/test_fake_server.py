@@ -155,3 +155,45 @@ def test_control_api_reads_json_sent_as_curl_sends_it_without_a_content_type(ser
     assert garbled.status_code == 400 and "not JSON" in garbled.json()["error"]
     listed = requests.post(server.url + "/_control/faults", data="[1]", headers=as_curl, timeout=5)
     assert listed.status_code == 400 and "JSON object" in listed.json()["error"]
+
+
+def test_requests_in_flight_are_counted_per_provider_with_their_maximum(server):
+    """Requests held by a latency fault overlap: the fake records how many at most, per
+    provider, back to zero once answered; reset forgets the maximum; the control API shows it."""
+    import threading
+
+    server.add_fault("echo", "latency", seconds=0.5)
+    senders = [
+        threading.Thread(target=call, args=(server, "POST", "/echo/items"), kwargs={"json": {}})
+        for _ in range(3)
+    ]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    call(server, "GET", "/echo/items/1")  # one more, alone: the maximum stays 3
+    assert server.in_flight.max("echo") == 3
+    assert server.in_flight.now("echo") == 0
+    assert server.in_flight.max("nobody") == 0  # an unknown prefix is not counted
+    shown = requests.get(server.url + "/_control/in_flight?provider=echo", timeout=5).json()
+    assert shown == {"provider": "echo", "now": 0, "max": 3}
+    server.reset()
+    assert server.in_flight.max("echo") == 0
+
+
+def test_a_request_still_in_flight_at_reset_stays_counted(server):
+    import threading
+    import time
+
+    server.add_fault("echo", "latency", seconds=0.6)
+    sender = threading.Thread(
+        target=call, args=(server, "POST", "/echo/items"), kwargs={"json": {}}
+    )
+    sender.start()
+    deadline = time.monotonic() + 2
+    while server.in_flight.now("echo") == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    server.reset()  # mid-request
+    assert server.in_flight.now("echo") == 1 and server.in_flight.max("echo") == 1
+    sender.join()
+    assert server.in_flight.now("echo") == 0 and server.in_flight.max("echo") == 1

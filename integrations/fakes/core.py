@@ -3,8 +3,9 @@
 Each provider's fake (``integrations/fakes/<provider>.py``) only says how that service behaves:
 its auth check, its routes and its state. This module owns what is the same for all of them:
 serving ``http://127.0.0.1:PORT/<provider-id>/...``, recording every request for tests to
-inspect, and injecting faults per path (latency, 500s, 429 with ``Retry-After``, hanging past the
-client's timeout, dropping the connection).
+inspect, counting the requests in flight per provider (``inflight``), and injecting faults per
+path (latency, 500s, 429 with ``Retry-After``, hanging past the client's timeout, dropping the
+connection).
 
 Tests start it in-process (``FakeServer(port=0).start()``); demos and benchmarks run
 ``python manage.py fakeproviders``, and other processes steer it through ``/_control/…``.
@@ -27,6 +28,9 @@ from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.parse import parse_qs, urlsplit
 from urllib.request import Request, urlopen
+
+from .bodies import parse_body
+from .inflight import InFlight
 
 logger = logging.getLogger("integrations.fakes")
 
@@ -258,21 +262,6 @@ class _Dropped(Exception):
     """Raised to close the connection without an answer."""
 
 
-def parse_body(content_type: str, body: bytes) -> tuple[Any, dict | None]:
-    """(JSON value, form dict) from a request body; the other is None."""
-    if not body:
-        return None, None
-    kind = content_type.split(";")[0].strip().lower()
-    if kind == "application/x-www-form-urlencoded":
-        return None, parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-    if kind == "multipart/form-data":
-        return None, _parse_multipart(content_type, body)
-    try:
-        return json.loads(body), None
-    except ValueError:
-        return None, None
-
-
 def _control_order(request: FakeRequest) -> tuple[dict, str]:
     """(the control call's JSON object, "") or ({}, the problem with its body).
 
@@ -292,21 +281,6 @@ def _control_order(request: FakeRequest) -> tuple[dict, str]:
     return order, ""
 
 
-def _parse_multipart(content_type: str, body: bytes) -> dict[str, list[str]]:
-    from email.parser import BytesParser
-    from email.policy import HTTP
-
-    message = BytesParser(policy=HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
-    )
-    form: dict[str, list[str]] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if name:
-            form.setdefault(name, []).append(part.get_content().strip())
-    return form
-
-
 class FakeServer:
     """All fake providers behind one threaded HTTP server on 127.0.0.1."""
 
@@ -316,6 +290,7 @@ class FakeServer:
         }
         self.requests: list[FakeRequest] = []
         self.faults: list[Fault] = []
+        self.in_flight = InFlight()
         self.record = record
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
@@ -354,10 +329,11 @@ class FakeServer:
     # --- what tests use -----------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget recorded requests, faults and every fake's state."""
+        """Forget recorded requests, faults, the in-flight maxima and every fake's state."""
         with self._lock:
             self.requests.clear()
             self.faults.clear()
+        self.in_flight.reset()
         for fake in self.fakes.values():
             with fake.lock:
                 fake.webhook = {}
@@ -445,8 +421,9 @@ class FakeServer:
 
     def _control(self, request: FakeRequest) -> FakeResponse:
         """``/_control/faults`` (GET, POST, DELETE), ``/_control/requests``, ``/_control/times``,
-        ``/_control/state?provider=…``, ``/_control/reset``, ``/_control/emit`` (send an
-        event to a bridge) and ``/_control/webhook`` (where a fake posts events by itself)."""
+        ``/_control/state?provider=…``, ``/_control/in_flight?provider=…`` (requests being
+        answered and the most at once), ``/_control/reset``, ``/_control/emit`` (send an event
+        to a bridge) and ``/_control/webhook`` (where a fake posts events by itself)."""
         order, problem = _control_order(request)
         if problem:
             return FakeResponse(400, {"error": problem})
@@ -491,6 +468,8 @@ class FakeServer:
                 return FakeResponse(404, {"error": "Unknown provider"})
             with fake.lock:
                 return FakeResponse(200, fake.summary())
+        if request.path == "/in_flight":
+            return FakeResponse(200, self.in_flight.as_dict(request.arg("provider")))
         if request.path == "/reset" and request.method == "POST":
             self.reset()
             return FakeResponse(204)
@@ -515,6 +494,14 @@ class FakeServer:
                 logger.debug("fake %s", format % args)
 
             def _serve(self):
+                """Answer one request, counted in flight (until answered) if it is a fake's."""
+                provider = urlsplit(self.path).path.lstrip("/").partition("/")[0]
+                if provider not in server.fakes:  # the control API, an unknown prefix
+                    return self._answer()
+                with server.in_flight.request(provider):
+                    return self._answer()
+
+            def _answer(self):
                 parts = urlsplit(self.path)
                 provider, _, rest = parts.path.lstrip("/").partition("/")
                 length = int(self.headers.get("Content-Length") or 0)
