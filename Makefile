@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint browser install bench screenshots
+.PHONY: demo serve test lint browser install bench screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ install: $(STAMP)
 ## Runs the offline demo: migrate, demo data, fake providers, django-q2 cluster, web server.
 demo: $(STAMP)
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py demo
+
+## Runs the production setup here (docs/deploy.md): DEBUG off, PostgreSQL and Redis on 127.0.0.1,
+## migrate, collectstatic, gunicorn and one django-q2 cluster; SERVE_PORT, SERVE_DATABASE_URL.
+serve: $(STAMP)
+	$(BIN)/python deploy/serve.py
 
 ## Runs the whole test suite (SQLite unless DATABASE_URL says otherwise).
 test: $(STAMP) browser
