@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint browser install bench screenshots
+.PHONY: demo serve test lint browser install bench screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ PORT       ?= 8000
 FAKES_PORT ?= 8765
 demo: $(STAMP)
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py demo --port $(PORT) --fakes-port $(FAKES_PORT)
+
+## Runs the production setup here (docs/deploy.md): DEBUG off, PostgreSQL and Redis on 127.0.0.1,
+## migrate, collectstatic, gunicorn and one django-q2 cluster; SERVE_PORT, SERVE_DATABASE_URL.
+serve: $(STAMP)
+	$(BIN)/python deploy/serve.py
 
 ## Runs the whole test suite (SQLite unless DATABASE_URL says otherwise).
 test: $(STAMP) browser

@@ -32,3 +32,12 @@ ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 # The speed-to-lead benchmark's servers add the bare reference view (bench/urls.py).
 if os.environ.get("BENCH_URLS") == "true":
     ROOT_URLCONF = "bench.urls"
+
+# The benchmarks render admin pages without running `collectstatic`: static files come from the
+# apps as in a development run (tests/test_deploy.py checks the production storage itself).
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -66,6 +66,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from the WSGI server, before sessions and CSRF touch the request.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -130,6 +132,18 @@ DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="US").upper()
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
+# whitenoise serves the static files from the web processes (no separate file server). In
+# production (DEBUG off) that is what `collectstatic` gathered into STATIC_ROOT, under names
+# carrying a hash of their content (browsers cache them for a year) with gzip copies beside
+# them; a development run (DEBUG) serves the apps' files as they are, no collectstatic needed.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 # --- provider accounts from the environment -------------------------------------------------
 # Each provider whose credential variable is set gets an account named after it ("aello",

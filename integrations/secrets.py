@@ -23,6 +23,10 @@ SECRET_KEY_NAMES = re.compile(
     re.IGNORECASE,
 )
 
+# A webhook receiver's path carries its account's token (/hooks/<account>/<token>/); Django logs
+# the path of every 4xx answer ("Method Not Allowed: /hooks/…"), before any account is loaded.
+WEBHOOK_PATH_TOKEN = re.compile(r"(/hooks/[^/?\s]+/)[^/?\s]+")
+
 _known_values: set[str] = set()
 _known_lock = threading.Lock()
 
@@ -109,7 +113,7 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a malformed record is logged as it is rather than dropped
             return True
-        record.msg = redact_text(message)
+        record.msg = WEBHOOK_PATH_TOKEN.sub(r"\1" + MASK, redact_text(message))
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
