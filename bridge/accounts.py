@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 
-from django.db.models import DateTimeField, F, Value
+from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -59,4 +59,25 @@ def throttle(account_id: int, until: datetime, now: datetime) -> None:
     ProviderAccount.objects.filter(pk=account_id).update(
         throttled_until=until,
         throttled_since=Coalesce(F("throttled_since"), Value(now, output_field=DateTimeField())),
+    )
+
+
+#: At most one note of a failed attempt per account in this long (a 500 storm fails many
+#: deliveries a second; the dashboard needs the latest, not each).
+FAILURE_NOTE_EVERY = timedelta(seconds=1)
+
+
+def note_failure(
+    account_id: int, error: ProviderError, delivery_id: int, now: datetime | None = None
+) -> None:
+    """Keep ``error`` as the account's latest failed attempt (the dashboard shows it even after
+    the delivery went through on a retry, which clears the delivery's own error)."""
+    now = now or timezone.now()
+    parts = [f"HTTP {error.status}" if error.status else "", error.code, str(error)]
+    ProviderAccount.objects.filter(pk=account_id).filter(
+        Q(last_failure_at__isnull=True) | Q(last_failure_at__lt=now - FAILURE_NOTE_EVERY)
+    ).update(
+        last_failure_at=now,
+        last_failure=" · ".join(p for p in parts if p)[:500],
+        last_failure_delivery_id=delivery_id,
     )

@@ -695,3 +695,27 @@ def test_dashboard_refreshes_itself_without_a_reload(page, live_server, admin_us
     expect(pending).to_have_text("1", timeout=10_000)
     assert page.evaluate("window.notReloaded") is True
     assert page.locator("#chart-deliveries-24h rect.bar").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)  # the outbox's sending threads read committed rows
+def test_a_failure_the_retry_overcame_still_shows_as_the_last_error(
+    admin_client, make_lead, fake_account, fakes
+):
+    """Two 500s, then the push went through: its delivery's error is cleared, yet the
+    dashboard still says what failed and when (the account keeps its latest failed attempt)."""
+    from bridge import outbox
+    from bridge.models import Delivery, Lead
+
+    account = fake_account("aello", name="aello-dealer")
+    fakes.add_fault("aello", "error", path="/leads", status=500, times=2)
+    lead = make_lead()
+    outbox.enqueue(Lead, {account: [lead.pk]})
+    outbox.run_until_settled([account.pk], timeout=60)
+    delivery = Delivery.objects.get()
+    assert delivery.state == Delivery.State.DELIVERED and delivery.error_message == ""
+    page = admin_client.get(reverse("admin:index")).content.decode()
+    assert "No delivery failing now. Last failed attempt" in page
+    assert "HTTP 500" in page and f"delivery #{delivery.pk}" in page
+    figures = admin_client.get(reverse("bridge_dashboard_refresh")).json()["figures"]
+    row = next(a for a in figures["accounts"] if a["name"] == "aello-dealer")
+    assert row["last_error"] is None and row["last_recovered_error"]["text"].startswith("HTTP 500")

@@ -176,6 +176,9 @@ class AccountHealth:
     throttled_since: datetime | None = None
     syncs: list[SyncHealth] | None = None
     last_failure: Delivery | None = None
+    #: No delivery is failing, but an attempt failed within the window (its delivery went
+    #: through on a retry): the account's note of it is shown (``last_failure*`` fields).
+    recovered_failure: bool = False
     show_deliveries: bool = False
 
     @property
@@ -228,6 +231,11 @@ def account_health(now: datetime, *, with_syncs: bool, with_deliveries: bool) ->
     for account in accounts:
         status, label = account_status(account)
         throttled = account.throttled_until
+        failure = failures.get(getattr(account, "last_failure_id", None))
+        noted = account.last_failure_at
+        recovered = bool(
+            with_deliveries and failure is None and noted and noted >= now - LAST_ERROR_WINDOW
+        )
         rows.append(
             AccountHealth(
                 account=account,
@@ -236,7 +244,8 @@ def account_health(now: datetime, *, with_syncs: bool, with_deliveries: bool) ->
                 throttled_until=throttled if throttled and throttled > now else None,
                 throttled_since=account.throttled_since,
                 syncs=syncs.get(account.pk, []) if with_syncs else None,
-                last_failure=failures.get(getattr(account, "last_failure_id", None)),
+                last_failure=failure,
+                recovered_failure=recovered,
                 show_deliveries=with_deliveries,
             )
         )

@@ -144,6 +144,12 @@ def _account_figures(row: AccountHealth) -> dict:
             if failure
             else None
         )
+        if row.recovered_failure:
+            figures_["last_recovered_error"] = {
+                "at": row.account.last_failure_at.isoformat(),
+                "text": row.account.last_failure,
+                "id": row.account.last_failure_delivery_id,
+            }
     return figures_
 
 

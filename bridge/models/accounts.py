@@ -149,6 +149,11 @@ class ProviderAccount(BusinessHoursMixin, models.Model):
     #: When a drain task was queued for this account and has not started yet (bridge.wakeups):
     #: commits meanwhile queue no other.
     drain_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The latest failed delivery attempt, kept when the delivery later goes through (its own
+    # error is cleared then): the dashboard's "last delivery error" after a recovery.
+    last_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_failure = models.CharField(max_length=500, blank=True, editable=False)
+    last_failure_delivery_id = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -243,6 +243,7 @@ def _record_failure(delivery: Delivery, client, error: ProviderError) -> str:
     reaction, until = accounts.react_to(
         delivery.account_id, error, fallback_wait=retry_delay(1), now=now
     )
+    accounts.note_failure(delivery.account_id, error, delivery.pk, now)
     if reaction is accounts.Reaction.PAUSED:
         # The credential is wrong: the account is paused instead of burning every delivery.
         # This attempt does not count; the delivery waits for the account to be resumed.
