@@ -6,9 +6,10 @@ provider, the requests it has received and not yet answered (from the request's 
 its answer is written, a latency fault's wait included) and keeps the maximum, so a test or a
 benchmark checks the promise from the provider's side.
 
-Seen from the server a request starts after the client sent it and ends before the client has
-read the answer, so one sender's requests never overlap here: the maximum recorded is never
-more than the client really had in flight.
+Seen from the server a request starts after the client sent it and ends just after its answer
+is written (the client may read the answer a moment before the count drops), so one sender's
+requests never overlap here: the maximum recorded is never more than the client really had
+in flight.
 """
 
 from __future__ import annotations
