@@ -186,7 +186,9 @@ def page_states(model, ids: list[int]) -> dict[int, dict[int, str]]:
         of_leads = pushes(Lead).filter(object_id__in=leads.values("pk"))
         of_leads = of_leads.annotate(row_id=Subquery(contact_of_lead, BigIntegerField()))
         of_leads = of_leads.annotate(status=status_expression()).order_by().values_list(*columns)
-        found = found.union(of_leads, all=True)
+        # Ordered by nothing, said again on the union: Django 6.1 gives a combined query its
+        # model's default ordering, which names no column of these rows.
+        found = found.union(of_leads, all=True).order_by()
     newest: dict[tuple, tuple[int, str]] = {}  # (row, account, record) -> (id, status)
     for row_id, account_id, type_id, object_id, delivery_id, status in found:
         key = (row_id, account_id, type_id, object_id)
