@@ -262,6 +262,7 @@ def _enqueue_and_redirect(request, queryset, form, model, contact_path, test: bo
     """Queue the push (a test: only the first selected record each account takes)."""
     targets, params, skipped, due = {}, {}, Counter(), {}
     send_at, now = form.cleaned_data.get("send_at"), timezone.now()
+    count = 1 if test else queryset.count()  # once: a select-across may be a million rows
     for account in form.cleaned_data["accounts"]:
         due[account.pk] = when_due(account, send_at, now)
         provider = account.provider_class
@@ -271,14 +272,12 @@ def _enqueue_and_redirect(request, queryset, form, model, contact_path, test: bo
                 "pk", flat=True
             )
         )
-        total = queryset.count()
         if test:
-            ids, total = sorted(ids)[:1], 1
-        if total - len(ids):
-            skipped[f"{account.name}: {describe_requirement(provider)}"] += total - len(ids)
+            ids = sorted(ids)[:1]
+        if count - len(ids):
+            skipped[f"{account.name}: {describe_requirement(provider)}"] += count - len(ids)
         targets[account] = ids
         params[account.pk] = form.params_for(account)
-    count = 1 if test else queryset.count()
     description = (
         ("Test: " if test else "")
         + f"{form.operation} {count} "
