@@ -10,9 +10,12 @@ orphaned — a provider-side merge comes first).
 
 ``merge_contacts`` does it: the chosen values written to the survivor (validated by the model's
 ``full_clean``; a phone or email held by a merged contact is released first, since that contact
-goes away), then every reference to a merged contact moved to the survivor — leads, orders,
-activities (with their inbound events), Leeloo channels, remote links and deliveries (generic:
-content type and object id), tags (a union) — and the merged contacts deleted. ``MergeResult``
+goes away). No way of reaching the person is lost: a phone number not chosen joins the
+survivor's other phones ("from #12"), and an email not chosen is written into its notes — a
+salesperson who merges two records should not lose the number that answers. Then every
+reference to a merged contact is moved to the survivor — leads, orders, activities (with their
+inbound events), Leeloo channels, remote links and deliveries (generic: content type and
+object id), tags (a union) — and the merged contacts deleted. ``MergeResult``
 counts what moved per kind and is plain data (``as_dict``), so an audit trail or a command can
 record it. ``HANDLED_RELATIONS`` and ``HANDLED_GENERIC_MODELS`` name every reference this module
 moves; ``tests/test_merge.py`` fails when a model gains a relation to Contact they do not name.
@@ -126,6 +129,8 @@ class MergeResult:
     activities_moved: int = 0
     channels_moved: int = 0
     tags_added: int = 0
+    phones_kept: int = 0
+    emails_kept: int = 0
     contacts_deleted: int = 0
 
     def as_dict(self) -> dict:
@@ -146,6 +151,10 @@ class MergeResult:
         parts = [f"{', '.join(moved)} moved" if moved else "nothing else to move"]
         if self.tags_added:
             parts.append(f"{plural(self.tags_added, 'tag')} added")
+        kept = [plural(self.phones_kept, "phone number"), plural(self.emails_kept, "email")]
+        kept = [part for part in kept if part]
+        if kept:
+            parts.append(f"{' and '.join(kept)} not chosen kept (other phones, notes)")
         parts.append(f"{plural(self.contacts_deleted, 'contact') or 'no contact'} deleted")
         return "; ".join(parts)
 
@@ -272,20 +281,24 @@ def merge_contacts(survivor: Contact, others, choices: dict[str, int] | None = N
         survivor = locked[survivor.pk]
         others = [locked[pk] for pk in other_ids]
         result = MergeResult(survivor_id=survivor.pk, merged_ids=other_ids)
-        result.values_taken = apply_choices(survivor, others, plan, choices)
+        result.values_taken = apply_choices(survivor, others, plan, choices, result)
         move_relations(survivor, other_ids, result)
         _, deleted = Contact.objects.filter(pk__in=other_ids).delete()
         result.contacts_deleted = deleted.get(Contact._meta.label, 0)
     return result
 
 
-def apply_choices(survivor: Contact, others, plan: MergePlan, choices) -> dict[str, int]:
+def apply_choices(
+    survivor: Contact, others, plan: MergePlan, choices, result: MergeResult
+) -> dict[str, int]:
     """Write the chosen values on the survivor, validated; field → pk of the contact it came
-    from, for the values not already the survivor's."""
+    from, for the values not already the survivor's. The phones and emails not chosen are kept
+    (``keep_unchosen_keys``), counted on ``result``."""
     by_id = {c.pk: c for c in [survivor, *others]}
     unknown = sorted(set(choices) - {d.name for d in plan.differing} - {s.name for s in plan.same})
     if unknown:
         raise ValidationError({name: "Not a field a merge chooses." for name in unknown})
+    before = {pk: reachable_at(contact) for pk, contact in by_id.items()}
     taken = {}
     for differing in plan.differing:
         source = choices.get(differing.name, survivor.pk)
@@ -296,6 +309,7 @@ def apply_choices(survivor: Contact, others, plan: MergePlan, choices) -> dict[s
         if source != survivor.pk:
             setattr(survivor, differing.name, getattr(by_id[source], differing.name))
             taken[differing.name] = source
+    result.phones_kept, result.emails_kept = keep_unchosen_keys(survivor, before)
     release_keys(others)
     try:
         survivor.full_clean()
@@ -303,6 +317,46 @@ def apply_choices(survivor: Contact, others, plan: MergePlan, choices) -> dict[s
         raise ValidationError(exc.message_dict) from None
     survivor.save()
     return taken
+
+
+def reachable_at(contact: Contact) -> tuple[list[tuple[str, str]], str]:
+    """A contact's ways of being reached: ([(label, phone)…] main phone first, email)."""
+    phones = [("", contact.phone)]
+    for entry in contact.other_phones or []:
+        if isinstance(entry, str):
+            entry = {"phone_number": entry}
+        phones.append((str(entry.get("label") or ""), entry.get("phone_number") or ""))
+    return [(label, number) for label, number in phones if number], (contact.email or "").lower()
+
+
+def keep_unchosen_keys(survivor: Contact, before: dict[int, tuple]) -> tuple[int, int]:
+    """Add to ``survivor`` (not saved) every phone and email it would lose by the merge.
+
+    ``before`` is each contact's ``reachable_at`` read before the chosen values were written.
+    A phone — main or other — that the survivor now holds nowhere joins its other phones,
+    labelled with where it came from; an email it does not hold is added to its notes, one line
+    each (a contact has one email field). Returns (phones added, emails added).
+    """
+    now_phones, now_email = reachable_at(survivor)
+    held_phones = {number for _, number in now_phones}
+    held_emails = {now_email}
+    phones, emails = [], []
+    for pk, (entries, email) in before.items():
+        for label, number in entries:
+            if number not in held_phones:
+                held_phones.add(number)
+                origin = f"from #{pk}"
+                phones.append(
+                    {"label": f"{label} ({origin})" if label else origin, "phone_number": number}
+                )
+        if email and email not in held_emails:
+            held_emails.add(email)
+            emails.append(f"Other email (from merged contact #{pk}): {email}")
+    if phones:
+        survivor.other_phones = [*(survivor.other_phones or []), *phones]
+    if emails:
+        survivor.notes = "\n".join(part for part in [survivor.notes or "", *emails] if part)
+    return len(phones), len(emails)
 
 
 def release_keys(others) -> None:

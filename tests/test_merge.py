@@ -180,6 +180,51 @@ def test_chosen_values_win_and_a_merged_contacts_keys_are_released(pair):
     assert result.values_taken == {"email": dupe.pk, "phone": dupe.pk, "company": dupe.pk}
 
 
+def test_phones_and_emails_not_chosen_are_kept_on_the_survivor(pair):
+    """Nothing that reaches the person is lost: the unchosen main phone, the duplicate's other
+    phones and its email end up in the survivor's other phones and notes."""
+    keep, dupe = pair["keep"], pair["dupe"]
+    Contact.objects.filter(pk=dupe.pk).update(
+        other_phones=[{"label": "mobile", "phone_number": "+13105550199"}], notes="Call after 5"
+    )
+    Contact.objects.filter(pk=keep.pk).update(notes="VIP buyer")
+    keep.refresh_from_db()
+    dupe.refresh_from_db()
+    keep_phone, dupe_phone = keep.phone, dupe.phone
+    result = merge_contacts(keep, [dupe], {"phone": dupe.pk})
+    keep.refresh_from_db()
+    assert keep.phone == dupe_phone
+    assert keep.other_phones == [
+        {"label": f"from #{keep.pk}", "phone_number": keep_phone},
+        {"label": f"mobile (from #{dupe.pk})", "phone_number": "+13105550199"},
+    ]
+    assert keep.email == "jane@example.com"
+    assert keep.notes == (
+        f"VIP buyer\nOther email (from merged contact #{dupe.pk}): jane.doe@work.example.com"
+    )
+    assert (result.phones_kept, result.emails_kept) == (2, 1)
+    assert "2 phone numbers and 1 email not chosen kept" in result.summary()
+
+
+def test_a_phone_the_survivor_already_holds_is_not_added_twice(make_contact):
+    keep = make_contact(phone="+13105550101", email="a@example.com")
+    dupe = make_contact(
+        phone="+13105550102",
+        email="a2@example.com",
+        other_phones=[{"label": "work", "phone_number": "+13105550101"}],
+    )
+    Contact.objects.filter(pk=keep.pk).update(
+        other_phones=[{"label": "home", "phone_number": "+13105550102"}]
+    )
+    keep.refresh_from_db()
+    result = merge_contacts(keep, [dupe], {"email": dupe.pk})
+    keep.refresh_from_db()
+    assert keep.other_phones == [{"label": "home", "phone_number": "+13105550102"}]
+    assert keep.email == "a2@example.com"
+    assert keep.notes.endswith(f"Other email (from merged contact #{keep.pk}): a@example.com")
+    assert (result.phones_kept, result.emails_kept) == (0, 1)
+
+
 def test_the_newer_contact_may_survive(pair):
     keep, dupe = pair["keep"], pair["dupe"]
     result = merge_contacts(dupe, [keep], {"email": keep.pk})
@@ -369,7 +414,8 @@ def test_confirming_merges_and_opens_the_survivor_with_the_counts(admin_client, 
     said = [str(m) for m in get_messages(response.wsgi_request)]
     assert said == [
         f"Merged 2 contacts into Jane Doe (#{keep.pk}): 2 leads, 1 order, 1 remote link, "
-        "2 deliveries, 1 activity, 1 Leeloo channel moved; 1 tag added; 1 contact deleted."
+        "2 deliveries, 1 activity, 1 Leeloo channel moved; 1 tag added; "
+        "1 phone number and 1 email not chosen kept (other phones, notes); 1 contact deleted."
     ]
     keep.refresh_from_db()
     assert keep.company == "Acme Trucks" and keep.email == "jane@example.com"
@@ -377,7 +423,8 @@ def test_confirming_merges_and_opens_the_survivor_with_the_counts(admin_client, 
     history = LogEntry.objects.filter(content_type=contact_type())
     assert history.get(object_id=str(keep.pk), action_flag=CHANGE).change_message == (
         f"Merged contacts #{dupe.pk} into this one: 2 leads, 1 order, 1 remote link, "
-        "2 deliveries, 1 activity, 1 Leeloo channel moved; 1 tag added; 1 contact deleted."
+        "2 deliveries, 1 activity, 1 Leeloo channel moved; 1 tag added; "
+        "1 phone number and 1 email not chosen kept (other phones, notes); 1 contact deleted."
     )
     assert history.filter(object_id=str(dupe.pk), action_flag=DELETION).exists()
     [entry] = AuditEntry.objects.all()
