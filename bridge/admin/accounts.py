@@ -26,6 +26,13 @@ from .audit import record_account_changes
 from .base import BridgeModelAdmin
 from .connection_test import ConnectionTestMixin
 from .inbox import inbound_links, webhook_receiver
+from .mapping import (
+    FieldMappingInline,
+    mappable,
+    mapping_help,
+    record_mapping_changes,
+    stored_rows,
+)
 from .outbox import badge, changelist_link
 
 HEALTH_COLOURS = {"active": "#15803d", "paused": "#b45309", "disabled": "#4b5563"}
@@ -285,6 +292,7 @@ class ProviderAccountAdmin(ConnectionTestMixin, BridgeModelAdmin):
         "webhook_receiver",
         "webhook_refused",
         "webhook_refused_at",
+        "field_mapping",
     ]
     actions = ["pause_accounts", "resume_accounts", "sync_now", "full_sync_now"]
     fieldsets = [
@@ -331,6 +339,8 @@ class ProviderAccountAdmin(ConnectionTestMixin, BridgeModelAdmin):
             },
         ),
         ("Activity", {"fields": ["links"]}),
+        # Last, so the rows (an inline) follow right below it.
+        ("Field mapping", {"fields": ["field_mapping"]}),
     ]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -350,8 +360,19 @@ class ProviderAccountAdmin(ConnectionTestMixin, BridgeModelAdmin):
                 messages.WARNING,
             )
 
+    def save_related(self, request, form, formsets, change):
+        """Save the inlines; a change of the field mapping goes to the audit trail."""
+        before = stored_rows(form.instance) if change else []
+        super().save_related(request, form, formsets, change)
+        record_mapping_changes(request.user, form.instance, before)
+
     def get_inlines(self, request, obj):
-        return [SyncStateInline] if obj is not None and sync.can_sync(obj) else []
+        inlines = [SyncStateInline] if obj is not None and sync.can_sync(obj) else []
+        return inlines + ([FieldMappingInline] if mappable(obj) else [])
+
+    @admin.display(description="What is sent")
+    def field_mapping(self, obj):
+        return mapping_help(obj if obj.pk else None)
 
     @admin.display(description="Health")
     def health(self, obj):
