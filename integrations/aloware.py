@@ -239,13 +239,13 @@ def build_contact_payload(
 #: nothing is mapped to it.
 FIELD_MAPPING = MappingSpec(
     targets=(
-        Target("csf1", "Custom field 1 (csf1)"),
-        Target("csf2", "Custom field 2 (csf2)"),
+        Target("csf1", "Custom field 1"),
+        Target("csf2", "Custom field 2"),
         Target("notes", "Notes"),
         Target("lead_source", "Lead source"),
         Target(
             "tag_id",
-            "Tag (tag_id)",
+            "Tag",
             "An Aloware tag id; it replaces the account's tag_id option for that record.",
         ),
     ),

@@ -339,8 +339,6 @@ class ProviderAccountAdmin(ConnectionTestMixin, BridgeModelAdmin):
             },
         ),
         ("Activity", {"fields": ["links"]}),
-        # Last, so the rows (an inline) follow right below it.
-        ("Field mapping", {"fields": ["field_mapping"]}),
     ]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -365,6 +363,14 @@ class ProviderAccountAdmin(ConnectionTestMixin, BridgeModelAdmin):
         before = stored_rows(form.instance) if change else []
         super().save_related(request, form, formsets, change)
         record_mapping_changes(request.user, form.instance, before)
+
+    def get_fieldsets(self, request, obj=None):
+        """The fieldsets, and "Field mapping" saying why there is nothing to map (a provider
+        with fields to map shows its explanation above the rows instead)."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if mappable(obj):
+            return fieldsets
+        return [*fieldsets, ("Field mapping", {"fields": ["field_mapping"]})]
 
     def get_inlines(self, request, obj):
         inlines = [SyncStateInline] if obj is not None and sync.can_sync(obj) else []
@@ -499,6 +505,8 @@ class ProviderAccountAdmin(ConnectionTestMixin, BridgeModelAdmin):
         """The account's page, with a "Sync now" button (the list's action, for this account)
         when the provider syncs and the user may run the action."""
         account = self.get_object(request, unquote(object_id))
+        if account is not None and mappable(account):
+            extra_context = {**(extra_context or {}), "field_mapping_help": mapping_help(account)}
         if (
             account is not None
             and sync.can_sync(account)

@@ -51,7 +51,9 @@ class FieldMappingForm(forms.ModelForm):
     account: ProviderAccount | None = None
     types: dict[str, str] = {}
 
-    local_field = forms.ChoiceField(label="Local field", choices=LOCAL_CHOICES)
+    # Menus over plain text fields: what a menu offers is checked by ``check_rows``, whose
+    # words (the row, the field, the provider's own list) beat a bare "not a valid choice".
+    local_field = forms.CharField(label="Local field", widget=forms.Select(choices=LOCAL_CHOICES))
     custom_name = forms.CharField(
         label="Custom field name",
         required=False,
@@ -72,7 +74,15 @@ class FieldMappingForm(forms.ModelForm):
             self.initial.setdefault("custom_name", source[len(CUSTOM_PREFIX) :])
         elif source:
             self.initial.setdefault("local_field", source)
+        if "target" not in self.fields:
+            return  # a page the user may only look at: the rows are shown, not edited
         self.fields["target"] = self.target_field()
+        self.fields["local_field"].error_messages["required"] = self.numbered(
+            "choose the local field to send."
+        )
+        self.fields["target"].error_messages["required"] = self.numbered(
+            "choose the field it is sent as."
+        )
 
     def target_field(self) -> forms.Field:
         """A menu of the provider's fields, or a name to type for a call variable."""
@@ -89,12 +99,18 @@ class FieldMappingForm(forms.ModelForm):
             stored = self.instance.target
             if stored and stored not in self.types:
                 choices.append((stored, f"{stored} (not in the last pull)"))
-            return forms.ChoiceField(
-                label="Sent as (custom field)", choices=[("", "---------"), *choices]
+            return forms.CharField(
+                label="Sent as (custom field)",
+                widget=forms.Select(choices=[("", "---------"), *choices]),
             )
-        return forms.ChoiceField(
+        return forms.CharField(
             label="Sent as",
-            choices=[("", "---------"), *((t.name, t.label) for t in spec.targets)],
+            widget=forms.Select(
+                choices=[
+                    ("", "---------"),
+                    *((t.name, f"{t.label} ({t.name})") for t in spec.targets),
+                ]
+            ),
         )
 
     def clean(self):
@@ -145,18 +161,49 @@ def form_for(account: ProviderAccount) -> type[FieldMappingForm]:
 
 
 class FieldMappingInline(admin.TabularInline):
-    """The account's rows, below its "Field mapping" section."""
+    """The account's rows, under their "Field mapping" heading and what it says (the
+    template shows ``field_mapping_help``, which the account's change view puts in context)."""
 
     model = FieldMapping
+    template = "admin/bridge/provideraccount/field_mapping_inline.html"
     formset = FieldMappingFormSet
     fields = ["local_field", "custom_name", "target"]
+    readonly_fields = ["local_field_shown"]
     extra = 1
     verbose_name = "field mapping row"
-    verbose_name_plural = "field mapping: local field → sent as"
+    verbose_name_plural = "mapping rows (local field → sent as)"
+
+    def get_fields(self, request, obj=None):
+        """The menus for who may change the account; the rows in words for who may look."""
+        if self.has_change_permission(request, obj):
+            return self.fields
+        return ["local_field_shown", "target"]
+
+    @admin.display(description="Local field")
+    def local_field_shown(self, row):
+        return source_label(row.source) if row.source else "–"
 
     def get_formset(self, request, obj=None, **kwargs):
         kwargs["form"] = form_for(obj)
         return super().get_formset(request, obj, **kwargs)
+
+    # The rows are part of the account's setup, like its options: whoever may change the
+    # account may change them (no separate permission on the rows to hand out).
+    def _account_may(self, request, obj, action: str) -> bool:
+        account_admin = self.admin_site.get_model_admin(ProviderAccount)
+        return getattr(account_admin, f"has_{action}_permission")(request, obj)
+
+    def has_view_permission(self, request, obj=None):
+        return self._account_may(request, obj, "view")
+
+    def has_add_permission(self, request, obj=None):
+        return self._account_may(request, obj, "change")
+
+    def has_change_permission(self, request, obj=None):
+        return self._account_may(request, obj, "change")
+
+    def has_delete_permission(self, request, obj=None):
+        return self._account_may(request, obj, "change")
 
 
 def mappable(account: ProviderAccount | None) -> bool:
@@ -184,7 +231,7 @@ def mapping_help(account: ProviderAccount | None):
                 "<p><strong>{} fields a row can fill:</strong> {}</p>",
                 provider.name,
                 format_html_join(
-                    ", ", "<code>{}</code> ({})", ((t.name, t.label) for t in spec.targets)
+                    ", ", "{} (<code>{}</code>)", ((t.label, t.name) for t in spec.targets)
                 ),
             )
         )
