@@ -335,3 +335,15 @@ def test_variable_map_options_become_rows_and_what_cannot_be_one_stays(make_acco
     config = account.config()
     assert config.field_map.rows[1] == MappingRow("product.title", "vehicle")
     assert json.dumps(config.field_map.rows, default=str)  # plain data
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_re_push_after_a_mapping_change_is_sent_not_skipped(make_lead, fake_account, fakes):
+    account = fake_account("aloware")
+    lead = make_lead(message="Call after 5pm")
+    assert push(lead, account).state == Delivery.State.DELIVERED
+    assert push(lead, account).state == Delivery.State.SKIPPED  # nothing new to send
+    FieldMapping.objects.create(account=account, source="message", target="csf1")
+    assert push(lead, account).state == Delivery.State.DELIVERED
+    last = fakes.requests_for("aloware", "POST", "/api/v1/webhook/forms")[-1]
+    assert last.json["csf1"] == "Call after 5pm"
