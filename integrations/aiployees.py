@@ -254,7 +254,7 @@ class AiployeesProvider(Provider):
             )
         for ours, theirs in mapping.items():
             values[str(theirs)] = _variable_value(_lookup(record, contact, str(ours)))
-        for variable, value in self.account.field_map.values(record).items():
+        for variable, value in self.checked_field_map().values(record).items():
             values[variable] = _variable_value(value)
         values.update(params.get("variables") or {})
         return {key: value for key, value in values.items() if value not in (None, "", [])}

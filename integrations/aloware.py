@@ -461,7 +461,7 @@ class AlowareProvider(Provider):
         turns that into RateLimitedError, honouring Retry-After when it is sent.
         """
         payload = build_contact_payload(
-            record, dict(self.account.options), params, self.account.field_map
+            record, dict(self.account.options), params, self.checked_field_map()
         )
         response = self.request("POST", "/api/v1/webhook/forms", json_body=payload)
         created = response.status == 201

@@ -42,7 +42,7 @@ from .errors import (
     TransientError,
 )
 from .events import EventReader
-from .mapping import FieldMap, MappingSpec
+from .mapping import FieldMap, MappingSpec, check_rows
 from .secrets import Secret, redact, redact_text
 from .syncing import SyncedResource
 
@@ -388,6 +388,22 @@ class Provider:
         """An account option, ``default`` when unset or blank."""
         value = self.account.options.get(name)
         return default if value in (None, "") else value
+
+    def checked_field_map(self) -> FieldMap:
+        """The account's field mapping, its rows checked against :attr:`field_mapping` (the
+        admin checks them as they are saved; a row made around it is refused here, naming
+        it, rather than sent as a field the provider does not take)."""
+        field_map = self.account.field_map
+        if field_map.rows:
+            problems = check_rows(
+                self.name, self.field_mapping, list(field_map.rows), field_map.types
+            )
+            if problems:
+                raise ConfigurationError(
+                    f"Account '{self.account.name}' has a field mapping row {self.name} cannot "
+                    f"use: {problems[0]} Fix it on the account's page (Field mapping)."
+                )
+        return field_map
 
     def require_credential(self) -> str:
         if not self.account.credential:

@@ -13,9 +13,11 @@ from bridge.preview import preview_push
 from integrations.aello import AelloProvider
 from integrations.aiployees import AiployeesProvider
 from integrations.aloware import AlowareProvider, build_contact_payload
-from integrations.errors import PayloadError
+from integrations.base import AccountConfig
+from integrations.errors import ConfigurationError, PayloadError
 from integrations.leeloo import LeelooProvider, build_custom_fields, convert_custom_value
 from integrations.mapping import FieldMap, MappingRow, check_rows, source_value
+from integrations.secrets import Secret
 
 LEAD = {
     "id": 1,
@@ -159,6 +161,23 @@ def test_an_aloware_tag_that_is_not_an_id_is_refused_naming_the_field():
     record = {**LEAD, "custom_fields": {"tag": "VIP customers"}}
     with pytest.raises(PayloadError, match="tag_id must be an Aloware tag id"):
         build_contact_payload(record, {}, {}, FieldMap(rows(("custom:tag", "tag_id"))))
+
+
+@pytest.mark.parametrize(
+    "provider, row",
+    [(AlowareProvider, ("email", "first_name")), (AiployeesProvider, ("email", "a b"))],
+)
+def test_a_row_made_around_the_admins_checks_is_refused_not_sent(provider, row):
+    account = AccountConfig(
+        name="acct",
+        provider=provider.id,
+        credential=Secret("k" * 24),
+        base_url="http://127.0.0.1:9",  # never reached
+        options={"campaign_id": 7},
+        field_map=FieldMap(rows(row)),
+    )
+    with pytest.raises(ConfigurationError, match="Account 'acct' has a field mapping row"):
+        provider(account).perform("push", LEAD, {})
 
 
 # --- Leeloo conversions ---------------------------------------------------------------------

@@ -189,7 +189,7 @@ class LeelooOperations:
         local field is blank sends nothing, so it never blanks Leeloo's value)."""
         mapped = {
             name: value
-            for name, value in self.account.field_map.values(record).items()
+            for name, value in self.checked_field_map().values(record).items()
             if as_text(value)
         }
         return {**fields, **mapped}
