@@ -343,17 +343,17 @@ def test_variable_map_options_become_rows_and_what_cannot_be_one_stays(make_acco
     untouched = make_account("aloware", options={"variable_map": {"company": "x"}})
     migration.variable_maps_to_rows(apps, None)
     account.refresh_from_db()
-    assert list(account.field_mappings.values_list("source", "target")) == [
+    # (PostgreSQL's jsonb keeps no key order, so neither do the rows made from it.)
+    assert set(account.field_mappings.values_list("source", "target")) == {
         ("company", "company_name"),
         ("product.title", "vehicle"),
         ("custom:budget", "budget"),
-    ]
+    }
     assert account.options == {"campaign_id": 3, "variable_map": {"city": "customer city"}}
     untouched.refresh_from_db()
     assert untouched.options == {"variable_map": {"company": "x"}}
-    config = account.config()
-    assert config.field_map.rows[1] == MappingRow("product.title", "vehicle")
-    assert json.dumps(config.field_map.rows, default=str)  # plain data
+    rows = account.config().field_map.rows
+    assert MappingRow("product.title", "vehicle") in rows and len(rows) == 3
 
 
 @pytest.mark.django_db(transaction=True)
