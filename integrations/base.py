@@ -42,7 +42,7 @@ from .errors import (
     TransientError,
 )
 from .events import EventReader
-from .mapping import FieldMap, MappingSpec, check_rows
+from .mapping import FieldMap, MappingSpec, checked_field_map
 from .secrets import Secret, redact, redact_text
 from .syncing import SyncedResource
 
@@ -257,8 +257,7 @@ class Provider:
     #: Contact fields a record needs to be sent: every group needs one of its fields filled
     #: (e.g. ``(("email", "phone"),)`` = an email or a phone). Checked before enqueueing.
     contact_requirements: ClassVar[tuple[tuple[str, ...], ...]] = ()
-    #: What an account may map local fields to (:mod:`integrations.mapping`): fixed fields,
-    #: call variables, or the custom fields its last pull saw; nothing by default.
+    #: What an account may map local fields to (:mod:`integrations.mapping`); none by default.
     field_mapping: ClassVar[MappingSpec] = MappingSpec()
     #: Dotted path of this provider's local fake (integrations/fakes/), for demos and tests.
     fake: ClassVar[str] = ""
@@ -390,20 +389,8 @@ class Provider:
         return default if value in (None, "") else value
 
     def checked_field_map(self) -> FieldMap:
-        """The account's field mapping, its rows checked against :attr:`field_mapping` (the
-        admin checks them as they are saved; a row made around it is refused here, naming
-        it, rather than sent as a field the provider does not take)."""
-        field_map = self.account.field_map
-        if field_map.rows:
-            problems = check_rows(
-                self.name, self.field_mapping, list(field_map.rows), field_map.types
-            )
-            if problems:
-                raise ConfigurationError(
-                    f"Account '{self.account.name}' has a field mapping row {self.name} cannot "
-                    f"use: {problems[0]} Fix it on the account's page (Field mapping)."
-                )
-        return field_map
+        """The account's field mapping, its rows checked against :attr:`field_mapping`."""
+        return checked_field_map(self.account, self.name, self.field_mapping)
 
     def require_credential(self) -> str:
         if not self.account.credential:

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ConfigurationError
+
 CUSTOM_PREFIX = "custom:"
 
 #: Contact fields a row may read: name -> what staff read in the menu.
@@ -248,3 +250,21 @@ def check_rows(
         else:
             first_row[row.target] = number
     return problems
+
+
+def checked_field_map(account: Any, provider_name: str, spec: MappingSpec) -> FieldMap:
+    """``account``'s field mapping (an ``AccountConfig``), its rows checked against ``spec``.
+
+    The admin checks rows as they are saved; a row made around it is refused here, naming
+    it, rather than sent as a field the provider does not take.
+    """
+    field_map = account.field_map
+    if not field_map.rows:
+        return field_map
+    problems = check_rows(provider_name, spec, list(field_map.rows), field_map.types)
+    if problems:
+        raise ConfigurationError(
+            f"Account '{account.name}' has a field mapping row {provider_name} cannot use: "
+            f"{problems[0]} Fix it on the account's page (Field mapping)."
+        )
+    return field_map
