@@ -53,6 +53,7 @@ LEAD_COLUMNS = (
     "source",
     "status",
     "received_at",
+    "custom_fields",
 )
 ORDER_COLUMNS = (
     "id",
@@ -134,6 +135,7 @@ def _lead_from_row(row: dict, contact: dict) -> dict:
         "source": row["source"],
         "status": row["status"],
         "received_at": _iso(row["received_at"]),
+        "custom_fields": dict(row["custom_fields"] or {}),
     }
 
 

@@ -18,6 +18,7 @@ import phonenumbers
 
 from .base import EnvVars, Provider, PushResult
 from .errors import PayloadError
+from .mapping import MappingSpec
 from .phones import split_country_code
 
 PRODUCT_FIELDS = ("link", "image", "title", "reference", "price")
@@ -158,6 +159,12 @@ class AelloProvider(Provider):
     fake = "integrations.fakes.aello.FakeAello"
     # Aéllo documents no webhook, callback or event feed: its accounts get no receiver.
     events = None
+    # Every field of POST /leads is a fixed one with its own meaning: no custom field, no
+    # free-form one besides the message the lead already fills.
+    field_mapping = MappingSpec(
+        unmappable="Aéllo's lead API takes fixed fields only (the contact, the product and "
+        "the message); it has no custom field, so there is nothing to map."
+    )
 
     def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:
         headers["Aello-Api-Key"] = self.require_credential()

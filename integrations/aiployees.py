@@ -2,8 +2,9 @@
 
 One operation, ``push``, puts a contact (or a lead's contact) into a call campaign. The phone is
 sent as E.164, the campaign id as an integer, and what the call assistant may say about the
-person as ``variables`` (``customer_name``, ``email`` and whatever the account's
-``variable_map`` adds). The contact's other phones become ``secondary_contacts``.
+person as ``variables`` (``customer_name``, ``email``, and whatever the account's field
+mapping (and its older ``variable_map`` option) adds). The contact's other phones become
+``secondary_contacts``.
 
 Aiployees answers with the lead it created (or, without ``allow_dupplicate``, the one it already
 had): the lead id is kept as the remote id.
@@ -27,6 +28,7 @@ from .events import (
     text,
     timestamp,
 )
+from .mapping import MappingSpec
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
@@ -189,9 +191,10 @@ class AiployeesProvider(Provider):
     base_urls = {"production": "https://call.aiployees.com"}
     account_options = {
         "campaign_id": "Campaign (integer id) new leads are put into, unless a push names one.",
-        "variable_map": 'Extra call variables: {"our field or custom field": "their variable"}, '
-        'e.g. {"company": "company_name", "product.title": "vehicle"}. customer_name and email '
-        "are always sent.",
+        "variable_map": "The older form of the Field mapping section below (which is the place "
+        'for new variables): {"our field or custom field": "their variable"}, e.g. '
+        '{"company": "company_name", "product.title": "vehicle"}. Still honoured; a mapping '
+        "row for the same variable wins.",
         "call_status_map": 'How a finished call moves its lead: {"call status": "lead status"}, '
         'e.g. {"completed": "contacted", "busy": "new"}. Default {"completed": "contacted"}.',
     }
@@ -224,12 +227,21 @@ class AiployeesProvider(Provider):
     events = AiployeesEvents()
     # Documented with the call results (inbound-events.md, "Reconcile"): a read, so harmless.
     connection_probe = Probe("/api/user/leads", {"per_page": 1}, "lists one lead")
+    # Any variable the campaign's call assistant defines may be sent (the document's
+    # customer_name and email are examples), so a row names its own variable.
+    field_mapping = MappingSpec(
+        variables=True,
+        defaults="customer_name (the full name) and email; the account option variable_map "
+        "(the older form of this mapping) adds more. A row for customer_name or email "
+        "replaces that default.",
+    )
 
     def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:
         headers["Authorization"] = f"Bearer {self.require_credential()}"
 
     def variables(self, record: dict, contact: dict, params: dict) -> dict:
-        """``variables``: name and email, the account's ``variable_map``, then params' own."""
+        """``variables``: name and email, the account's ``variable_map``, its field mapping
+        rows, then params' own (each later one wins for the same variable)."""
         values: dict[str, Any] = {
             "customer_name": customer_name(contact),
             "email": (contact.get("email") or "").strip(),
@@ -242,6 +254,8 @@ class AiployeesProvider(Provider):
             )
         for ours, theirs in mapping.items():
             values[str(theirs)] = _variable_value(_lookup(record, contact, str(ours)))
+        for variable, value in self.checked_field_map().values(record).items():
+            values[variable] = _variable_value(value)
         values.update(params.get("variables") or {})
         return {key: value for key, value in values.items() if value not in (None, "", [])}
 

@@ -6,8 +6,9 @@ updated one (only filled fields are overwritten, and only with ``force_update``)
 contact id, so the E.164 phone is kept as the remote id.
 
 Routing (owner, ring group, PowerDialer, sequence, line, tag, disposition) comes from the
-account's options and can be overridden per push through params. The payload is built by the
-small functions below, one per concern.
+account's options and can be overridden per push through params. The account's field mapping
+(:data:`FIELD_MAPPING`) may fill ``csf1``, ``csf2``, ``notes``, ``lead_source`` and ``tag_id``
+from other local fields. The payload is built by the small functions below, one per concern.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .events import (
     text,
     timestamp,
 )
+from .mapping import FieldMap, MappingSpec, Target, as_text
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
@@ -182,13 +184,40 @@ def routing(options: dict, params: dict) -> dict:
     return payload
 
 
-def build_contact_payload(record: dict, options: dict, params: dict) -> dict:
+def mapped_fields(record: dict, field_map: FieldMap) -> tuple[dict, dict]:
+    """(contact fields, routing options) the account's mapping fills for ``record``.
+
+    A mapped field replaces its default even when the record's value is blank (then it is
+    left out). A mapped ``tag_id`` is the record's own tag: it stands over the account's
+    ``tag_id`` option (which still tags a record without one), and a tag chosen on the push
+    page stands over both.
+    """
+    fields, routed = {}, {}
+    for target, value in field_map.values(record).items():
+        text = as_text(value)
+        if target == "tag_id":
+            if text and not text.isdigit():
+                raise PayloadError(
+                    f"tag_id must be an Aloware tag id (digits), not '{text}': check the "
+                    "account's field mapping for tag_id.",
+                    field_errors={"tag_id": [text]},
+                )
+            routed[target] = text
+        else:
+            fields[target] = text
+    return fields, routed
+
+
+def build_contact_payload(
+    record: dict, options: dict, params: dict, field_map: FieldMap | None = None
+) -> dict:
     """The whole ``POST /api/v1/webhook/forms`` body (without ``api_token``, added by auth).
 
     Blank fields are left out: with ``force_update`` an empty string could blank a field
     Aloware already has.
     """
     contact = contact_of(record)
+    mapped, routed = mapped_fields(record, field_map or FieldMap())
     payload: dict[str, Any] = {"phone_number": phone_number(contact)}
     fields = {
         "other_phone_numbers": other_phone_numbers(contact),
@@ -198,10 +227,32 @@ def build_contact_payload(record: dict, options: dict, params: dict) -> dict:
         "date_of_birth": date_of_birth(contact.get("date_of_birth")),
         "notes": notes(record, contact),
         **custom_fields(contact),
+        **mapped,
     }
     payload.update({key: value for key, value in fields.items() if value not in ("", [], None)})
-    payload.update(routing(options, params))
+    chosen = {**options, **{key: value for key, value in routed.items() if value}}
+    payload.update(routing(chosen, params))
     return payload
+
+
+#: What an account's field mapping may fill (the document's names), and what each gets when
+#: nothing is mapped to it.
+FIELD_MAPPING = MappingSpec(
+    targets=(
+        Target("csf1", "Custom field 1"),
+        Target("csf2", "Custom field 2"),
+        Target("notes", "Notes"),
+        Target("lead_source", "Lead source"),
+        Target(
+            "tag_id",
+            "Tag",
+            "An Aloware tag id; it replaces the account's tag_id option for that record.",
+        ),
+    ),
+    defaults="csf1 and csf2: the contact's custom fields of those names; notes: a lead's "
+    "product and message (a contact's own notes); lead source: the lead's source, else the "
+    "contact's; tag: the account's tag_id option. Aloware takes one tag, by its id (tag_id).",
+)
 
 
 #: Routing options: account defaults, overridable per push; what Aloware does with each. The
@@ -364,6 +415,7 @@ class AlowareProvider(Provider):
     contact_requirements = (("phone",),)
     fake = "integrations.fakes.aloware.FakeAloware"
     events = AlowareEvents()
+    field_mapping = FIELD_MAPPING
 
     def authenticate(self, headers: dict, json_body: Any, params: dict) -> None:
         # Aloware reads its token from the JSON body, not a header; base.redact masks it.
@@ -408,7 +460,9 @@ class AlowareProvider(Provider):
         Aloware allows 5,000 requests a minute per account and answers 429 beyond it; the base
         turns that into RateLimitedError, honouring Retry-After when it is sent.
         """
-        payload = build_contact_payload(record, dict(self.account.options), params)
+        payload = build_contact_payload(
+            record, dict(self.account.options), params, self.checked_field_map()
+        )
         response = self.request("POST", "/api/v1/webhook/forms", json_body=payload)
         created = response.status == 201
         return PushResult(

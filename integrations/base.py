@@ -42,6 +42,7 @@ from .errors import (
     TransientError,
 )
 from .events import EventReader
+from .mapping import FieldMap, MappingSpec, checked_field_map
 from .secrets import Secret, redact, redact_text
 from .syncing import SyncedResource
 
@@ -64,6 +65,8 @@ class AccountConfig:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     pool_size: int = 10
+    #: The account's field mapping (:mod:`integrations.mapping`); empty: the defaults.
+    field_map: FieldMap = field(default_factory=FieldMap)
 
 
 @dataclass(frozen=True)
@@ -254,6 +257,8 @@ class Provider:
     #: Contact fields a record needs to be sent: every group needs one of its fields filled
     #: (e.g. ``(("email", "phone"),)`` = an email or a phone). Checked before enqueueing.
     contact_requirements: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    #: What an account may map local fields to (:mod:`integrations.mapping`); none by default.
+    field_mapping: ClassVar[MappingSpec] = MappingSpec()
     #: Dotted path of this provider's local fake (integrations/fakes/), for demos and tests.
     fake: ClassVar[str] = ""
     #: A harmless authenticated read that tests an account's connection
@@ -382,6 +387,10 @@ class Provider:
         """An account option, ``default`` when unset or blank."""
         value = self.account.options.get(name)
         return default if value in (None, "") else value
+
+    def checked_field_map(self) -> FieldMap:
+        """The account's field mapping, its rows checked against :attr:`field_mapping`."""
+        return checked_field_map(self.account, self.name, self.field_mapping)
 
     def require_credential(self) -> str:
         if not self.account.credential:

@@ -26,6 +26,13 @@ from .audit import record_account_changes
 from .base import BridgeModelAdmin
 from .connection_test import ConnectionTestMixin
 from .inbox import inbound_links, webhook_receiver
+from .mapping import (
+    FieldMappingInline,
+    mappable,
+    mapping_help,
+    record_mapping_changes,
+    stored_rows,
+)
 from .outbox import badge, changelist_link
 
 HEALTH_COLOURS = {"active": "#15803d", "paused": "#b45309", "disabled": "#4b5563"}
@@ -285,6 +292,7 @@ class ProviderAccountAdmin(ConnectionTestMixin, BridgeModelAdmin):
         "webhook_receiver",
         "webhook_refused",
         "webhook_refused_at",
+        "field_mapping",
     ]
     actions = ["pause_accounts", "resume_accounts", "sync_now", "full_sync_now"]
     fieldsets = [
@@ -350,8 +358,27 @@ class ProviderAccountAdmin(ConnectionTestMixin, BridgeModelAdmin):
                 messages.WARNING,
             )
 
+    def save_related(self, request, form, formsets, change):
+        """Save the inlines; a change of the field mapping goes to the audit trail."""
+        before = stored_rows(form.instance) if change else []
+        super().save_related(request, form, formsets, change)
+        record_mapping_changes(request.user, form.instance, before)
+
+    def get_fieldsets(self, request, obj=None):
+        """The fieldsets, and "Field mapping" saying why there is nothing to map (a provider
+        with fields to map shows its explanation above the rows instead)."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if mappable(obj):
+            return fieldsets
+        return [*fieldsets, ("Field mapping", {"fields": ["field_mapping"]})]
+
     def get_inlines(self, request, obj):
-        return [SyncStateInline] if obj is not None and sync.can_sync(obj) else []
+        inlines = [SyncStateInline] if obj is not None and sync.can_sync(obj) else []
+        return inlines + ([FieldMappingInline] if mappable(obj) else [])
+
+    @admin.display(description="What is sent")
+    def field_mapping(self, obj):
+        return mapping_help(obj if obj.pk else None)
 
     @admin.display(description="Health")
     def health(self, obj):
@@ -478,6 +505,8 @@ class ProviderAccountAdmin(ConnectionTestMixin, BridgeModelAdmin):
         """The account's page, with a "Sync now" button (the list's action, for this account)
         when the provider syncs and the user may run the action."""
         account = self.get_object(request, unquote(object_id))
+        if account is not None and mappable(account):
+            extra_context = {**(extra_context or {}), "field_mapping_help": mapping_help(account)}
         if (
             account is not None
             and sync.can_sync(account)

@@ -5,7 +5,8 @@ has (LeelooUser, Channel, Connection, TemplateCategory, Template, TunnelStatsSum
 The bridge's own: ProviderAccount, RemoteLink, Delivery, SyncRun, SyncState; routing rules
 (RoutingRule, RuleTarget) and each lead's LeadRouting; the inbox's InboundEvent (webhook
 requests) and Activity (what happened with a person at a service); the intake's IntakeSource
-and IntakeKey; the alerts' AlertChannel and Alert; the AuditEntry of every staff action.
+and IntakeKey; the alerts' AlertChannel and Alert; the AuditEntry of every staff action;
+each account's FieldMapping rows and the RemoteField definitions its pulls saw.
 """
 
 from .accounts import AccountSlot, ProviderAccount
@@ -22,6 +23,7 @@ from .leeloo import (
     TemplateCategory,
     TunnelStatsSummary,
 )
+from .mapping import FieldMapping, RemoteField
 from .outbox import Delivery, PushBatch, RemoteLink, SyncRun
 from .routing import LeadRouting, RoutingRule, RoutingWake, RuleTarget
 from .sync import SyncState
@@ -36,6 +38,7 @@ __all__ = [
     "Connection",
     "Contact",
     "Delivery",
+    "FieldMapping",
     "InboundEvent",
     "IntakeKey",
     "IntakeSource",
@@ -45,6 +48,7 @@ __all__ = [
     "Order",
     "ProviderAccount",
     "PushBatch",
+    "RemoteField",
     "RemoteLink",
     "RoutingRule",
     "RoutingWake",

@@ -13,6 +13,7 @@ from bridge import provider_hosts
 from bridge.crypto import EncryptedSecretField
 from integrations import registry
 from integrations.base import AccountConfig
+from integrations.mapping import FieldMap, MappingRow
 from integrations.secrets import Secret
 
 from .hours import BusinessHoursMixin
@@ -231,7 +232,22 @@ class ProviderAccount(BusinessHoursMixin, models.Model):
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
             pool_size=max(self.concurrency, 1),
+            field_map=self.field_map(),
         )
+
+    def field_map(self) -> FieldMap:
+        """The account's mapping rows, and (for a provider whose targets are the fields its
+        pull saw) those fields' types, as the provider receives them: two small queries."""
+        if self.pk is None:
+            return FieldMap()
+        rows = tuple(
+            MappingRow(source, target)
+            for source, target in self.field_mappings.order_by("id").values_list("source", "target")
+        )
+        types = {}
+        if self.provider in registry.providers() and self.provider_class.field_mapping.pulled:
+            types = dict(self.remote_fields.values_list("name", "type"))
+        return FieldMap(rows, types)
 
     def client(self):
         """A provider client for this account."""

@@ -25,6 +25,7 @@ class AuditEntry(models.Model):
         CREDENTIAL_SET = "credential_set", "Credential set"
         CREDENTIAL_CLEARED = "credential_cleared", "Credential cleared"
         BASE_URL_CHANGED = "base_url_changed", "Base URL changed"
+        MAPPING_CHANGED = "mapping_changed", "Field mapping changed"
         RULE_ADDED = "rule_added", "Routing rule added"
         RULE_CHANGED = "rule_changed", "Routing rule changed"
         RULE_DELETED = "rule_deleted", "Routing rule deleted"

@@ -39,9 +39,17 @@ State = Delivery.State
 INTERNAL_ERROR = "internal_error"
 
 
-def fingerprint(operation: str, params: dict, data: dict) -> str:
-    """A hash of what would be sent, to skip re-sending identical content."""
-    canonical = json.dumps([operation, params, data], sort_keys=True, default=str)
+def fingerprint(operation: str, params: dict, data: dict, field_map=None) -> str:
+    """A hash of what would be sent, to skip re-sending identical content.
+
+    The account's field mapping (``integrations.mapping.FieldMap``) is part of it when it has
+    rows or pulled types: after staff change the mapping, a re-push of an unchanged record
+    sends the newly mapped fields instead of being skipped.
+    """
+    parts = [operation, params, data]
+    if field_map is not None and (field_map.rows or field_map.types):
+        parts.append([[[row.source, row.target] for row in field_map.rows], field_map.types])
+    canonical = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -170,7 +178,8 @@ def _deliver(delivery: Delivery, client, prefetched: Prefetched | None, writer) 
         writer.finish(delivery, state=State.DEAD, error_message="The record no longer exists.")
         return State.DEAD
     add_contact_remote_id(data, delivery.account_id, prefetched)
-    content_hash = fingerprint(delivery.operation, delivery.params, data)
+    field_map = getattr(getattr(client, "account", None), "field_map", None)
+    content_hash = fingerprint(delivery.operation, delivery.params, data, field_map)
     if (
         delivery.operation == "push"
         and link is not None

@@ -115,6 +115,8 @@ class Context:
     problems: list[str] = field(default_factory=list)
     #: Folded names of the account's tags at the provider (read once by the people sync).
     remote_tag_names: set[str] = field(default_factory=set)
+    #: The account's custom-field types as stored (``bridge.sync.fields``), read once.
+    field_types: dict[str, str] | None = None
     #: Rows this run had created when the planner's statistics were last refreshed.
     analyzed_at_created: int = 0
     _tags: dict[str, int] | None = None

@@ -22,6 +22,7 @@ from integrations.errors import PermanentError
 
 from . import gone, paging
 from .context import Context, tag_key
+from .fields import remember_field_types
 from .people_match import KeyOwners, PageClaims, PageTags, matching_keys
 from .pipeline import Steps
 from .upsert import Links, changes, fit, unique_by_remote_id, write
@@ -269,6 +270,7 @@ def store_people(ctx: Context, batch: PeopleBatch) -> None:
         gone.stamp_listed_people(ctx.account, listed, ctx.now)
         batch.tags.save([(plan.pk, plan.person) for plan in plans], created=set(new_ids))
         _attach_channels(ctx, {plan.person["remote_id"]: plan.pk for plan in plans})
+        remember_field_types(ctx, [plan.person for plan in plans if plan.detailed])
 
 
 def count_people(ctx: Context, batch: PeopleBatch) -> None:
@@ -308,8 +310,8 @@ def _read_cards(ctx: Context, plans: list[PersonPlan], tags: PageTags, fail: Cal
             fail(plan.person["remote_id"], f"its card could not be read: {error}")
             plans.remove(plan)
             continue
-        for name in ("gender", "locale", "profile_image", "subscribe_history", "custom_fields"):
-            plan.person[name] = card[name]
+        for name in (*CARD_FIELDS, "custom_field_types"):
+            plan.person[name] = card.get(name)
         plan.person["remote_updated_at"] = card["remote_updated_at"]
         plan.detailed = True
 

@@ -20,7 +20,7 @@ from ..connection import Probe
 from ..errors import InvalidResponse, PayloadError, PermanentError
 from .events import LeelooEvents
 from .operations import LeelooOperations
-from .options import ACCOUNT_OPTIONS, OPERATIONS, PUSH_OPTIONS
+from .options import ACCOUNT_OPTIONS, FIELD_MAPPING, OPERATIONS, PUSH_OPTIONS
 from .parsing import (
     parse_channel,
     parse_comment,
@@ -73,6 +73,7 @@ class LeelooProvider(LeelooOperations, Provider):
     push_options = PUSH_OPTIONS
     account_options = ACCOUNT_OPTIONS
     operations = OPERATIONS
+    field_mapping = FIELD_MAPPING
 
     # --- hooks -----------------------------------------------------------------------------
 
@@ -390,7 +391,9 @@ class LeelooProvider(LeelooOperations, Provider):
         if email:
             payload["email"] = email
         if custom_fields:
-            payload["custom_fields"] = build_custom_fields(custom_fields)
+            payload["custom_fields"] = build_custom_fields(
+                custom_fields, self.account.field_map.types
+            )
         path = f"/people/{_segment(person_id, 'person_id')}"
         return self.call("PUT", path, json_body=payload).data
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..base import PushResult
 from ..errors import ConfigurationError, PayloadError
+from ..mapping import as_text
 from .payloads import (
     ORDER_UPDATE_STATUSES,
     build_order_update_form,
@@ -35,6 +36,7 @@ class LeelooOperations:
         phone, then by email, and updated when found or created through the account's LGT.
         """
         fields = person_fields(record)
+        fields["custom_fields"] = self.mapped_custom_fields(record, fields["custom_fields"])
         person_id = remote_id
         if not person_id:
             found = self.find_person(phone=fields["phone"], email=fields["email"])
@@ -181,6 +183,16 @@ class LeelooOperations:
         return PushResult(status="accepted", data={"count_to_process": count})
 
     # --- helpers -------------------------------------------------------------------------
+
+    def mapped_custom_fields(self, record: dict, fields: dict) -> dict:
+        """The contact's custom fields with the account's mapping rows over them (a row whose
+        local field is blank sends nothing, so it never blanks Leeloo's value)."""
+        mapped = {
+            name: value
+            for name, value in self.checked_field_map().values(record).items()
+            if as_text(value)
+        }
+        return {**fields, **mapped}
 
     def _leadgentool_id(self, params: dict) -> str:
         value = params.get("leadgentool_id") or self.option("leadgentool_id")

@@ -7,6 +7,7 @@ are in :mod:`integrations.leeloo.operations`.
 from __future__ import annotations
 
 from ..base import Operation, Option
+from ..mapping import MappingSpec
 from .payloads import CALL_STATUSES
 
 PEOPLE = ("contact", "lead")
@@ -58,6 +59,16 @@ ACCOUNT_OPTIONS = {
     "create orders.",
     "manager_id": "Platform user new orders are assigned to. Optional ('System').",
 }
+#: A person's custom fields are whatever the account defined (Content -> Fields), with a type
+#: each; the API lists no fields, so the names and types offered are those the people sync
+#: saw on the cards it read (``parse_custom_field_types``).
+FIELD_MAPPING = MappingSpec(
+    pulled=True,
+    defaults="every custom field of the contact is sent under its own name, with the type "
+    "the last pull saw (guessed from the value for a field no pull has seen). A row sends "
+    "another local field into one of Leeloo.ai's custom fields, converted to its type.",
+)
+
 OPERATIONS = {
     "push": "op_push",
     "add_tag": Operation("add_tag", "op_add_tag", "Add tag", PEOPLE, (TAG_NAME, TAG_ID)),

@@ -88,6 +88,7 @@ def parse_person(item: dict) -> dict:
         "channels": channels,
         "subscribe_history": list(item.get("subscribeHistory") or []),
         "custom_fields": parse_custom_fields(item.get("custom_fields")),
+        "custom_field_types": parse_custom_field_types(item.get("custom_fields")),
         "last_message_at": parse_datetime(item.get("lastMessageTime")),
         "remote_created_at": parse_datetime(item.get("created_at") or item.get("createdAt")),
         "remote_updated_at": parse_datetime(item.get("updated_at") or item.get("updatedAt")),
@@ -104,6 +105,18 @@ def parse_custom_fields(fields: Any) -> dict:
         str(entry["name"]): entry.get("value")
         for entry in fields or []
         if isinstance(entry, dict) and entry.get("name")
+    }
+
+
+def parse_custom_field_types(fields: Any) -> dict:
+    """The type of each of Leeloo's ``[{type, name, value}]`` (``{"renewal": "DATE"}``): what
+    a push converts a value to (``build_custom_fields``)."""
+    if not isinstance(fields, list):
+        return {}
+    return {
+        str(entry["name"]): str(entry.get("type") or "").upper()
+        for entry in fields
+        if isinstance(entry, dict) and entry.get("name") and entry.get("type")
     }
 
 

@@ -8,10 +8,12 @@ rather than as Leeloo's ``"status": 0``.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..errors import PayloadError
+from ..phones import InvalidPhoneNumber, normalize_phone
 from .wire import (
     _id_list,
     _int,
@@ -40,16 +42,23 @@ ORDER_UPDATE_STATUSES = ("RESOLVED", "REJECTED")
 CUSTOM_FIELD_TYPES = ("EMAIL", "PHONE", "DATE", "KEYWORD", "NUMBER")
 
 
-def build_custom_fields(fields: dict) -> list[dict]:
+def build_custom_fields(fields: dict, types: dict | None = None) -> list[dict]:
     """The mirror's ``{name: value}`` as Leeloo's ``[{type, name, value}]``.
 
-    A value may be ``{"type": "DATE", "value": ...}`` to say its type; otherwise the type is
-    guessed from the value (the fields must already exist in Leeloo, Content -> Fields).
+    A value may be ``{"type": "DATE", "value": ...}`` to say its type. Otherwise a field the
+    account's last pull saw (``types``: name -> type) gets that type, its value converted to
+    it (:func:`convert_custom_value`, which names the field it cannot convert); any other's
+    type is guessed from the value (the fields must already exist in Leeloo, Content ->
+    Fields).
     """
+    types = types or {}
     built = []
     for name, value in (fields or {}).items():
         if isinstance(value, dict) and "value" in value:
             kind, value = str(value.get("type") or "").upper(), value["value"]
+        elif types.get(name) in CUSTOM_FIELD_TYPES:
+            kind = types[name]
+            value = convert_custom_value(name, kind, value)
         else:
             kind = _custom_field_type(value)
         if kind not in CUSTOM_FIELD_TYPES:
@@ -60,6 +69,78 @@ def build_custom_fields(fields: dict) -> list[dict]:
             )
         built.append({"type": kind, "name": str(name), "value": value})
     return built
+
+
+def convert_custom_value(name: str, kind: str, value: Any) -> Any:
+    """``value`` as a Leeloo custom field of type ``kind`` takes it; a blank is sent as it is.
+
+    NUMBER: a JSON number; DATE: an ISO date (a date and time as Leeloo writes its dates,
+    in UTC); EMAIL: lower-cased; PHONE: E.164, from a number written with its country code;
+    KEYWORD: text. A value that is not of the type is a PayloadError naming the field.
+    """
+    if value in (None, ""):
+        return value
+    converter = {
+        "NUMBER": _as_number,
+        "DATE": _as_date,
+        "EMAIL": _as_email,
+        "PHONE": _as_phone,
+    }.get(kind)
+    if converter is None:
+        return ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+    try:
+        return converter(value)
+    except ValueError as problem:
+        raise PayloadError(
+            f"Leeloo.ai custom field '{name}' is a {kind} field (as the last pull saw it): "
+            f"'{value}' {problem}",
+            field_errors={name: [str(value)]},
+        ) from None
+
+
+def _as_number(value: Any) -> int | float:
+    if isinstance(value, bool):
+        raise ValueError("is a yes/no, not a number.")
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError("is not a number.") from None
+    if not number.is_finite():
+        raise ValueError("is not a number.")
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _as_date(value: Any) -> str:
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value).strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise ValueError("is not a date (YYYY-MM-DD).") from None
+    if parse_datetime(text) is None:
+        raise ValueError("is not a date (YYYY-MM-DD, or an ISO 8601 date and time).")
+    return format_datetime(text)
+
+
+def _as_email(value: Any) -> str:
+    text = str(value).strip().lower()
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
+        raise ValueError("is not an email address.")
+    return text
+
+
+def _as_phone(value: Any) -> str:
+    text = str(value).strip()
+    if not text.startswith(("+", "00")):
+        raise ValueError("is not a phone number with its country code (e.g. +13105550143).")
+    try:
+        return normalize_phone(text)
+    except InvalidPhoneNumber:
+        raise ValueError("is not a valid phone number.") from None
 
 
 def _custom_field_type(value: Any) -> str:
