@@ -25,6 +25,7 @@ from .common import (
     time_key,
     to_text,
 )
+from .generated import Merged
 from .state import index_get
 
 
@@ -44,7 +45,30 @@ class PeopleRoutes:
             return refuse("count (a whole number) and an ISO start are required")
         step = timedelta(seconds=float(body.get("step_seconds", 60)))
         ids = self.seed_people(count, start=start, step=step)
-        return ok({"seeded": len(ids), "ids": ids[:1] + ids[-1:], "total": len(self.people)})
+        return ok({"seeded": len(ids), "ids": ids[:1] + ids[-1:], "total": self.people_count()})
+
+    @route("POST", r"/_fake/generate-people")
+    def generate_people_route(self, request):
+        """Not Leeloo's: as ``seed-people``, but the people are made on the fly when listed
+        or read (``generated.GeneratedPeople``), so a million cost no memory."""
+        body = request.json if isinstance(request.json, dict) else {}
+        count = body.get("count")
+        start = parse_js_date(str(body.get("start") or "2024-01-01T00:00:00Z"))
+        if not isinstance(count, int) or count < 0 or start is None:
+            return refuse("count (a whole number) and an ISO start are required")
+        step = timedelta(seconds=float(body.get("step_seconds", 60)))
+        ids = self.generate_people(count, start=start, step=step)
+        return ok({"generated": count, "ids": ids, "total": self.people_count()})
+
+    @route("POST", r"/_fake/change-people")
+    def change_people_route(self, request):
+        """Not Leeloo's: one generated person in ``every`` (JSON) gets a new name and tags,
+        its last message unmoved (what only a full reconcile finds)."""
+        body = request.json if isinstance(request.json, dict) else {}
+        every = body.get("every")
+        if not isinstance(every, int) or every < 1:
+            return refuse("every (a whole number, at least 1) is required")
+        return ok({"changed": self.change_generated(every)})
 
     def person_list_item(self, person: dict) -> dict:
         """A person as ``GET /people`` lists them."""
@@ -95,6 +119,9 @@ class PeopleRoutes:
         phone, email = request.arg("filter[phone]"), request.arg("filter[email]").lower()
         if not (tags or phone or email):
             entries = Slice(self._by_time, low, high)  # a page is a slice: no scan
+            if self.generated is not None:
+                made = self.generated.entries().window(first, last)
+                entries = Merged(self._by_time[low:high], made)
         else:
             candidates = None
             if phone:
@@ -111,14 +138,14 @@ class PeopleRoutes:
         return self.page(
             request,
             entries,
-            total=len(self.people),
-            render=lambda entry: self.person_list_item(self.people[entry[1]]),
+            total=self.people_count(),
+            render=lambda entry: self.person_list_item(self.find_person(entry[1])),
         )
 
     @route("GET", r"/api/v2/people/" + ID.format("person_id"))
     def get_person(self, request, person_id):
         """One person's card, with ``include``d users and orders."""
-        person = self.people.get(person_id)
+        person = self.find_person(person_id)
         if person is None:
             return not_found("Person", person_id)
         include = set(filter(None, request.arg("include").split(",")))

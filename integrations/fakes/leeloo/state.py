@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 
 from ..core import FakeProvider, FakeRequest, FakeResponse
-from .common import SEED_TAGS, digits, ok, parse_js_date, refuse, seed_phone, time_key, to_text
+from .common import digits, ok, parse_js_date, refuse, time_key, to_text
+from .generated import GeneratedPeople, person_id, seeded_person
 
 #: The reference's example records (people, orders, tags, tunnels, users, channels, templates…).
 EXAMPLES = files("integrations.fakes").joinpath("data", "leeloo.json")
@@ -52,6 +53,8 @@ class LeelooState(FakeProvider):
         self.traffic_sources: list[dict] = []
         self.sms_requests: list[dict] = []
         self.subscriptions: list[dict] = []
+        #: People made on the fly beside those held here (``generate_people``), or None.
+        self.generated: GeneratedPeople | None = None
         self._seed_examples()
 
     def new_id(self) -> str:
@@ -103,8 +106,8 @@ class LeelooState(FakeProvider):
         """Add ``count`` deterministic people, one last message every ``step`` from ``start``.
 
         Person n is "Person n", ``person<n>@example.com``, a valid US number
-        (:func:`seed_phone`), tagged ``vip``, ``tag2``, ``Mentor`` or ``Professional`` (every
-        tenth non-vip also ``vip``), without channels. Built in one pass, sharing immutable
+        (``seed_phone``), tagged ``vip``, ``tag2``, ``Mentor`` or ``Professional`` (every
+        tenth non-vip also ``vip``), without channels (``generated.seeded_person``). Built in one pass, sharing immutable
         empty lists, and sorted once, so a benchmark's hundred thousand are quick and small
         (docs/benchmarks.md, "Sync"). Returns their ids in time order.
         """
@@ -112,39 +115,51 @@ class LeelooState(FakeProvider):
             return self._seed_people(count, start, step)
 
     def _seed_people(self, count: int, start: datetime, step: timedelta) -> list[str]:
-        first = len(self.people)
+        first = self.people_count()
         ids = []
         new_index = []
-        tag_sets = [(tag,) for tag in SEED_TAGS] + [(tag, "vip") for tag in SEED_TAGS]
         for n in range(first, first + count):
-            person_id = f"5eed{n:020x}"
             moment = to_text(start + step * (n - first))
-            tags = tag_sets[n % 4 + (4 if n % 10 == 0 and n % 4 else 0)]
-            person = {
-                "id": person_id,
-                "name": f"Person {n}",
-                "email": f"person{n}@example.com",
-                "phone": seed_phone(n),
-                "tags": tags,
-                "profileImage": "NOT_DEFINED",
-                "gender": "NO_DATA",
-                "locale": "",
-                "accounts": (),
-                "subscribeHistory": (),
-                "custom_fields": (),
-                "contactedUsers": (),
-                "orders": (),
-                "created_at": moment,
-                "updated_at": moment,
-                "lastMessageTime": moment,
-            }
-            self.people[person_id] = person
+            person = seeded_person(n, moment)
+            self.people[person["id"]] = person
             self._index(person)
-            new_index.append((moment, person_id))
-            ids.append(person_id)
+            new_index.append((moment, person["id"]))
+            ids.append(person["id"])
         self._by_time.extend(new_index)
         self._by_time.sort()
         return ids
+
+    def generate_people(
+        self,
+        count: int,
+        start: datetime = datetime(2024, 1, 1, tzinfo=UTC),
+        step: timedelta = timedelta(minutes=1),
+    ) -> list[str]:
+        """Add ``count`` people made on the fly (``generated.GeneratedPeople``): the people
+        ``seed_people`` would add, without holding them. Replaces an earlier generated
+        population; returns the first and the last id."""
+        with self.lock:
+            first = len(self.people)
+            self.generated = GeneratedPeople(first, count, start, step)
+            return [person_id(first), person_id(first + count - 1)] if count else []
+
+    def change_generated(self, every: int) -> int:
+        """Change one generated person in ``every`` once more (see ``GeneratedPeople.change``)."""
+        with self.lock:
+            if self.generated is None:
+                return 0
+            return self.generated.change(every)
+
+    def people_count(self) -> int:
+        """Every person, held or generated."""
+        return len(self.people) + (self.generated.count if self.generated else 0)
+
+    def find_person(self, person_id: str) -> dict | None:
+        """A person held here or generated, by id."""
+        person = self.people.get(person_id)
+        if person is None and self.generated is not None:
+            person = self.generated.by_id(person_id)
+        return person
 
     # --- paging and the last-message window -----------------------------------------------
 
