@@ -31,10 +31,14 @@ RESULT_KEYS = (
     "push_ratio_c8",
     "push_ratio_c32",
     "push_sequential_ratio",
+    "push_ratio_c64_two_clusters",
     "enqueue_10k_s",
     "sync_ratio_vs_raw",
     "sync_peak_rss_mb_10k",
     "sync_peak_rss_mb_100k",
+    "sync_peak_rss_mb_1m",
+    "sync_ratio_vs_raw_1m",
+    "reconcile_1m_s",
     "admin_p95_ms_1m",
     "admin_raw_p95_ms_1m",
     "faults_lost",
@@ -335,14 +339,64 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _postgres_pids() -> list[int]:
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command's name (field 3 on), or None."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def pids_named(name: str) -> list[int]:
+    """Processes whose command name (``/proc/<pid>/comm``) is ``name``."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == "postgres":
+                if (entry / "comm").read_text().strip() == name:
                     pids.append(int(entry.name))
     return pids
+
+
+def _postgres_pids() -> list[int]:
+    return pids_named("postgres")
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Every process in process group ``pgid`` (a cluster started in a session of its own)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(entry.name)
+            if fields is not None and int(fields[2]) == pgid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def rss_mb(pid: int) -> float | None:
+    """A running process's resident memory (``VmRSS``) in MB, else None."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+def descendants(pid: int) -> list[int]:
+    """The running processes whose parent chain leads to ``pid`` (not ``pid`` itself)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(entry.name)
+            if fields is not None:
+                parents[int(entry.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
 
 
 class CpuMeter:
@@ -350,21 +404,24 @@ class CpuMeter:
 
     Read from ``/proc`` every ``interval`` seconds by a thread: a backend that starts during
     the block counts from zero, and the last ``interval`` of one that ends before the block
-    does is missed (a connection's backend lives as long as the connection). Linux only:
-    elsewhere the figures are None.
+    does is missed (a connection's backend lives as long as the connection). ``groups``
+    names process groups (a django-q2 cluster started in a session of its own: its workers
+    too), counted the same way. Linux only: elsewhere the figures are None.
 
-        with CpuMeter(fake=fakes.process.pid) as meter:
+        with CpuMeter(fake=fakes.process.pid, groups={"cluster_1": pgid}) as meter:
             ...
-        meter.seconds  # {"postgres": 8.1, "fake": 1.0}
+        meter.seconds  # {"postgres": 8.1, "fake": 1.0, "cluster_1": 12.3}
     """
 
-    def __init__(self, interval: float = 0.2, **named: int):
+    def __init__(self, interval: float = 0.2, groups: dict[str, int] | None = None, **named: int):
         self.interval = interval
         self.named = named
+        self.groups = groups or {}
         self.baseline: dict[int, float] = {}
         self.latest: dict[int, float] = {}
         self.seconds: dict[str, float | None] = {}
         self._postgres_seen: set[int] = set()
+        self._group_seen: dict[str, set[int]] = {name: set() for name in self.groups}
         self._stop = threading.Event()
 
     def __enter__(self) -> CpuMeter:
@@ -382,6 +439,8 @@ class CpuMeter:
         self.seconds = {"postgres": self._used(postgres) if postgres else None}
         for name, pid in self.named.items():
             self.seconds[name] = self._used({pid}) if pid in self.latest else None
+        for name, pids in self._group_seen.items():
+            self.seconds[name] = self._used(pids) if pids else None
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -390,7 +449,12 @@ class CpuMeter:
     def _sample(self, into: dict[int, float]) -> None:
         postgres = _postgres_pids()
         self._postgres_seen.update(postgres)
-        for pid in [*postgres, *self.named.values()]:
+        members = []
+        for name, pgid in self.groups.items():
+            pids = group_pids(pgid)
+            self._group_seen[name].update(pids)
+            members += pids
+        for pid in [*postgres, *self.named.values(), *members]:
             used = process_cpu_seconds(pid)
             if used is not None:
                 into[pid] = used

@@ -23,9 +23,16 @@ from integrations.errors import PermanentError
 from . import gone, paging
 from .context import Context, tag_key
 from .fields import remember_field_types
-from .people_match import KeyOwners, PageClaims, PageTags, matching_keys
+from .people_match import (
+    ContactRow,
+    KeyOwners,
+    PageClaims,
+    PageTags,
+    load_contact_rows,
+    matching_keys,
+)
 from .pipeline import Steps
-from .upsert import Links, changes, fit, unique_by_remote_id, write
+from .upsert import LinkRow, Links, changes, fit, unique_by_remote_id, write
 
 
 def steps() -> Steps:
@@ -98,8 +105,8 @@ class PersonPlan:
     """One pulled person on its way into a Contact."""
 
     person: dict
-    contact: Contact | None = None
-    link: RemoteLink | None = None  # its existing link to a contact
+    contact: ContactRow | None = None  # the matched contact's compared columns
+    link: LinkRow | None = None  # its existing link to a contact
     via_lead: bool = False  # its Leeloo id is linked to a lead of the contact instead
     detailed: bool = False
     new_id: int | None = None  # the id of the contact made for it, once written
@@ -168,7 +175,12 @@ def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
     with tuning.tuned_transaction():  # the reads only: a card read below is an HTTP request
         links = Links(ctx, Contact, [p["remote_id"] for p in people], also=(Lead,))
         lead_contacts = _lead_contacts(ctx, links)
-        owners = KeyOwners(people)
+        by_link = {link.object_id: remote_id for remote_id, link in links.by_remote.items()}
+        # The contacts the people are linked to first: they hold most of the page's keys, so
+        # only the keys they do not hold are looked up (none in a nightly reconcile).
+        fields = _compared_fields(ctx)
+        contacts = load_contact_rows({*by_link, *lead_contacts.values()}, fields)
+        owners = KeyOwners(people, held=contacts.values())
         matches = match_contacts(
             [Candidate(p["remote_id"], p["phone_key"], p["email_key"]) for p in people],
             ctx.account,
@@ -177,12 +189,17 @@ def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
             keyed=True,
         )
         contact_ids = {cid for cid in matches if cid} | set(lead_contacts.values())
-        contacts = Contact.objects.in_bulk(contact_ids)
-        linked_to = dict(
-            RemoteLink.objects.filter(
-                account=ctx.account, content_type=links.content_type, object_id__any=contact_ids
-            ).values_list("object_id", "remote_id")
-        )
+        contacts.update(load_contact_rows(contact_ids - contacts.keys(), fields))
+        # A contact reached through its own link has no other (one link per contact and
+        # account): only the others' links are read.
+        linked_to = {cid: by_link[cid] for cid in contact_ids if cid in by_link}
+        others = contact_ids - by_link.keys()
+        if others:
+            linked_to.update(
+                RemoteLink.objects.filter(
+                    account=ctx.account, content_type=links.content_type, object_id__any=others
+                ).values_list("object_id", "remote_id")
+            )
         tags = PageTags(ctx, people, contact_ids)
     claims = PageClaims(linked_to)
     plans = []
@@ -209,6 +226,11 @@ def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
     batch = _compare_people(plans, links, tags, owners, failures, footprint)
     batch.listed = [person["remote_id"] for person in people]
     return batch
+
+
+def _compared_fields(ctx: Context) -> tuple[str, ...]:
+    """The contact columns a batch compares with the people (the card's too when read)."""
+    return LIST_FIELDS + CARD_FIELDS if ctx.details else LIST_FIELDS
 
 
 def _footprint(
@@ -243,7 +265,7 @@ def _compare_people(plans, links, tags, owners, failures, footprint) -> PeopleBa
                 setattr(plan.contact, name, values[name])
             fields.update(changed)
             if changed or not plan.linked or tags.changed(plan.contact.pk, plan.person):
-                updated.append(plan.contact)
+                updated.append(plan.contact.instance())
             else:
                 unchanged += 1
         owners.claim(values, plan.contact.pk if plan.contact else id(plan))
