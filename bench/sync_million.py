@@ -147,7 +147,11 @@ def run_child(fakes, total: int) -> dict:
     command = [sys.executable, __file__, "--child"]
     with common.CpuMeter(fake=fakes.process.pid) as meter:
         process = subprocess.Popen(
-            command, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            command,
+            env=os.environ.copy(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         with Watch(process.pid) as watch:
             out, err = process.communicate(timeout=7200)

@@ -107,9 +107,10 @@ class LeelooState(FakeProvider):
 
         Person n is "Person n", ``person<n>@example.com``, a valid US number
         (``seed_phone``), tagged ``vip``, ``tag2``, ``Mentor`` or ``Professional`` (every
-        tenth non-vip also ``vip``), without channels (``generated.seeded_person``). Built in one pass, sharing immutable
-        empty lists, and sorted once, so a benchmark's hundred thousand are quick and small
-        (docs/benchmarks.md, "Sync"). Returns their ids in time order.
+        tenth non-vip also ``vip``), without channels (``generated.seeded_person``). Built in
+        one pass, sharing immutable empty lists, and sorted once, so a benchmark's hundred
+        thousand are quick and small (docs/benchmarks.md, "Sync"). Returns their ids in time
+        order.
         """
         with self.lock:
             return self._seed_people(count, start, step)
