@@ -143,3 +143,14 @@ def test_the_migrations_describe_the_models(db):
     from django.core.management import call_command
 
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_an_account_may_send_up_to_5000_requests_a_second(make_account):
+    # At the largest concurrency (64) and a 50 ms provider, C/L is 1,280 requests a second:
+    # the old cap of 1,000 bound before the latency did.
+    account = make_account(concurrency=64, requests_per_second=1280)
+    account.full_clean()
+    account.requests_per_second = 5001
+    with pytest.raises(ValidationError) as info:
+        account.full_clean()
+    assert "less than or equal to 5000" in str(info.value.message_dict["requests_per_second"])

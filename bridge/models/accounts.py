@@ -116,7 +116,9 @@ class ProviderAccount(BusinessHoursMixin, models.Model):
     )
     requests_per_second = models.FloatField(
         default=10.0,
-        validators=[MinValueValidator(0.1), MaxValueValidator(1000)],
+        # Up to 5,000: at the largest concurrency (64) a cap of 1,000 would bind before a
+        # provider's latency does whenever it answers in under 64 ms (docs/benchmarks.md).
+        validators=[MinValueValidator(0.1), MaxValueValidator(5000)],
         help_text="Upper bound on requests per second, shared by pushes, retries and syncs.",
     )
     connect_timeout = models.FloatField(
