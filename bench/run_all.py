@@ -17,8 +17,10 @@ BENCH = Path(__file__).resolve().parent
 SCRIPTS = {
     "enqueue": ["enqueue.py"],
     "push": ["push_throughput.py"],
+    "push_clusters": ["push_clusters.py"],
     "admin": ["admin_scale.py"],
     "sync": ["sync_throughput.py"],
+    "sync_million": ["sync_million.py"],
     "faults": ["faults.py"],
     "speed_to_lead": ["speed_to_lead.py"],
 }
