@@ -362,6 +362,29 @@ def _postgres_pids() -> list[int]:
     return pids_named("postgres")
 
 
+def _backend_database(pid: int) -> str | None:
+    """The database a PostgreSQL backend serves (from its title), None for a server process.
+
+    A backend's title is ``postgres: 15/main: <user> <database> <host>(<port>) <state>``.
+    """
+    with contextlib.suppress(OSError):
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        words = title.split(": ", 2)[-1].split()
+        if len(words) >= 3 and "(" in words[2]:
+            return words[1]
+    return None
+
+
+def _django_database() -> str | None:
+    """The PostgreSQL database Django is configured for, if it is (the benchmark's own)."""
+    with contextlib.suppress(Exception):
+        from django.db import connection
+
+        if connection.vendor == "postgresql":
+            return connection.settings_dict["NAME"]
+    return None
+
+
 def group_pids(pgid: int) -> list[int]:
     """Every process in process group ``pgid`` (a cluster started in a session of its own)."""
     pids = []
@@ -415,12 +438,14 @@ class CpuMeter:
 
     def __init__(self, interval: float = 0.2, groups: dict[str, int] | None = None, **named: int):
         self.interval = interval
+        self.database = _django_database()
         self.named = named
         self.groups = groups or {}
         self.baseline: dict[int, float] = {}
         self.latest: dict[int, float] = {}
         self.seconds: dict[str, float | None] = {}
         self._postgres_seen: set[int] = set()
+        self._backend_of: dict[int, str | None] = {}  # backend pid -> its database
         self._group_seen: dict[str, set[int]] = {name: set() for name in self.groups}
         self._stop = threading.Event()
 
@@ -437,6 +462,14 @@ class CpuMeter:
         self._sample(self.latest)
         postgres = self._postgres_seen
         self.seconds = {"postgres": self._used(postgres) if postgres else None}
+        if self.database:
+            # On a shared machine other databases' backends are someone else's work; the
+            # server's own processes (WAL writer, checkpointer, autovacuum) serve everyone.
+            ours = {pid for pid in postgres if self._backend_of.get(pid) == self.database}
+            self.seconds["postgres_this_database"] = self._used(ours)
+            self.seconds["postgres_other_databases"] = self._used(
+                {pid for pid in postgres if self._backend_of.get(pid) not in (None, self.database)}
+            )
         for name, pid in self.named.items():
             self.seconds[name] = self._used({pid}) if pid in self.latest else None
         for name, pids in self._group_seen.items():
@@ -448,6 +481,8 @@ class CpuMeter:
 
     def _sample(self, into: dict[int, float]) -> None:
         postgres = _postgres_pids()
+        for pid in set(postgres) - self._postgres_seen:
+            self._backend_of[pid] = _backend_database(pid)
         self._postgres_seen.update(postgres)
         members = []
         for name, pgid in self.groups.items():
