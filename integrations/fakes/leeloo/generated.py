@@ -81,11 +81,20 @@ class GeneratedPeople:
 
     def moment(self, n: int) -> str:
         """Person n's last-message time, as Leeloo writes it (and as the index keys sort)."""
-        return to_text(self.start + self.step * (n - self.first))
+        at = self.start + self.step * (n - self.first)
+        # to_text's format, without strftime (most of a generated page's time).
+        return (
+            f"{at.year:04d}-{at.month:02d}-{at.day:02d}T{at.hour:02d}:{at.minute:02d}:"
+            f"{at.second:02d}.{at.microsecond // 1000:03d}Z"
+        )
 
-    def person(self, n: int) -> dict:
+    def listed(self, entry: tuple[str, str]) -> dict:
+        """The person of a :class:`TimeIndex` entry (its time already made)."""
+        return self.person(int(entry[1][4:], 16), entry[0])
+
+    def person(self, n: int, moment: str = "") -> dict:
         if not (self.every and self.generation and n % self.every == 0):
-            return seeded_person(n, self.moment(n))
+            return seeded_person(n, moment or self.moment(n))
         moved = self.start + self.step * (n - self.first) + timedelta(days=self.generation)
         return seeded_person(n, self.moment(n), self.generation, to_text(moved))
 
@@ -141,12 +150,17 @@ class TimeIndex:
 
 class Merged:
     """Two sorted sequences of ``(time, id)`` entries as one, sliced without copying either:
-    ``few`` is short (people held in memory), ``many`` may be a million made on demand."""
+    ``few`` is short (people held in memory), ``many`` may be a million made on demand.
 
-    def __init__(self, few, many):
+    ``positions`` (where each of ``few`` stands in the merged order) may be given: a list
+    route asked page after page for one window works them out once (``LeelooState``).
+    """
+
+    def __init__(self, few, many, positions: list[int] | None = None):
         self.few, self.many = list(few), many
-        #: Where each of ``few`` stands in the merged order.
-        self.positions = [i + bisect.bisect_left(many, entry) for i, entry in enumerate(self.few)]
+        if positions is None:
+            positions = [i + bisect.bisect_left(many, entry) for i, entry in enumerate(self.few)]
+        self.positions = positions
 
     def __len__(self) -> int:
         return len(self.few) + len(self.many)

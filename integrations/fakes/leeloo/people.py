@@ -120,8 +120,7 @@ class PeopleRoutes:
         if not (tags or phone or email):
             entries = Slice(self._by_time, low, high)  # a page is a slice: no scan
             if self.generated is not None:
-                made = self.generated.entries().window(first, last)
-                entries = Merged(self._by_time[low:high], made)
+                entries = self._merged_window(low, high, first, last)
         else:
             candidates = None
             if phone:
@@ -139,8 +138,23 @@ class PeopleRoutes:
             request,
             entries,
             total=self.people_count(),
-            render=lambda entry: self.person_list_item(self.find_person(entry[1])),
+            render=lambda entry: self.person_list_item(self.listed_person(entry)),
         )
+
+    def _merged_window(self, low: int, high: int, first: str, last: str) -> Merged:
+        """The held people ``_by_time[low:high]`` and the generated ones in ``[first, last]``,
+        in one order; where the held ones stand is kept for the next page of the window."""
+        few = self._by_time[low:high]
+        made = self.generated.entries().window(first, last)
+        key = (tuple(few), first, last, id(self.generated), made.low, made.high)
+        if self._merge_cache is None or self._merge_cache[0] != key:
+            self._merge_cache = (key, Merged(few, made).positions)
+        return Merged(few, made, self._merge_cache[1])
+
+    def listed_person(self, entry: tuple[str, str]) -> dict:
+        """The person of a list entry: held here, else generated (made from the entry)."""
+        person = self.people.get(entry[1])
+        return person if person is not None else self.generated.listed(entry)
 
     @route("GET", r"/api/v2/people/" + ID.format("person_id"))
     def get_person(self, request, person_id):

@@ -55,6 +55,7 @@ class LeelooState(FakeProvider):
         self.subscriptions: list[dict] = []
         #: People made on the fly beside those held here (``generate_people``), or None.
         self.generated: GeneratedPeople | None = None
+        self._merge_cache: tuple | None = None  # (window key, positions): people.py
         self._seed_examples()
 
     def new_id(self) -> str:
