@@ -78,6 +78,27 @@ def test_an_edit_without_a_new_message_is_missed_by_incremental_runs_and_reconci
     )
 
 
+def test_two_people_changed_differently_in_one_batch_each_keep_their_other_fields(leeloo, fake):
+    # The batch writes the union of the changed columns for every contact it updates, from
+    # the rows it compared: one's new name must not carry the other's old email, or back.
+    succeeded(sync.run_sync(leeloo, "people"))
+    before = {
+        remote_id: Contact.objects.get(pk=link_of(leeloo, remote_id).object_id)
+        for remote_id in (FELIKS, MARK_SPENSER, TIIIIK)
+    }
+    fake.people[FELIKS]["name"] = "Feliks Renamed"
+    fake.people[MARK_SPENSER]["email"] = "mark.new@example.com"
+    run = succeeded(reconcile_people(leeloo))
+    assert run.updated_count == 2
+    after = {remote_id: Contact.objects.get(pk=c.pk) for remote_id, c in before.items()}
+    assert (after[FELIKS].first_name, after[FELIKS].last_name) == ("Feliks", "Renamed")
+    assert after[FELIKS].email == before[FELIKS].email
+    assert after[MARK_SPENSER].email == "mark.new@example.com"
+    assert after[MARK_SPENSER].first_name == before[MARK_SPENSER].first_name
+    assert after[MARK_SPENSER].phone == before[MARK_SPENSER].phone
+    assert after[TIIIIK].updated_at == before[TIIIIK].updated_at  # compared, not written
+
+
 # --- people gone from Leeloo ---------------------------------------------------------------
 
 

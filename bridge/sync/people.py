@@ -261,11 +261,9 @@ def _compare_people(plans, links, tags, owners, failures, footprint) -> PeopleBa
             created.append((plan, values))
         else:
             changed = changes(plan.contact, values)
-            for name in changed:
-                setattr(plan.contact, name, values[name])
             fields.update(changed)
             if changed or not plan.linked or tags.changed(plan.contact.pk, plan.person):
-                updated.append(plan.contact.instance())
+                updated.append(plan.contact.instance({name: values[name] for name in changed}))
             else:
                 unchanged += 1
         owners.claim(values, plan.contact.pk if plan.contact else id(plan))

@@ -7,6 +7,9 @@ makes a contact's Leeloo tags follow Leeloo's.
 
 from __future__ import annotations
 
+import functools
+from collections import namedtuple
+
 from bridge.db import copies
 from bridge.models import Contact, Tag
 
@@ -61,25 +64,30 @@ def matching_keys(person: dict) -> list[tuple[str, str]]:
     return keys
 
 
-class ContactRow:
+class ContactRow(tuple):
     """A contact's compared columns read as a plain row, not a model instance.
 
     A batch compares hundreds of contacts with their people and changes few (a nightly
     reconcile: one in a hundred); building a model instance of every column for each was a
-    fifth of a reconcile's time. The ones a batch updates become instances holding these
-    columns (:meth:`instance`), which is all ``bulk_update`` writes.
+    fifth of a reconcile's time. Each set of columns gets a named-tuple class of its own
+    (:func:`row_class`); the contacts a batch updates become instances holding these columns
+    and the changes (:meth:`instance`), which is all ``bulk_update`` writes.
     """
 
-    def __init__(self, names: tuple[str, ...], values: tuple):
-        self.__dict__.update(zip(names, values, strict=True))
-        self._names = names
+    __slots__ = ()
 
     @property
     def pk(self) -> int:
         return self.id
 
-    def instance(self) -> Contact:
-        return Contact(**{name: getattr(self, name) for name in self._names})
+    def instance(self, changes: dict | None = None) -> Contact:
+        return Contact(**{**self._asdict(), **(changes or {})})
+
+
+@functools.cache
+def row_class(names: tuple[str, ...]) -> type[ContactRow]:
+    """The :class:`ContactRow` class of these columns (``id`` first)."""
+    return type("ContactRow", (namedtuple("Row", names), ContactRow), {"__slots__": ()})
 
 
 def load_contact_rows(ids, fields: tuple[str, ...]) -> dict[int, ContactRow]:
@@ -87,8 +95,9 @@ def load_contact_rows(ids, fields: tuple[str, ...]) -> dict[int, ContactRow]:
     if not ids:
         return {}
     names = ("id", *fields)
+    make = row_class(names)._make
     rows = Contact.objects.filter(pk__any=list(ids)).values_list(*names)
-    return {row[0]: ContactRow(names, row) for row in rows}
+    return {row[0]: make(row) for row in rows}
 
 
 class KeyOwners:
