@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
 
-DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crm_bench_sync"
+#: ``BENCH_SYNC_URL`` points it elsewhere (a database of one's own on a shared machine).
+DATABASE_URL = os.environ.get("BENCH_SYNC_URL", "postgres://postgres@127.0.0.1:5432/crm_bench_sync")
 SEED_START = datetime(2024, 1, 1, tzinfo=UTC)
 RAW_TABLE = "bench_raw_people"
 EXAMPLE_PEOPLE = 5  # the reference's example people, in the fake before any seeding
