@@ -498,6 +498,15 @@ class CpuMeter:
         return round(sum(self.latest.get(p, 0.0) - self.baseline.get(p, 0.0) for p in pids), 2)
 
 
+def own_cpu_seconds(seconds: dict) -> float:
+    """The CPU seconds a :class:`CpuMeter` counted for the benchmark's own processes: its
+    database's backends rather than every postgres process, when it could tell them apart."""
+    skip = {"postgres_other_databases"}
+    if seconds.get("postgres_this_database") is not None:
+        skip.add("postgres")
+    return round(sum(v for k, v in seconds.items() if v and k not in skip), 2)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """The ``fraction`` percentile (nearest rank) of ``values``."""
     ordered = sorted(values)

@@ -183,10 +183,10 @@ def push_run(fakes, clusters: Clusters, concurrency: int, leads: int, latency: f
         "states": states,
         "leads_at_fake": fakes.state()["distinct_external_ids"],
         "cpu_s": cpu,
-        "cpu_s_total": round(sum(v for v in cpu.values() if v), 2),
-        "cores_busy": round(sum(v for v in cpu.values() if v) / waited, 2),
+        "cpu_s_total": common.own_cpu_seconds(cpu),
+        "cores_busy": round(common.own_cpu_seconds(cpu) / waited, 2),
         # The CPU a delivery took here, all processes, times C / L: the cores the limit needs.
-        "cores_needed_at_limit": round(sum(v for v in cpu.values() if v) / delivered * limit, 2)
+        "cores_needed_at_limit": round(common.own_cpu_seconds(cpu) / delivered * limit, 2)
         if delivered
         else None,
         "sent_by": _senders(),
