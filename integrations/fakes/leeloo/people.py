@@ -38,12 +38,9 @@ class PeopleRoutes:
     def seed_people_route(self, request):
         """Not Leeloo's: lets a benchmark in another process seed people (JSON ``count``,
         optional ``start`` ISO time and ``step_seconds``)."""
-        body = request.json if isinstance(request.json, dict) else {}
-        count = body.get("count")
-        start = parse_js_date(str(body.get("start") or "2024-01-01T00:00:00Z"))
-        if not isinstance(count, int) or count < 0 or start is None:
-            return refuse("count (a whole number) and an ISO start are required")
-        step = timedelta(seconds=float(body.get("step_seconds", 60)))
+        count, start, step = people_to_make(request)
+        if count is None:
+            return refuse(SEED_REFUSAL)
         ids = self.seed_people(count, start=start, step=step)
         return ok({"seeded": len(ids), "ids": ids[:1] + ids[-1:], "total": self.people_count()})
 
@@ -51,12 +48,9 @@ class PeopleRoutes:
     def generate_people_route(self, request):
         """Not Leeloo's: as ``seed-people``, but the people are made on the fly when listed
         or read (``generated.GeneratedPeople``), so a million cost no memory."""
-        body = request.json if isinstance(request.json, dict) else {}
-        count = body.get("count")
-        start = parse_js_date(str(body.get("start") or "2024-01-01T00:00:00Z"))
-        if not isinstance(count, int) or count < 0 or start is None:
-            return refuse("count (a whole number) and an ISO start are required")
-        step = timedelta(seconds=float(body.get("step_seconds", 60)))
+        count, start, step = people_to_make(request)
+        if count is None:
+            return refuse(SEED_REFUSAL)
         ids = self.generate_people(count, start=start, step=step)
         return ok({"generated": count, "ids": ids, "total": self.people_count()})
 
@@ -377,3 +371,17 @@ class Slice:
     def __getitem__(self, part: slice) -> list:
         begin, end, _ = part.indices(len(self))
         return self.items[self.start + begin : self.start + end]
+
+
+SEED_REFUSAL = "count (a whole number) and an ISO start are required"
+
+
+def people_to_make(request):
+    """(count, start, step) asked by a seed or generate request; (None, None, None) when the
+    JSON's ``count`` or ``start`` is not usable."""
+    body = request.json if isinstance(request.json, dict) else {}
+    count = body.get("count")
+    start = parse_js_date(str(body.get("start") or "2024-01-01T00:00:00Z"))
+    if not isinstance(count, int) or count < 0 or start is None:
+        return None, None, None
+    return count, start, timedelta(seconds=float(body.get("step_seconds", 60)))
