@@ -57,6 +57,13 @@ class FakeAello(FakeProvider):
             "distinct_external_ids": len(set(external_ids)),
         }
 
+    def record_key(self, request: FakeRequest) -> str:
+        """A pushed lead is its ``externalId`` (the bridge's own key for it)."""
+        return str(request.field("externalId", "") or "") if request.path == "/leads" else ""
+
+    def created_total(self) -> int:
+        return len(self.leads)
+
     def check_auth(self, request: FakeRequest) -> FakeResponse | None:
         key = request.header("Aello-Api-Key")
         if key not in (self.credential, self.no_dealership_credential):

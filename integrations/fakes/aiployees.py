@@ -53,6 +53,13 @@ class FakeAiployees(FakeProvider):
         self.next_call_id = 48000
         self.envelope = "object"
 
+    def record_key(self, request: FakeRequest) -> str:
+        """A pushed lead is its phone (within a campaign: the soak uses one)."""
+        return str(request.field("phone_number", "")) if request.path == "/api/user/lead" else ""
+
+    def created_total(self) -> int:
+        return len(self.leads)
+
     def check_auth(self, request: FakeRequest) -> FakeResponse | None:
         if request.header("Authorization") != f"Bearer {self.credential}":
             return FakeResponse(401, {"message": "Unauthenticated."})

@@ -131,6 +131,15 @@ class FakeAloware(FakeProvider):
         }
         return {"event": label, "body": {**body, **fields}}
 
+    def record_key(self, request: FakeRequest) -> str:
+        """A pushed contact is its phone, as Aloware keys contacts."""
+        if request.path != "/api/v1/webhook/forms":
+            return ""
+        return normalize(request.field("phone_number") or request.arg("phone_number"))
+
+    def created_total(self) -> int:
+        return len(self.contacts)
+
     def check_auth(self, request: FakeRequest) -> FakeResponse | None:
         token = request.field("api_token") or request.arg("api_token")
         if not token:

@@ -31,6 +31,7 @@ from urllib.request import Request, urlopen
 
 from .bodies import parse_body
 from .inflight import InFlight
+from .ledger import Receipts, WebhookLog, post_with_retries
 
 logger = logging.getLogger("integrations.fakes")
 
@@ -122,10 +123,26 @@ class FakeProvider:
             for _, member in inspect.getmembers(self, predicate=inspect.ismethod)
             if hasattr(member, "_fake_route")
         ]
+        # What each record's pushes did here and the webhooks sent (integrations/fakes/ledger).
+        self.receipts = Receipts()
+        self.webhook_log = WebhookLog()
         self.reset()
 
     def reset(self) -> None:
         """Forget all state; subclasses extend this and call it."""
+
+    def record_key(self, request: FakeRequest) -> str:
+        """The record a push is about (a phone, an ``externalId``), for the receipts; "" when
+        the request is not a push."""
+        return ""
+
+    def created_total(self) -> int:
+        """How many records this fake has made: a push that raises it created its record."""
+        return 0
+
+    def event_key(self, body: Any) -> str:
+        """The key of a webhook event this fake sends (its id), for the webhook log."""
+        return str(body.get("id", "")) if isinstance(body, dict) else ""
 
     # --- calling the bridge back (its webhooks) ---------------------------------------------
 
@@ -150,18 +167,23 @@ class FakeProvider:
 
     def send_later(self, body_of: Callable[[], Any]) -> None:
         """Post ``body_of()`` to the configured webhook after its delay, on a timer thread
-        (the fake's answer to the request that caused it goes out first)."""
+        (the fake's answer to the request that caused it goes out first). With ``retries`` in
+        the webhook's settings a non-2xx answer or an unreachable receiver is retried that many
+        times with backoff (``retry_backoff`` seconds, doubling), as the services do."""
         if not self.webhook.get("url"):
             return
         url, headers = self.webhook["url"], self.webhook["headers"]
+        retries = int(self.webhook.get("retries", 0))
+        backoff = float(self.webhook.get("retry_backoff", 1.0))
 
         def send():
             with self.lock:
                 body = body_of()
-            try:
-                post_json(url, body, headers)
-            except OSError:
-                logger.warning("fake %s: webhook to %s failed", self.id, url, exc_info=True)
+            entry = self.webhook_log.start(self.event_key(body))
+            if not post_with_retries(
+                lambda: post_json(url, body, headers)[0], entry, self.webhook_log, retries, backoff
+            ):
+                logger.warning("fake %s: webhook to %s failed", self.id, url)
 
         timer = threading.Timer(self.webhook["delay"], send)
         timer.daemon = True
@@ -189,7 +211,12 @@ class FakeProvider:
             if refusal is not None:
                 return refusal
             with self.lock:
-                return handler(request, **match.groupdict())
+                before = self.created_total()
+                response = handler(request, **match.groupdict())
+                if 200 <= response.status < 300:
+                    created = self.created_total() > before
+                    self.receipts.count(self.record_key(request), created)
+                return response
         if allowed:
             return FakeResponse(405, {"error": "Method not allowed"}, {"Allow": ",".join(allowed)})
         return FakeResponse(404, {"error": f"No route for {request.method} {request.path}"})
@@ -205,7 +232,7 @@ class Fault:
     string is sent as it is, to try absurd headers such as ``inf`` or an HTTP date),
     ``hang`` (sleep ``seconds`` before answering, past the client's timeout), ``drop`` (close
     the connection without answering). ``times`` limits how many requests it hits (0 = until
-    cleared).
+    cleared); ``duration`` how many seconds from now it lasts (0 = until cleared).
     """
 
     provider: str
@@ -218,6 +245,8 @@ class Fault:
     retry_after: float | str = 1.0
     times: int = 0
     hits: int = 0
+    duration: float = 0.0
+    until: float = 0.0
 
     KINDS = ("latency", "error", "rate_limit", "hang", "drop")
 
@@ -225,6 +254,8 @@ class Fault:
         if self.kind not in self.KINDS:
             raise ValueError(f"Unknown fault kind '{self.kind}' (one of {', '.join(self.KINDS)})")
         self._pattern = re.compile(self.path)
+        if self.duration and not self.until:
+            self.until = time.time() + self.duration
 
     def matches(self, request: FakeRequest) -> bool:
         if self.provider not in ("*", request.provider):
@@ -232,6 +263,8 @@ class Fault:
         if self.method and self.method.upper() != request.method:
             return False
         if self.times and self.hits >= self.times:
+            return False
+        if self.until and time.time() > self.until:
             return False
         return bool(self._pattern.fullmatch(request.path) or self._pattern.match(request.path))
 
@@ -338,6 +371,8 @@ class FakeServer:
             with fake.lock:
                 fake.webhook = {}
                 fake.reset()
+            fake.receipts.clear()
+            fake.webhook_log.clear()
 
     def add_fault(self, provider: str, kind: str, **options) -> Fault:
         fault = Fault(provider=provider, kind=kind, **options)
@@ -422,8 +457,10 @@ class FakeServer:
     def _control(self, request: FakeRequest) -> FakeResponse:
         """``/_control/faults`` (GET, POST, DELETE), ``/_control/requests``, ``/_control/times``,
         ``/_control/state?provider=…``, ``/_control/in_flight?provider=…`` (requests being
-        answered and the most at once), ``/_control/reset``, ``/_control/emit`` (send an event
-        to a bridge) and ``/_control/webhook`` (where a fake posts events by itself)."""
+        answered and the most at once), ``/_control/receipts`` and ``/_control/webhooks``
+        (``?provider=``: each record's pushes, each webhook sent; ledger.py),
+        ``/_control/reset``, ``/_control/emit`` (send an event to a bridge) and
+        ``/_control/webhook`` (where a fake posts events by itself)."""
         order, problem = _control_order(request)
         if problem:
             return FakeResponse(400, {"error": problem})
@@ -468,6 +505,13 @@ class FakeServer:
                 return FakeResponse(404, {"error": "Unknown provider"})
             with fake.lock:
                 return FakeResponse(200, fake.summary())
+        if request.path in ("/receipts", "/webhooks"):
+            fake = self.fakes.get(request.arg("provider"))
+            if fake is None:
+                return FakeResponse(404, {"error": "Unknown provider"})
+            if request.path == "/receipts":
+                return FakeResponse(200, fake.receipts.as_dict())
+            return FakeResponse(200, fake.webhook_log.as_list())
         if request.path == "/in_flight":
             return FakeResponse(200, self.in_flight.as_dict(request.arg("provider")))
         if request.path == "/reset" and request.method == "POST":
