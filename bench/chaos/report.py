@@ -1,0 +1,99 @@
+"""The soak's figures: ``bench/results.json`` keys, ``bench/details.json`` and a section of
+``docs/benchmarks.md`` (between its soak markers, replaced on each full run)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from bench import common
+
+from .checker import Verdict
+
+START, END = "<!-- soak:start -->", "<!-- soak:end -->"
+DOCS = common.ROOT / "docs" / "benchmarks.md"
+RSS_LIMIT_PCT = 20.0
+
+
+def figures(minutes: float, verdict: Verdict) -> dict:
+    return {
+        "soak_minutes": minutes,
+        "soak_leads": verdict.counts.get("leads_accepted", 0),
+        "soak_lost": verdict.lost,
+        "soak_duplicates": verdict.duplicates,
+        "soak_stuck": verdict.stuck,
+        "soak_rss_growth_pct": verdict.rss_growth_pct,
+    }
+
+
+def write_results(values: dict, details: dict) -> None:
+    """Merge the soak's keys into results.json and its details into details.json (the other
+    benchmarks' figures are kept)."""
+    current = json.loads(common.RESULTS.read_text()) if common.RESULTS.exists() else {}
+    current.update(values)
+    current["soak_date"] = datetime.now(UTC).isoformat(timespec="seconds")
+    common.RESULTS.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    known = json.loads(common.DETAILS.read_text()) if common.DETAILS.exists() else {}
+    known["soak"] = details
+    common.DETAILS.write_text(json.dumps(known, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def section(values: dict, verdict: Verdict, details: dict) -> str:
+    """The docs' soak section: the figures against their targets, what was done, how to rerun."""
+    growth = verdict.counts.get("rss_growth_pct", {})
+    rows = [
+        ("soak_leads", values["soak_leads"], "—"),
+        ("soak_lost", values["soak_lost"], "0"),
+        ("soak_duplicates", values["soak_duplicates"], "0"),
+        ("soak_stuck", values["soak_stuck"], "0"),
+        ("soak_rss_growth_pct", values["soak_rss_growth_pct"], f"< {RSS_LIMIT_PCT:g}"),
+    ]
+    table = "\n".join(f"| `{key}` | {value} | {target} |" for key, value, target in rows)
+    chaos = "\n".join(f"    {line}" for line in details["schedule"])
+    per_process = ", ".join(f"{name} {pct} %" for name, pct in growth.items() if pct is not None)
+    return f"""{START}
+## Chaos soak (issue 19 §3)
+
+`python bench/soak.py` (`--minutes 15`, `--seed 19`): {values["soak_minutes"]:g} minutes on this
+machine, {details["date"]}. A private PostgreSQL and Redis (on free ports, so restarting them
+touches nothing else), gunicorn (deploy/gunicorn.conf.py: 2 workers × 4 threads), two django-q2
+clusters of 2 workers on the Redis broker, the fake providers. Leads posted at 20 a second to
+the intake API, routed by three rules to Aiployees, Aloware and Aéllo; fake Aiployees calls
+every lead and posts the post-call webhook (retried until acknowledged); Leeloo's people sync
+every minute. Failed posts are retried with the same `externalId`. After the run the queue is
+drained ({details["drain_s"]} s) and the checker (`bench/chaos/checker.py`, unit-tested in
+`tests/test_soak_checker.py`) reads the database and the fakes' ledgers.
+
+| Key | Measured | Target |
+|---|---|---|
+{table}
+
+Deliveries by state: {verdict.counts.get("deliveries")}; pushes the fakes received again
+(idempotent re-sends after a timeout or a kill, not duplicates):
+{verdict.counts.get("pushes_received_again")}; webhooks sent: {verdict.counts.get("webhooks_sent")};
+intake answers: {details["intake_statuses"]}, posts retried: {details["intake_retries"]}.
+RSS growth per process (start → end of the run, median of three samples each):
+{per_process or "not measured"}. Restarts by the supervisor: {details["restarts"]}.
+
+The chaos that ran (seconds into the run):
+
+{chaos}
+
+Problems found: {"; ".join(verdict.problems) or "none"}.
+
+CI runs `python bench/soak.py --ci` (one minute, a compact schedule with each kind of chaos,
+the same checker; it fails the build when an invariant fails).
+{END}
+"""
+
+
+def write_docs(text: str) -> None:
+    """Replace the soak section of docs/benchmarks.md (or add it at the end)."""
+    current = DOCS.read_text() if DOCS.exists() else ""
+    if START in current and END in current:
+        before, rest = current.split(START, 1)
+        after = rest.split(END, 1)[1]
+        current = before + text.rstrip("\n") + after
+    else:
+        current = current.rstrip("\n") + "\n\n" + text
+    DOCS.write_text(current)
