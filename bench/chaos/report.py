@@ -71,7 +71,8 @@ drained ({details["drain_s"]} s) and the checker (`bench/chaos/checker.py`, unit
 Deliveries by state: {verdict.counts.get("deliveries")}; pushes the fakes received again
 (idempotent re-sends after a timeout or a kill, not duplicates):
 {verdict.counts.get("pushes_received_again")}; webhooks sent: {verdict.counts.get("webhooks_sent")};
-intake answers: {details["intake_statuses"]}, posts retried: {details["intake_retries"]}.
+intake answers: {details["intake_statuses"]}, posts retried: {details["intake_retries"]};
+Leeloo people sync runs by status: {verdict.counts.get("sync_runs")}.
 RSS growth per process (start → end of the run, median of three samples each):
 {per_process or "not measured"}. Restarts by the supervisor: {details["restarts"]}.
 
