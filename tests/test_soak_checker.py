@@ -96,6 +96,8 @@ def test_dead_counts_only_with_a_recorded_reason():
     assert verdict_of(seen).ok(20.0)
     seen.deliveries[1].error = ""
     assert verdict_of(seen).lost == 1
+    seen.deliveries[1] = Delivery(12, 2, "aloware", "dead", PHONES[2], "500", exhausted=True)
+    assert verdict_of(seen).lost == 1  # retried until its attempts ran out: not permanent
 
 
 def test_a_routed_lead_without_a_delivery_is_lost_and_two_deliveries_a_duplicate():

@@ -9,7 +9,7 @@ The invariants:
 - every intake lead answered 2xx exists, once (its key → the id answered; one lead a phone);
 - every accepted lead was routed, and each routed delivery ended ``delivered`` — or ``dead``
   with a recorded reason (an error code or message) — never left ``pending``/``failed``/
-  ``sending``;
+  ``sending`` (dead for its attempts running out is not a permanent reason);
 - each delivered push reached its fake: the record is there, created exactly once;
 - every webhook event the fake sent and the bridge acknowledged was stored and processed
   once (one activity per call);
@@ -33,6 +33,7 @@ class Delivery:
     state: str
     key: str  # the record's key at the fake (world.fake_key)
     error: str = ""
+    exhausted: bool = False  # dead because its attempts ran out (a transient error, retried)
 
 
 @dataclass
@@ -113,8 +114,10 @@ def check_deliveries(seen: Observed, verdict: Verdict) -> None:
     verdict.fail("stuck", len(sending), f"deliveries left sending: {_examples(sending)}")
     waiting = [d.id for d in unfinished if d.state != "sending"]
     verdict.fail("stuck", len(waiting), f"deliveries left pending/failed: {_examples(waiting)}")
-    silent = [d.id for d in seen.deliveries if d.state == "dead" and not d.error]
-    verdict.fail("lost", len(silent), f"dead deliveries without a reason: {_examples(silent)}")
+    silent = [d.id for d in seen.deliveries if d.state == "dead" and (not d.error or d.exhausted)]
+    verdict.fail(
+        "lost", len(silent), f"dead deliveries without a permanent reason: {_examples(silent)}"
+    )
     others = [d.id for d in seen.deliveries if d.state not in (*UNFINISHED, "delivered", "dead")]
     verdict.fail("lost", len(others), f"deliveries skipped or cancelled: {_examples(others)}")
     verdict.counts["deliveries"] = dict(Counter(d.state for d in seen.deliveries))

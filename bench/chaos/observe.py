@@ -35,6 +35,7 @@ def collect(fakes, intake, rss: dict[str, list[float]]) -> Observed:
                 state=row.state,
                 key=world.fake_key(row.account.provider, phone, row.remote_id),
                 error=" ".join(filter(None, [row.error_code, row.error_message])),
+                exhausted=row.attempts >= row.max_attempts,
             )
         )
     receipts = {
