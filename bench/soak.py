@@ -47,6 +47,9 @@ def environment(pg: PrivatePostgres, redis: PrivateRedis, web_port: int) -> dict
         "Q_CLUSTER_NAME": f"soak-{uuid.uuid4().hex[:6]}",
         "Q_WORKERS": "2",
         "BRIDGE_KICK_WORKERS": "true",
+        # A sync run whose cluster is SIGKILLed stays "running" until it has been silent this
+        # long (heartbeats every 15 s); the default 10 minutes would outlast the drain.
+        "BRIDGE_SYNC_STALE_SECONDS": "60",
         "BRIDGE_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
         "GUNICORN_BIND": f"127.0.0.1:{web_port}",
         "GUNICORN_WORKERS": "2",
@@ -200,7 +203,11 @@ def soak(minutes: float, seed: int, compact: bool, drain_seconds: float, log_dir
         common.say(f"load done: {len(intake.accepted)} accepted; draining")
         drained_in = drain(fakes, drain_seconds)
         supervisor.sample()
-        seen = observe.collect(fakes, intake, supervisor.rss_series())
+        rss = supervisor.rss_series()
+        # The fakes keep every record they were sent, by design: their growth is not the
+        # bridge's, and is reported apart.
+        harness_rss = {"fakes": rss.pop("fakes", [])}
+        seen = observe.collect(fakes, intake, rss)
     finally:
         supervisor.stop()
         redis.stop()
@@ -216,6 +223,7 @@ def soak(minutes: float, seed: int, compact: bool, drain_seconds: float, log_dir
         "intake_retries": intake.retries,
         "intake_refused": len(intake.refused),
         "restarts": {name: s.restarts for name, s in supervisor.services.items()},
+        "fakes_rss_growth_pct": checker.rss_growth_pct(harness_rss["fakes"]),
         "counts": verdict.counts,
         "problems": verdict.problems,
     }

@@ -38,6 +38,13 @@ def write_results(values: dict, details: dict) -> None:
     common.DETAILS.write_text(json.dumps(known, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def _pairs(counts) -> str:
+    """``{"delivered": 6000}`` as "delivered 6000" (None as "none")."""
+    if not counts:
+        return "none"
+    return ", ".join(f"{key} {value}" for key, value in counts.items())
+
+
 def section(values: dict, verdict: Verdict, details: dict) -> str:
     """The docs' soak section: the figures against their targets, what was done, how to rerun."""
     growth = verdict.counts.get("rss_growth_pct", {})
@@ -54,8 +61,9 @@ def section(values: dict, verdict: Verdict, details: dict) -> str:
     return f"""{START}
 ## Chaos soak (issue 19 §3)
 
-`python bench/soak.py` (`--minutes 15`, `--seed 19`): {values["soak_minutes"]:g} minutes on this
-machine, {details["date"]}. A private PostgreSQL and Redis (on free ports, so restarting them
+Reproduce: `python bench/soak.py --minutes {values["soak_minutes"]:g} --seed {details["seed"]}`
+(15 minutes and seed 19 by default). {values["soak_minutes"]:g} minutes on this machine,
+{details["date"]}. A private PostgreSQL and Redis (on free ports, so restarting them
 touches nothing else), gunicorn (deploy/gunicorn.conf.py: 2 workers × 4 threads), two django-q2
 clusters of 2 workers on the Redis broker, the fake providers. Leads posted at 20 a second to
 the intake API, routed by three rules to Aiployees, Aloware and Aéllo; fake Aiployees calls
@@ -68,13 +76,14 @@ drained ({details["drain_s"]} s) and the checker (`bench/chaos/checker.py`, unit
 |---|---|---|
 {table}
 
-Deliveries by state: {verdict.counts.get("deliveries")}; pushes the fakes received again
+Deliveries by state: {_pairs(verdict.counts.get("deliveries"))}; pushes the fakes received again
 (idempotent re-sends after a timeout or a kill, not duplicates):
 {verdict.counts.get("pushes_received_again")}; webhooks sent: {verdict.counts.get("webhooks_sent")};
-intake answers: {details["intake_statuses"]}, posts retried: {details["intake_retries"]};
-Leeloo people sync runs by status: {verdict.counts.get("sync_runs")}.
+intake answers: {_pairs(details["intake_statuses"])}, posts retried: {details["intake_retries"]};
+Leeloo people sync runs by status: {_pairs(verdict.counts.get("sync_runs"))}.
 RSS growth per process (start → end of the run, median of three samples each):
-{per_process or "not measured"}. Restarts by the supervisor: {details["restarts"]}.
+{per_process or "not measured"} (the fake providers, which keep every record sent to them:
+{details["fakes_rss_growth_pct"]} %). Restarts by the supervisor: {_pairs(details["restarts"])}.
 
 The chaos that ran (seconds into the run):
 

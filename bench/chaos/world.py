@@ -59,7 +59,7 @@ def make_account(fakes_url: str, name: str, provider: str):
     return account
 
 
-def set_up(fakes, web_url: str, leeloo_people: int = 2000) -> str:
+def set_up(fakes, web_url: str, leeloo_people: int = 500) -> str:
     """Create the world; returns the intake source's token."""
     from bridge.inbox import auth_credential, webhook_path
     from bridge.models import SyncState
