@@ -95,3 +95,21 @@ def test_a_drain_that_cannot_be_queued_leaves_no_mark_behind(broker_away, make_a
     account = make_account("aello")
     outbox.kick_accounts([account.pk])
     assert ProviderAccount.objects.get(pk=account.pk).drain_queued_at is None
+
+
+def test_sync_now_says_the_queue_is_away_and_records_nothing(
+    broker_away, fake_account, admin_client
+):
+    from django.urls import reverse
+
+    from bridge.models import AuditEntry
+
+    leeloo = fake_account("leeloo")
+    response = admin_client.post(
+        reverse("admin:bridge_provideraccount_changelist"),
+        {"action": "sync_now", "_selected_action": [leeloo.pk]},
+        follow=True,
+    )
+    shown = [str(message) for message in response.context["messages"]]
+    assert any("the job queue (the broker) is not reachable" in text for text in shown), shown
+    assert not AuditEntry.objects.exists()
