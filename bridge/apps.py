@@ -16,6 +16,8 @@ class BridgeConfig(AppConfig):
 
         Registers the ``__any`` lookup (``bridge.lookups``).
 
+        django-q2's clusters build kill-safe queues (``bridge.qcluster``).
+
         Saving an account (or one of its sync states) keeps its sync and reconcile schedules
         in step.
 
@@ -28,13 +30,14 @@ class BridgeConfig(AppConfig):
         """
         from django.conf import settings
 
-        from bridge import lookups, routing, sync  # noqa: F401 (lookups registers ``__any``)
+        from bridge import lookups, qcluster, routing, sync  # noqa: F401 (lookups: ``__any``)
         from bridge.alerts import alert_jobs
         from bridge.env_accounts import apply_after_migrate
         from bridge.schedules import add_job_source, ensure_after_migrate
         from integrations import base
 
         base.RETRY_AFTER_CAP_SECONDS = settings.BRIDGE_RETRY_AFTER_CAP_SECONDS
+        qcluster.harden()  # a worker SIGKILLed while idle no longer wedges its cluster
 
         sync.connect_signals()  # the sync's and the reconcile's, in that order
         routing.connect_signals()  # every new lead is routed once its transaction commits

@@ -12,11 +12,30 @@ web process), else each process's memory (the demo and a single-process server).
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
 from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
+
+logger = logging.getLogger(__name__)
+
+
+def _cache_errors() -> tuple[type[BaseException], ...]:
+    """The errors of a cache that is away: the Redis client's, and the socket's own."""
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:  # pragma: no cover - redis is a dependency; kept for a trimmed install
+        return (OSError,)
+    return (RedisError, OSError)
+
+
+#: A rate limit that cannot count lets the request through (it fails open): a Redis restart
+#: must not turn away the leads and provider events it exists to protect the database for.
+CACHE_AWAY = _cache_errors()
+#: At most one warning a minute while the cache is away, not one per request.
+_last_warning = {"at": float("-inf")}
 
 
 class Refusal(Exception):
@@ -76,19 +95,17 @@ def rate_limit(key: str, per_minute: int, *, now: float | None = None) -> None:
 
     A fixed one-minute window per key: simple, cheap (two cache calls) and enough to keep a
     misbehaving form or provider from filling the database. ``per_minute`` of 0 or less means
-    no limit.
+    no limit. While the cache is away (Redis restarting) requests are let through, uncounted.
     """
     if per_minute <= 0:
         return
     now = time.time() if now is None else now
     window = int(now // 60)
-    counter = f"bridge:rate:{key}:{window}"
-    cache.add(counter, 0, timeout=120)
     try:
-        count = cache.incr(counter)
-    except ValueError:  # evicted between add and incr: this request opens the window again
-        cache.set(counter, 1, timeout=120)
-        count = 1
+        count = _count(f"bridge:rate:{key}:{window}")
+    except CACHE_AWAY as exc:
+        _warn_cache_away(exc, now)
+        return
     if count > per_minute:
         retry_after = max(1, math.ceil((window + 1) * 60 - now))
         raise Refusal(
@@ -97,3 +114,20 @@ def rate_limit(key: str, per_minute: int, *, now: float | None = None) -> None:
             f"More than {per_minute} requests a minute; try again in {retry_after} s.",
             headers={"Retry-After": str(retry_after)},
         )
+
+
+def _count(counter: str) -> int:
+    """Count one request in the window's counter (two cache calls); its new count."""
+    cache.add(counter, 0, timeout=120)
+    try:
+        return cache.incr(counter)
+    except ValueError:  # evicted between add and incr: this request opens the window again
+        cache.set(counter, 1, timeout=120)
+        return 1
+
+
+def _warn_cache_away(exc: BaseException, now: float) -> None:
+    """Log that rate limits are not counted (the cache is away), once a minute at most."""
+    if now - _last_warning["at"] >= 60:
+        _last_warning["at"] = now
+        logger.warning("rate limits are not counted while the cache is away: %s", exc)

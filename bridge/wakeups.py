@@ -14,12 +14,15 @@ what any lost task left.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.db.models import Q
 from django.utils import timezone
 
 from bridge.db import marks
+
+logger = logging.getLogger(__name__)
 
 #: A queued task not started after this long no longer stops a new one from being queued.
 STALE = timedelta(seconds=30)
@@ -43,3 +46,27 @@ def claim_row(model, pk, field: str) -> bool | None:
 def started(queryset, field: str) -> None:
     """The queued task has started: the next commit queues another (called first thing)."""
     queryset.exclude(**{f"{field}__isnull": True}).update(**{field: None})
+
+
+def unclaim(queryset, field: str) -> None:
+    """The task could not be queued after all: clear the mark, so the next commit tries again
+    at once instead of waiting :data:`STALE` behind a task that does not exist."""
+    queryset.update(**{field: None})
+
+
+def queue_task(func: str, *args, **kwargs) -> bool:
+    """Queue a django-q2 task; False, logged and not raised, when the broker refuses it.
+
+    A broker away (Redis restarting) must not fail the request that committed the work — an
+    intake lead, a webhook event, an admin push: the work is safely in the database, and the
+    minute jobs (the outbox's dispatcher, the routing's and the inbox's sweeps) pick it up once
+    the broker is back. Only ids travel as arguments, so the log holds no secret.
+    """
+    from django_q.tasks import async_task
+
+    try:
+        async_task(func, *args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 (each broker raises its own client's errors)
+        logger.warning("could not queue %s (the minute jobs will pick the work up): %s", func, exc)
+        return False
+    return True

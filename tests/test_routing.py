@@ -12,7 +12,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from bridge.models import Delivery, Lead, LeadRouting, RoutingRule, RuleTarget, Tag
+from bridge.models import Delivery, Lead, LeadRouting, RoutingRule, RoutingWake, RuleTarget, Tag
 from bridge.routing import Target, route_leads
 from bridge.routing.hours import due_time, next_window_start
 
@@ -537,4 +537,5 @@ def test_a_queue_that_refuses_the_routing_task_leaves_the_routing_to_the_saving_
     with django_capture_on_commit_callbacks(execute=True):
         lead = make_lead()
     assert LeadRouting.objects.get().lead == lead
-    assert "could not queue leads" in caplog.text
+    assert "the queue refused leads" in caplog.text
+    assert RoutingWake.objects.get(pk=1).queued_at is None  # the next lead tries the queue

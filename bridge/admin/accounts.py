@@ -480,15 +480,24 @@ class ProviderAccountAdmin(ConnectionTestMixin, BridgeModelAdmin):
             return None
         with transaction.atomic():
             queued = sum(sync.enqueue_syncs(account, full=full) for account in chosen)
-            audit.record(
-                audit.Action.SYNC,
-                actor=request.user,
-                target=chosen,
-                count=queued,
-                summary=f"Queued {queued} {'full ' if full else ''}sync run(s) for "
-                + ", ".join(a.name for a in chosen),
-                details={"full": full},
+            if queued:  # nothing queued (the broker away) is no action to record
+                audit.record(
+                    audit.Action.SYNC,
+                    actor=request.user,
+                    target=chosen,
+                    count=queued,
+                    summary=f"Queued {queued} {'full ' if full else ''}sync run(s) for "
+                    + ", ".join(a.name for a in chosen),
+                    details={"full": full},
+                )
+        if not queued:
+            self.message_user(
+                request,
+                "No sync was queued: the job queue (the broker) is not reachable. The scheduled "
+                "syncs run once it is back; try again in a minute.",
+                messages.ERROR,
             )
+            return None
         self.message_user(
             request,
             f"Queued {queued} sync run(s) for {', '.join(a.name for a in chosen)}; "

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from bridge import wakeups
 from bridge.conf import bridge_setting
 from bridge.models import InboundEvent, ProviderAccount
 from integrations.events import EventShapeError
@@ -122,7 +123,5 @@ def kick(event_ids: list[int]) -> None:
     """Queue each event's processing task (ids only); off when BRIDGE_KICK_WORKERS is."""
     if not bridge_setting("BRIDGE_KICK_WORKERS", True):
         return
-    from django_q.tasks import async_task
-
-    for event_id in event_ids:
-        async_task("bridge.inbox.process_event", event_id, group="inbox", task_name=None)
+    for event_id in event_ids:  # one refused (broker away) is left to the minute sweep
+        wakeups.queue_task("bridge.inbox.process_event", event_id, group="inbox", task_name=None)

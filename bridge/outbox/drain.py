@@ -46,8 +46,6 @@ def kick_accounts(account_ids: Iterable[int]) -> None:
     """
     if not bridge_setting("BRIDGE_KICK_WORKERS", True):
         return
-    from django_q.tasks import async_task
-
     # One queued drain per account at a time (bridge.wakeups): it drains what later commits add.
     account_ids = [
         pk
@@ -63,8 +61,14 @@ def kick_accounts(account_ids: Iterable[int]) -> None:
         ).values_list("pk", "concurrency"):
             drains[account_id] = -(-concurrency // _slots_per_drain(concurrency))
     for account_id in account_ids:
-        for _ in range(drains[account_id]):
-            async_task("bridge.outbox.drain_account", account_id, group="outbox", task_name=None)
+        queued = [
+            wakeups.queue_task(
+                "bridge.outbox.drain_account", account_id, group="outbox", task_name=None
+            )
+            for _ in range(drains[account_id])
+        ]
+        if not any(queued):  # the broker is away: the minute dispatcher drains it later
+            wakeups.unclaim(ProviderAccount.objects.filter(pk=account_id), "drain_queued_at")
 
 
 def _slots_per_drain(concurrency: int) -> int:

@@ -56,14 +56,14 @@ def dispatch_routing(lead_ids: list[int]) -> None:
     route these leads too), or route them here when the bridge does not wake workers (or the
     queue refuses: routing late beats not routing)."""
     if bridge_setting("BRIDGE_KICK_WORKERS", True):
-        from django_q.tasks import async_task
-
-        try:
-            if claim_routing_task():
-                async_task("bridge.routing.route_task", lead_ids, group="routing", task_name=None)
+        if not claim_routing_task():
+            return  # a task queued and not started yet routes these leads too
+        if wakeups.queue_task(
+            "bridge.routing.route_task", lead_ids, group="routing", task_name=None
+        ):
             return
-        except Exception:
-            logger.exception("routing: could not queue leads %s; routing them here", lead_ids)
+        wakeups.unclaim(RoutingWake.objects.filter(pk=1), "queued_at")
+        logger.warning("routing: the queue refused leads %s; routing them here", lead_ids)
     route_after_commit(lead_ids)
 
 

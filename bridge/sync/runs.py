@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from bridge import accounts, budget
+from bridge.db.reconnect import write_surviving_restart
 from bridge.models import ProviderAccount, SyncRun, SyncState
 from integrations.errors import ProviderError
 
@@ -205,7 +206,9 @@ def _fail(run: SyncRun, error: Exception) -> SyncRun:
     run.status = Status.FAILED
     run.finished_at = timezone.now()
     run.error = (f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)[:4000]
-    run.save()
+    # A database restart killed the run's connection: record the failure on a new one, or the
+    # run would stay "running" until its stale takeover.
+    write_surviving_restart(run.save)
     return run
 
 

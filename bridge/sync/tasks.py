@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from django.db import close_old_connections
 
+from bridge import wakeups
 from bridge.models import ProviderAccount, SyncRun
 
 from . import tunables
@@ -50,24 +51,23 @@ def resume_sync_task(run_id: int) -> dict:
 
 
 def _hand_over(run: SyncRun) -> dict:
+    """Queue the continuation of a run stopped between pages (a broker away leaves it to the
+    stale takeover of the next scheduled run)."""
     if run.status == Status.RUNNING:
-        from django_q.tasks import async_task
-
-        async_task("bridge.sync.resume_sync_task", run.pk, group="sync")
+        wakeups.queue_task("bridge.sync.resume_sync_task", run.pk, group="sync")
     return run_summary(run)
 
 
 def enqueue_syncs(account: ProviderAccount, resources: Iterable[str] = (), full=False) -> int:
     """Queue a run of each resource (all the provider syncs, by default) for the cluster;
-    returns how many."""
-    from django_q.tasks import async_task
-
+    returns how many were queued (none while the broker is away)."""
     declared = synced(account)
     chosen = [
         resource
         for resource in RUN_ORDER
         if resource in declared and (not resources or resource in resources)
     ]
-    for resource in chosen:
-        async_task(TASK, account.pk, resource, full=full, group="sync")
-    return len(chosen)
+    return sum(
+        wakeups.queue_task(TASK, account.pk, resource, full=full, group="sync")
+        for resource in chosen
+    )
