@@ -31,7 +31,7 @@ from urllib.request import Request, urlopen
 
 from .bodies import parse_body
 from .inflight import InFlight
-from .ledger import Receipts, WebhookLog, post_with_retries
+from .ledger import LedgerMixin, post_with_retries
 
 logger = logging.getLogger("integrations.fakes")
 
@@ -110,7 +110,7 @@ def route(method: str, pattern: str) -> Callable:
     return mark
 
 
-class FakeProvider:
+class FakeProvider(LedgerMixin):
     """Base of each provider's fake: its routes, auth check and in-memory state."""
 
     id: str = ""
@@ -123,26 +123,11 @@ class FakeProvider:
             for _, member in inspect.getmembers(self, predicate=inspect.ismethod)
             if hasattr(member, "_fake_route")
         ]
-        # What each record's pushes did here and the webhooks sent (integrations/fakes/ledger).
-        self.receipts = Receipts()
-        self.webhook_log = WebhookLog()
+        self.start_ledgers()
         self.reset()
 
     def reset(self) -> None:
         """Forget all state; subclasses extend this and call it."""
-
-    def record_key(self, request: FakeRequest) -> str:
-        """The record a push is about (a phone, an ``externalId``), for the receipts; "" when
-        the request is not a push."""
-        return ""
-
-    def created_total(self) -> int:
-        """How many records this fake has made: a push that raises it created its record."""
-        return 0
-
-    def event_key(self, body: Any) -> str:
-        """The key of a webhook event this fake sends (its id), for the webhook log."""
-        return str(body.get("id", "")) if isinstance(body, dict) else ""
 
     # --- calling the bridge back (its webhooks) ---------------------------------------------
 
@@ -213,9 +198,7 @@ class FakeProvider:
             with self.lock:
                 before = self.created_total()
                 response = handler(request, **match.groupdict())
-                if 200 <= response.status < 300:
-                    created = self.created_total() > before
-                    self.receipts.count(self.record_key(request), created)
+                self.count_receipt(request, response.status, before)
                 return response
         if allowed:
             return FakeResponse(405, {"error": "Method not allowed"}, {"Allow": ",".join(allowed)})

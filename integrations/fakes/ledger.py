@@ -78,6 +78,35 @@ class WebhookLog:
             self._events.clear()
 
 
+class LedgerMixin:
+    """What :class:`~integrations.fakes.core.FakeProvider` keeps for the checks: a fake says
+    which record a push is about (``record_key``) and how many it has made
+    (``created_total``); the base counts each 2xx push in ``receipts``."""
+
+    def start_ledgers(self) -> None:
+        self.receipts = Receipts()
+        self.webhook_log = WebhookLog()
+
+    def record_key(self, request) -> str:
+        """The record a push is about (a phone, an ``externalId``); "" when not a push."""
+        return ""
+
+    def created_total(self) -> int:
+        """How many records this fake has made: a push that raises it created its record."""
+        return 0
+
+    def event_key(self, body: Any) -> str:
+        """The key of a webhook event this fake sends (its id), for the webhook log."""
+        return str(body.get("id", "")) if isinstance(body, dict) else ""
+
+    def count_receipt(self, request, status: int, created_before: int) -> None:
+        """After a handler answered ``status``: count a 2xx push of its record (under the
+        fake's lock, so ``created_total`` moved only for this request)."""
+        if 200 <= status < 300:
+            created = self.created_total() > created_before
+            self.receipts.count(self.record_key(request), created)
+
+
 def post_with_retries(
     send: Callable[[], int],
     entry: dict,
