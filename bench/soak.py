@@ -203,10 +203,11 @@ def soak(minutes: float, seed: int, compact: bool, drain_seconds: float, log_dir
         common.say(f"load done: {len(intake.accepted)} accepted; draining")
         drained_in = drain(fakes, drain_seconds)
         supervisor.sample()
-        rss = supervisor.rss_series()
+        rss = supervisor.rss_series(min_span=seconds / 2)
         # The fakes keep every record they were sent, by design: their growth is not the
         # bridge's, and is reported apart.
         harness_rss = {"fakes": rss.pop("fakes", [])}
+        rss = {name: series for name, series in rss.items() if not name.startswith("fakes")}
         seen = observe.collect(fakes, intake, rss)
     finally:
         supervisor.stop()

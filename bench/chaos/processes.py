@@ -6,9 +6,12 @@ server. Each is started in a session of its own, so a whole cluster (main proces
 workers) is one process group to kill. A watcher thread restarts any that ended, a second
 later, as systemd's ``Restart=always`` would; each restart is counted.
 
-Memory: each process's RSS (a process group's sum, for a cluster and gunicorn) is sampled over
-the run; the growth reported is from a warm-up sample to the end, per process that was never
-restarted during the measure (a restarted process starts small again).
+Memory: every ``sample_every`` seconds each service's processes are read from ``/proc``: the
+whole group's RSS (a cluster with its workers, gunicorn with its workers), from the service's
+last (re)start, and each process's own, from 30 s after it was first seen (its warm-up). The
+growth the soak reports is over the long-lived ones: groups never restarted, and processes
+that lived through at least half the run (a SIGKILLed worker's replacement, or a gunicorn
+worker recycled after ``max_requests``, starts small again and is not a trend).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ class Service:
     started_at: float = 0.0
     log: object = None
     rss: list[tuple[float, float]] = field(default_factory=list)
+    rss_by_pid: dict[int, list[tuple[float, float]]] = field(default_factory=dict)
+    first_seen: dict[int, float] = field(default_factory=dict)
 
     @property
     def pid(self) -> int:
@@ -55,13 +60,6 @@ class Service:
             start_new_session=True,
         )
         self.started_at = time.monotonic()
-
-    def group_rss_mb(self) -> float | None:
-        """The resident memory of the whole process group (main process and its workers)."""
-        if not self.alive():
-            return None
-        values = [common.rss_mb(pid) for pid in common.group_pids(self.pid)]
-        return round(sum(v for v in values if v), 1)
 
     def kill_group(self, sig: int = signal.SIGKILL) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -111,12 +109,20 @@ class Supervisor:
         service.rss.clear()  # a new process: its growth is measured from its own start
         self.events.append((time.time(), f"{service.name} restarted"))
 
-    def sample(self) -> None:
+    def sample(self, warm_up: float = 30.0) -> None:
+        """One RSS reading of every service's group and of each of its processes."""
         now = time.monotonic()
         for service in self.services.values():
-            value = service.group_rss_mb()
-            if value is not None and now - service.started_at > 30:  # past its warm-up
-                service.rss.append((now, value))
+            if not service.alive():
+                continue
+            readings = {pid: common.rss_mb(pid) for pid in common.group_pids(service.pid)}
+            readings = {pid: mb for pid, mb in readings.items() if mb}
+            if now - service.started_at > warm_up:
+                service.rss.append((now, round(sum(readings.values()), 1)))
+            for pid, mb in readings.items():
+                seen = service.first_seen.setdefault(pid, now)
+                if now - seen > warm_up:
+                    service.rss_by_pid.setdefault(pid, []).append((now, mb))
 
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM every group, SIGKILL what is left after ``grace`` seconds in all."""
@@ -135,9 +141,15 @@ class Supervisor:
             if service.log:
                 service.log.close()
 
-    def rss_series(self) -> dict[str, list[float]]:
-        """Each service's RSS samples (MB) since its last (re)start, past its warm-up."""
-        return {name: [mb for _, mb in s.rss] for name, s in self.services.items()}
+    def rss_series(self, min_span: float) -> dict[str, list[float]]:
+        """RSS samples (MB) of each service's group (``web``) since its last (re)start, and of
+        each of its processes sampled over at least ``min_span`` seconds (``web pid 123``)."""
+        series = {name: [mb for _, mb in s.rss] for name, s in self.services.items()}
+        for name, service in self.services.items():
+            for pid, samples in service.rss_by_pid.items():
+                if samples[-1][0] - samples[0][0] >= min_span:
+                    series[f"{name} pid {pid}"] = [mb for _, mb in samples]
+        return series
 
 
 # --- what the chaos does to them ---------------------------------------------------------

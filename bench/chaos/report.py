@@ -45,6 +45,22 @@ def _pairs(counts) -> str:
     return ", ".join(f"{key} {value}" for key, value in counts.items())
 
 
+def memory_lines(growth: dict) -> tuple[str, str]:
+    """(each group's growth, a line on the long-lived processes' growth) for the docs."""
+    measured = {name: pct for name, pct in growth.items() if pct is not None}
+    groups = ", ".join(f"{n} {p} %" for n, p in measured.items() if " pid " not in n)
+    processes = {n: p for n, p in measured.items() if " pid " in n}
+    if not processes:
+        return groups or "not measured", "long-lived processes: none measured"
+    high = max(processes, key=processes.get)
+    low = min(processes, key=processes.get)
+    line = (
+        f"{len(processes)} processes that lived through at least half the run: from "
+        f"{processes[low]} % ({low}) to {processes[high]} % ({high})"
+    )
+    return groups or "not measured", line
+
+
 def section(values: dict, verdict: Verdict, details: dict) -> str:
     """The docs' soak section: the figures against their targets, what was done, how to rerun."""
     growth = verdict.counts.get("rss_growth_pct", {})
@@ -57,7 +73,7 @@ def section(values: dict, verdict: Verdict, details: dict) -> str:
     ]
     table = "\n".join(f"| `{key}` | {value} | {target} |" for key, value, target in rows)
     chaos = "\n".join(f"    {line}" for line in details["schedule"])
-    per_process = ", ".join(f"{name} {pct} %" for name, pct in growth.items() if pct is not None)
+    groups, per_process = memory_lines(growth)
     return f"""{START}
 ## Chaos soak (issue 19 §3)
 
@@ -81,9 +97,11 @@ Deliveries by state: {_pairs(verdict.counts.get("deliveries"))}; pushes the fake
 {verdict.counts.get("pushes_received_again")}; webhooks sent: {verdict.counts.get("webhooks_sent")};
 intake answers: {_pairs(details["intake_statuses"])}, posts retried: {details["intake_retries"]};
 Leeloo people sync runs by status: {_pairs(verdict.counts.get("sync_runs"))}.
-RSS growth per process (start → end of the run, median of three samples each):
-{per_process or "not measured"} (the fake providers, which keep every record sent to them:
-{details["fakes_rss_growth_pct"]} %). Restarts by the supervisor: {_pairs(details["restarts"])}.
+RSS growth (median of the first three samples to the last three, past a 30 s warm-up) of
+each service's whole process group since its last start: {groups}; of the {per_process}.
+The fake providers, which keep every record sent to them, grew
+{details["fakes_rss_growth_pct"]} % (not counted). Restarts by the supervisor:
+{_pairs(details["restarts"])}.
 
 The chaos that ran (seconds into the run):
 
