@@ -193,7 +193,8 @@ def kill_a_web_worker(web: Service, rng: random.Random) -> str:
 
 
 def kill_a_cluster(clusters: list[Service], rng: random.Random) -> str:
-    """SIGKILL a whole cluster's process group (the supervisor starts it again)."""
-    cluster = rng.choice(clusters)
+    """SIGKILL a whole cluster's process group (the supervisor starts it again): one not
+    killed yet when there is one, so two kills hit both clusters."""
+    cluster = rng.choice([c for c in clusters if not c.restarts] or clusters)
     cluster.kill_group(signal.SIGKILL)
     return f"SIGKILL cluster {cluster.name} (group {cluster.pid})"

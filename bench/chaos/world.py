@@ -36,7 +36,7 @@ def _call(*args: str) -> str:
     from django.core.management import call_command
 
     out = StringIO()
-    call_command(*args, stdout=out)
+    call_command(*args, stdout=out, stderr=StringIO())  # what it tells staff is not ours
     return out.getvalue()
 
 
