@@ -273,3 +273,30 @@ def test_post_with_retries_gives_up_after_its_retries():
 
     assert not post_with_retries(send, entry, log, retries=2, sleep=lambda _: None)
     assert log.as_list() == [{"key": "e1", "attempts": 3, "status": 502, "acknowledged": False}]
+
+
+def test_the_docs_section_is_replaced_between_its_markers(tmp_path, monkeypatch):
+    from bench.chaos import report
+
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\nBefore.\n")
+    monkeypatch.setattr(report, "DOCS", docs)
+    verdict = checker.check(clean())
+    details = {
+        "date": "today",
+        "seed": 19,
+        "drain_s": 3.0,
+        "intake_statuses": {"202": 3},
+        "intake_retries": 0,
+        "restarts": {"web": 0},
+        "fakes_rss_growth_pct": 5.0,
+        "schedule": ["   1.0s SIGKILL worker 1 of cluster-1"],
+    }
+    values = report.figures(1.0, verdict)
+    report.write_docs(report.section(values, verdict, details))
+    report.write_docs(report.section({**values, "soak_leads": 4}, verdict, details))
+    text = docs.read_text()
+    assert text.startswith("# Benchmarks\n\nBefore.\n")
+    assert text.count(report.START) == 1 and text.count(report.END) == 1
+    assert "| `soak_leads` | 4 | — |" in text
+    assert "python bench/soak.py --minutes 1 --seed 19" in text
