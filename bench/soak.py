@@ -165,6 +165,25 @@ def drain(fakes, seconds: float) -> float:
     return round(time.monotonic() - started, 1)
 
 
+def start_bridge(supervisor, env: dict, fakes_port: int, web_port: int) -> tuple:
+    """The fakes, the world set up on them, then gunicorn and two clusters, as deploy/ runs
+    them; (the fakes' control client, the web server's URL, the intake token)."""
+    py = common.PYTHON
+    fakes_command = [py, "manage.py", "fakeproviders", "--port", str(fakes_port), "--no-record"]
+    supervisor.add("fakes", fakes_command, env)
+    fakes = common.FakeProviders(port=fakes_port)
+    wait_for(lambda: answering(f"{fakes.url}/_control/faults"), 30, "the fake providers")
+    web_url = f"http://127.0.0.1:{web_port}"
+    token = world.set_up(fakes, web_url)
+    web_command = [py, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "bridge.wsgi"]
+    supervisor.add("web", web_command, env)
+    for n in (1, 2):
+        supervisor.add(f"cluster-{n}", [py, "manage.py", "qcluster"], env)
+    wait_for(lambda: answering(f"{web_url}/api/v1/leads"), 60, "gunicorn")
+    time.sleep(3)  # the clusters' workers
+    return fakes, web_url, token
+
+
 def soak(minutes: float, seed: int, compact: bool, drain_seconds: float, log_dir: Path) -> tuple:
     """Run the soak; (figures, verdict, details)."""
     seconds = minutes * 60
@@ -175,23 +194,7 @@ def soak(minutes: float, seed: int, compact: bool, drain_seconds: float, log_dir
     supervisor = processes.Supervisor(log_dir)
     try:
         start_django(env)
-        py = common.PYTHON
-        supervisor.add(
-            "fakes",
-            [py, "manage.py", "fakeproviders", "--port", str(fakes_port), "--no-record"],
-            env,
-        )
-        fakes = common.FakeProviders(port=fakes_port)
-        wait_for(lambda: answering(f"{fakes.url}/_control/faults"), 30, "the fake providers")
-        web_url = f"http://127.0.0.1:{web_port}"
-        token = world.set_up(fakes, web_url)
-        supervisor.add(
-            "web", [py, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "bridge.wsgi"], env
-        )
-        for n in (1, 2):
-            supervisor.add(f"cluster-{n}", [py, "manage.py", "qcluster"], env)
-        wait_for(lambda: answering(f"{web_url}/api/v1/leads"), 60, "gunicorn")
-        time.sleep(3)  # the clusters' workers
+        fakes, web_url, token = start_bridge(supervisor, env, fakes_port, web_port)
         supervisor.watch(sample_every=5.0 if compact else 15.0)
         chaos = Chaos(events, supervisor, pg, redis, fakes, seed)
         common.say(f"soak: {minutes:g} min at {RATE:g} leads/s, {len(events)} chaos events")
@@ -240,7 +243,9 @@ def main(argv=None) -> int:
     parser.add_argument("--logs", type=Path, default=None, help="keep each process's output here")
     args = parser.parse_args(argv)
     minutes = 1.0 if args.ci else args.minutes
-    drain_seconds = args.drain or (150.0 if args.ci else 600.0)
+    # A sync run killed with its cluster is taken over after 60 s of silence, at the next
+    # minute's schedule: the CI minute's drain may need up to about three minutes.
+    drain_seconds = args.drain or (240.0 if args.ci else 600.0)
     log_dir = args.logs or Path(tempfile.mkdtemp(prefix="soak-logs-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     values, verdict, details = soak(minutes, args.seed, args.ci, drain_seconds, log_dir)
