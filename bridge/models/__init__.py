@@ -6,7 +6,8 @@ The bridge's own: ProviderAccount, RemoteLink, Delivery, SyncRun, SyncState; rou
 (RoutingRule, RuleTarget) and each lead's LeadRouting; the inbox's InboundEvent (webhook
 requests) and Activity (what happened with a person at a service); the intake's IntakeSource
 and IntakeKey; the alerts' AlertChannel and Alert; the AuditEntry of every staff action;
-each account's FieldMapping rows and the RemoteField definitions its pulls saw.
+each account's FieldMapping rows and the RemoteField definitions its pulls saw; SentState,
+each record's delivery state per account (kept by database triggers).
 """
 
 from .accounts import AccountSlot, ProviderAccount
@@ -26,6 +27,7 @@ from .leeloo import (
 from .mapping import FieldMapping, RemoteField
 from .outbox import Delivery, PushBatch, RemoteLink, SyncRun
 from .routing import LeadRouting, RoutingRule, RoutingWake, RuleTarget
+from .sent_state import SentState
 from .sync import SyncState
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "RoutingRule",
     "RoutingWake",
     "RuleTarget",
+    "SentState",
     "SyncRun",
     "SyncState",
     "Tag",

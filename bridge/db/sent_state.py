@@ -1,0 +1,305 @@
+"""The triggers that keep ``SentState`` (``bridge.models.sent_state``), and its rebuild: the
+PostgreSQL form (plpgsql functions) and the SQLite twin (statements in the trigger) side by side.
+
+Why triggers: deliveries change state in bulk (a claim, a batch cancelled, a retry of ten
+thousand, a merge moving a contact's rows) through ``UPDATE``s that send no Django signal; a
+trigger sees every row a statement changes, in the statement's transaction.
+
+What a trigger does is one *refresh* of a (content type, object id, account) key: delete its
+row, then insert it again from the key's newest counted push (operation ``push``, not
+cancelled) — or nothing when there is none, or when the record is gone. A delivery inserted,
+deleted or changed in a column the state reads refreshes its key (both keys when it moved to
+another record or account). A lead moved to another contact carries its rows' ``contact_id``;
+a lead or contact deleted takes its rows. Each refresh reads the key's pushes through
+``delivery_record_idx``: a record has a handful.
+
+The content types are found by name (``django_content_type``, its unique index) each time:
+their ids differ from database to database and do not exist yet when the migration runs.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+TABLE = "bridge_sentstate"
+COLUMNS = "content_type_id, object_id, account_id, contact_id, status, since, delivered_at, newest_push_id"
+
+_TYPE = "(SELECT id FROM django_content_type WHERE app_label = 'bridge' AND model = '{}')"
+LEAD_TYPE, CONTACT_TYPE = _TYPE.format("lead"), _TYPE.format("contact")
+
+#: A delivery ``d``'s place in the column, most pressing first (bridge/admin/sent_to.py).
+STATUS = """CASE
+    WHEN d.state IN ('pending', 'sending', 'failed')
+         AND (d.attempts > 0 OR d.error_code <> '' OR d.error_message <> '') THEN 'failing'
+    WHEN d.state = 'dead' THEN 'dead'
+    WHEN d.state IN ('pending', 'sending', 'failed') THEN 'sending'
+    ELSE 'delivered' END"""
+COUNTED = "operation = 'push' AND state <> 'cancelled'"
+DELIVERED_WHEN = (
+    "CASE WHEN state IN ('delivered', 'skipped') THEN COALESCE(delivered_at, updated_at) END"
+)
+
+
+def _refresh_sql(ct: str, obj: str, acc: str) -> str:
+    """Delete and re-insert one key's row; ``ct``, ``obj``, ``acc`` are SQL expressions."""
+    key = f"content_type_id = {ct} AND object_id = {obj} AND account_id = {acc}"
+    contact = (
+        f"CASE WHEN d.content_type_id = {LEAD_TYPE} "
+        f"THEN (SELECT contact_id FROM bridge_lead WHERE id = d.object_id) "
+        f"WHEN d.content_type_id = {CONTACT_TYPE} "
+        f"THEN (SELECT id FROM bridge_contact WHERE id = d.object_id) END"
+    )
+    return f"""
+        DELETE FROM {TABLE} WHERE {key};
+        INSERT INTO {TABLE} ({COLUMNS})
+        SELECT * FROM (
+            SELECT d.content_type_id, d.object_id, d.account_id, {contact} AS contact_id,
+                   {STATUS}, d.updated_at,
+                   (SELECT max({DELIVERED_WHEN}) FROM bridge_delivery WHERE {key} AND {COUNTED}),
+                   d.id
+            FROM bridge_delivery d
+            WHERE d.id = (SELECT max(id) FROM bridge_delivery WHERE {key} AND {COUNTED})
+        ) AS fresh WHERE contact_id IS NOT NULL;"""
+
+
+#: A delivery's columns the state reads: an UPDATE changing none of them refreshes nothing.
+WATCHED = [
+    "state",
+    "attempts",
+    "error_code",
+    "error_message",
+    "delivered_at",
+    "operation",
+    "content_type_id",
+    "object_id",
+    "account_id",
+]
+MOVED = ["content_type_id", "object_id", "account_id", "operation"]
+
+
+def _changed(columns, distinct: str) -> str:
+    return " OR ".join(f"OLD.{c} {distinct} NEW.{c}" for c in columns)
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+POSTGRESQL = [
+    f"""CREATE OR REPLACE FUNCTION bridge_sent_state_refresh(ct integer, obj bigint, acc bigint)
+    RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN {_refresh_sql("ct", "obj", "acc")}
+    END $$""",
+    """CREATE OR REPLACE FUNCTION bridge_sent_state_on_delivery() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP <> 'INSERT' AND OLD.operation = 'push' THEN
+            PERFORM bridge_sent_state_refresh(OLD.content_type_id, OLD.object_id, OLD.account_id);
+        END IF;
+        IF TG_OP = 'INSERT' THEN
+            IF NEW.operation = 'push' THEN
+                PERFORM bridge_sent_state_refresh(NEW.content_type_id, NEW.object_id, NEW.account_id);
+            END IF;
+        ELSIF TG_OP = 'UPDATE' AND NEW.operation = 'push' AND (OLD.operation <> 'push'
+              OR (OLD.content_type_id, OLD.object_id, OLD.account_id)
+                 IS DISTINCT FROM (NEW.content_type_id, NEW.object_id, NEW.account_id)) THEN
+            PERFORM bridge_sent_state_refresh(NEW.content_type_id, NEW.object_id, NEW.account_id);
+        END IF;
+        RETURN NULL;
+    END $$""",
+    f"""CREATE OR REPLACE FUNCTION bridge_sent_state_on_lead() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            DELETE FROM {TABLE} WHERE content_type_id = {LEAD_TYPE} AND object_id = OLD.id;
+        ELSE
+            UPDATE {TABLE} SET contact_id = NEW.contact_id
+            WHERE content_type_id = {LEAD_TYPE} AND object_id = NEW.id;
+        END IF;
+        RETURN NULL;
+    END $$""",
+    f"""CREATE OR REPLACE FUNCTION bridge_sent_state_on_contact() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM {TABLE} WHERE content_type_id = {CONTACT_TYPE} AND object_id = OLD.id;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER bridge_sent_state_delivery_insert AFTER INSERT ON bridge_delivery
+    FOR EACH ROW WHEN (NEW.operation = 'push')
+    EXECUTE FUNCTION bridge_sent_state_on_delivery()""",
+    f"""CREATE TRIGGER bridge_sent_state_delivery_update AFTER UPDATE ON bridge_delivery
+    FOR EACH ROW WHEN ((OLD.operation = 'push' OR NEW.operation = 'push')
+                       AND ({_changed(WATCHED, "IS DISTINCT FROM")}))
+    EXECUTE FUNCTION bridge_sent_state_on_delivery()""",
+    """CREATE TRIGGER bridge_sent_state_delivery_delete AFTER DELETE ON bridge_delivery
+    FOR EACH ROW WHEN (OLD.operation = 'push')
+    EXECUTE FUNCTION bridge_sent_state_on_delivery()""",
+    """CREATE TRIGGER bridge_sent_state_lead_moved AFTER UPDATE OF contact_id ON bridge_lead
+    FOR EACH ROW WHEN (OLD.contact_id IS DISTINCT FROM NEW.contact_id)
+    EXECUTE FUNCTION bridge_sent_state_on_lead()""",
+    """CREATE TRIGGER bridge_sent_state_lead_delete AFTER DELETE ON bridge_lead
+    FOR EACH ROW EXECUTE FUNCTION bridge_sent_state_on_lead()""",
+    """CREATE TRIGGER bridge_sent_state_contact_delete AFTER DELETE ON bridge_contact
+    FOR EACH ROW EXECUTE FUNCTION bridge_sent_state_on_contact()""",
+]
+
+POSTGRESQL_DROP = [
+    "DROP TRIGGER IF EXISTS bridge_sent_state_delivery_insert ON bridge_delivery",
+    "DROP TRIGGER IF EXISTS bridge_sent_state_delivery_update ON bridge_delivery",
+    "DROP TRIGGER IF EXISTS bridge_sent_state_delivery_delete ON bridge_delivery",
+    "DROP TRIGGER IF EXISTS bridge_sent_state_lead_moved ON bridge_lead",
+    "DROP TRIGGER IF EXISTS bridge_sent_state_lead_delete ON bridge_lead",
+    "DROP TRIGGER IF EXISTS bridge_sent_state_contact_delete ON bridge_contact",
+    "DROP FUNCTION IF EXISTS bridge_sent_state_on_delivery()",
+    "DROP FUNCTION IF EXISTS bridge_sent_state_on_lead()",
+    "DROP FUNCTION IF EXISTS bridge_sent_state_on_contact()",
+    "DROP FUNCTION IF EXISTS bridge_sent_state_refresh(integer, bigint, bigint)",
+]
+
+
+# --- SQLite: no functions, so each trigger carries its statements ---------------------------
+
+
+def _sqlite_trigger(name: str, event: str, when: str, body: str) -> str:
+    return f"CREATE TRIGGER {name} AFTER {event} FOR EACH ROW WHEN {when} BEGIN {body} END"
+
+
+_OLD = _refresh_sql("OLD.content_type_id", "OLD.object_id", "OLD.account_id")
+_NEW = _refresh_sql("NEW.content_type_id", "NEW.object_id", "NEW.account_id")
+SQLITE = [
+    _sqlite_trigger(
+        "bridge_sent_state_delivery_insert", "INSERT ON bridge_delivery",
+        "NEW.operation = 'push'", _NEW,
+    ),
+    # Same key, a watched column changed: that key again.
+    _sqlite_trigger(
+        "bridge_sent_state_delivery_update", "UPDATE ON bridge_delivery",
+        f"NEW.operation = 'push' AND NOT ({_changed(MOVED, 'IS NOT')}) "
+        f"AND ({_changed(WATCHED, 'IS NOT')})",
+        _NEW,
+    ),
+    # Moved to another record or account (a merge), or no longer or newly a push: both keys.
+    _sqlite_trigger(
+        "bridge_sent_state_delivery_move", "UPDATE ON bridge_delivery",
+        f"(OLD.operation = 'push' OR NEW.operation = 'push') AND ({_changed(MOVED, 'IS NOT')})",
+        _OLD + _NEW,
+    ),
+    _sqlite_trigger(
+        "bridge_sent_state_delivery_delete", "DELETE ON bridge_delivery",
+        "OLD.operation = 'push'", _OLD,
+    ),
+    _sqlite_trigger(
+        "bridge_sent_state_lead_moved", "UPDATE OF contact_id ON bridge_lead",
+        "OLD.contact_id IS NOT NEW.contact_id",
+        f"UPDATE {TABLE} SET contact_id = NEW.contact_id "
+        f"WHERE content_type_id = {LEAD_TYPE} AND object_id = NEW.id;",
+    ),
+    _sqlite_trigger(
+        "bridge_sent_state_lead_delete", "DELETE ON bridge_lead", "1",
+        f"DELETE FROM {TABLE} WHERE content_type_id = {LEAD_TYPE} AND object_id = OLD.id;",
+    ),
+    _sqlite_trigger(
+        "bridge_sent_state_contact_delete", "DELETE ON bridge_contact", "1",
+        f"DELETE FROM {TABLE} WHERE content_type_id = {CONTACT_TYPE} AND object_id = OLD.id;",
+    ),
+]  # fmt: skip
+
+SQLITE_DROP = [
+    f"DROP TRIGGER IF EXISTS {name}"
+    for name in (
+        "bridge_sent_state_delivery_insert",
+        "bridge_sent_state_delivery_update",
+        "bridge_sent_state_delivery_move",
+        "bridge_sent_state_delivery_delete",
+        "bridge_sent_state_lead_moved",
+        "bridge_sent_state_lead_delete",
+        "bridge_sent_state_contact_delete",
+    )
+]
+
+
+# --- The set-based form: the backfill, the rebuild and the check ----------------------------
+
+#: Every row the table should hold, computed from the deliveries in one pass: per key, its
+#: newest counted push and its last delivery, joined to the record for the person.
+EXPECTED = f"""
+    SELECT d.content_type_id, d.object_id, d.account_id,
+           COALESCE(l.contact_id, c.id) AS contact_id, {STATUS} AS status,
+           d.updated_at AS since, n.delivered_at, d.id AS newest_push_id
+    FROM (
+        SELECT content_type_id, object_id, account_id, max(id) AS newest,
+               max({DELIVERED_WHEN}) AS delivered_at
+        FROM bridge_delivery WHERE {COUNTED}
+        GROUP BY content_type_id, object_id, account_id
+    ) n
+    JOIN bridge_delivery d ON d.id = n.newest
+    LEFT JOIN bridge_lead l ON d.content_type_id = {LEAD_TYPE} AND l.id = d.object_id
+    LEFT JOIN bridge_contact c ON d.content_type_id = {CONTACT_TYPE} AND c.id = d.object_id
+    WHERE COALESCE(l.contact_id, c.id) IS NOT NULL"""
+
+
+def install_triggers(schema_editor) -> None:
+    """Create the triggers (and PostgreSQL's functions) on ``schema_editor``'s database."""
+    vendor = schema_editor.connection.vendor
+    for statement in POSTGRESQL if vendor == "postgresql" else SQLITE:
+        schema_editor.execute(statement, params=None)
+
+
+def drop_triggers(schema_editor) -> None:
+    vendor = schema_editor.connection.vendor
+    for statement in POSTGRESQL_DROP if vendor == "postgresql" else SQLITE_DROP:
+        schema_editor.execute(statement, params=None)
+
+
+def rebuild(using=None) -> int:
+    """Empty the table and fill it from the deliveries in one ``INSERT … SELECT``; rows written.
+
+    Run in the caller's transaction: with the triggers on, writes to deliveries meanwhile wait
+    for the table's lock (PostgreSQL), so none is lost between the two statements.
+    """
+    with _cursor(using) as cursor:
+        if cursor.db.vendor == "postgresql":
+            cursor.execute(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE")
+        cursor.execute(f"DELETE FROM {TABLE}")
+        cursor.execute(f"INSERT INTO {TABLE} ({COLUMNS}) {EXPECTED}")
+        return cursor.rowcount
+
+
+def differences(using=None) -> tuple[int, int]:
+    """(rows missing or wrong, rows that should not be there): both 0 when the table is right."""
+    mine = f"SELECT {COLUMNS} FROM {TABLE}"
+    with _cursor(using) as cursor:
+        cursor.execute(f"SELECT count(*) FROM ({EXPECTED} EXCEPT {mine}) AS missing")
+        missing = cursor.fetchone()[0]
+        cursor.execute(f"SELECT count(*) FROM ({mine} EXCEPT {EXPECTED}) AS extra")
+        return missing, cursor.fetchone()[0]
+
+
+def triggers_installed(using=None) -> int:
+    """How many of the table's triggers the database holds (7 on SQLite, 6 on PostgreSQL)."""
+    with _cursor(using) as cursor:
+        if cursor.db.vendor == "postgresql":
+            cursor.execute(
+                "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'bridge_sent_state_%'"
+            )
+        else:
+            cursor.execute(
+                "SELECT count(*) FROM sqlite_master "
+                "WHERE type = 'trigger' AND name LIKE 'bridge_sent_state_%'"
+            )
+        return cursor.fetchone()[0]
+
+
+def expected_trigger_count(using=None) -> int:
+    db = _connection(using)
+    return 6 if db.vendor == "postgresql" else len(SQLITE)
+
+
+def _connection(using):
+    if using is None:
+        return connection
+    from django.db import connections
+
+    return connections[using]
+
+
+def _cursor(using):
+    return _connection(using).cursor()
