@@ -22,7 +22,10 @@ from __future__ import annotations
 from django.db import connection
 
 TABLE = "bridge_sentstate"
-COLUMNS = "content_type_id, object_id, account_id, contact_id, status, since, delivered_at, newest_push_id"
+COLUMNS = (
+    "content_type_id, object_id, account_id, contact_id, status, since, delivered_at, "
+    "newest_push_id"
+)
 
 _TYPE = "(SELECT id FROM django_content_type WHERE app_label = 'bridge' AND model = '{}')"
 LEAD_TYPE, CONTACT_TYPE = _TYPE.format("lead"), _TYPE.format("contact")
@@ -62,8 +65,10 @@ def _refresh_sql(ct: str, obj: str, acc: str) -> str:
         ) AS fresh WHERE contact_id IS NOT NULL;"""
 
 
-#: A delivery's columns the state reads: an UPDATE changing none of them refreshes nothing.
+#: A delivery's columns the state reads (``updated_at``: its ``since``): an UPDATE changing
+#: none of them — a lease renewed, a retry's time moved — refreshes nothing.
 WATCHED = [
+    "updated_at",
     "state",
     "attempts",
     "error_code",
@@ -96,12 +101,14 @@ POSTGRESQL = [
         END IF;
         IF TG_OP = 'INSERT' THEN
             IF NEW.operation = 'push' THEN
-                PERFORM bridge_sent_state_refresh(NEW.content_type_id, NEW.object_id, NEW.account_id);
+                PERFORM bridge_sent_state_refresh(
+                    NEW.content_type_id, NEW.object_id, NEW.account_id);
             END IF;
         ELSIF TG_OP = 'UPDATE' AND NEW.operation = 'push' AND (OLD.operation <> 'push'
               OR (OLD.content_type_id, OLD.object_id, OLD.account_id)
                  IS DISTINCT FROM (NEW.content_type_id, NEW.object_id, NEW.account_id)) THEN
-            PERFORM bridge_sent_state_refresh(NEW.content_type_id, NEW.object_id, NEW.account_id);
+            PERFORM bridge_sent_state_refresh(
+                NEW.content_type_id, NEW.object_id, NEW.account_id);
         END IF;
         RETURN NULL;
     END $$""",
