@@ -103,7 +103,8 @@ class Migration(migrations.Migration):
                     models.Index(fields=["contact_id", "account"], name="sentstate_contact_idx"),
                     models.Index(
                         condition=models.Q(("status__in", ["failing", "dead"])),
-                        fields=["account", "status"],
+                        fields=["account", "content_type", "object_id"],
+                        include=["contact_id"],
                         name="sentstate_failing_idx",
                     ),
                 ],

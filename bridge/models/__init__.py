@@ -7,7 +7,8 @@ The bridge's own: ProviderAccount, RemoteLink, Delivery, SyncRun, SyncState; rou
 requests) and Activity (what happened with a person at a service); the intake's IntakeSource
 and IntakeKey; the alerts' AlertChannel and Alert; the AuditEntry of every staff action;
 each account's FieldMapping rows and the RemoteField definitions its pulls saw; SentState,
-each record's delivery state per account (kept by database triggers).
+each record's delivery state per account (kept by database triggers); TagChange, each tag
+added to or taken off a contact.
 """
 
 from .accounts import AccountSlot, ProviderAccount
@@ -29,6 +30,7 @@ from .outbox import Delivery, PushBatch, RemoteLink, SyncRun
 from .routing import LeadRouting, RoutingRule, RoutingWake, RuleTarget
 from .sent_state import SentState
 from .sync import SyncState
+from .tag_history import TagChange
 
 __all__ = [
     "AccountSlot",
@@ -59,6 +61,7 @@ __all__ = [
     "SyncRun",
     "SyncState",
     "Tag",
+    "TagChange",
     "Template",
     "TemplateCategory",
     "Tunnel",

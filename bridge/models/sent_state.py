@@ -60,9 +60,11 @@ class SentState(models.Model):
         indexes = [
             # A contact's rows (its own and its leads'): the column and the contact filters.
             models.Index(fields=["contact_id", "account"], name="sentstate_contact_idx"),
-            # "failed at X": the account's few failing or dead records.
+            # "failed at X": the account's few failing or dead records, read from the index
+            # alone (a lead's key, or the person).
             models.Index(
-                fields=["account", "status"],
+                fields=["account", "content_type", "object_id"],
+                include=["contact_id"],
                 condition=models.Q(status__in=["failing", "dead"]),
                 name="sentstate_failing_idx",
             ),
