@@ -245,3 +245,52 @@ def test_the_filters_answer_as_the_deliveries_say(
                 response = admin_client.get(url, {name: account.pk, "all": ""})
                 listed = {obj.pk for obj in response.context["cl"].result_list}
                 assert listed == ids, (account.name, model, name)
+
+
+# --- Two transactions writing one record's deliveries at once (PostgreSQL) -----------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite runs one writer at a time")
+def test_two_transactions_on_one_key_take_turns_and_leave_it_right(make_lead, aello):
+    """The first holds the key's row until it commits; the second then computes from a
+    snapshot holding the first's change — no duplicate key, no stale state."""
+    import threading
+
+    from django.db import connections, transaction
+
+    lead = make_lead()
+    older = push(lead, aello, State.DELIVERED)
+    newer = push(lead, aello, State.PENDING)
+    first_wrote, errors = threading.Event(), []
+
+    def first():
+        try:
+            with transaction.atomic():
+                Delivery.objects.filter(pk=newer.pk).update(state=State.DEAD, attempts=8)
+                first_wrote.set()
+                threading.Event().wait(0.5)  # the second waits for this commit meanwhile
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+        finally:
+            first_wrote.set()
+            connections.close_all()
+
+    def second():
+        try:
+            first_wrote.wait(5)
+            with transaction.atomic():
+                Delivery.objects.filter(pk=older.pk).update(delivered_at=None)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert errors == []
+    assert row(lead, aello).status == "dead"  # the first's change, kept by the second
+    assert_matches_deliveries()

@@ -43,15 +43,20 @@ DELIVERED_WHEN = (
 )
 
 
+#: The person of a delivery ``d``'s record, by an index probe (NULL when the record is gone).
+CONTACT = (
+    f"CASE WHEN d.content_type_id = {LEAD_TYPE} "
+    f"THEN (SELECT contact_id FROM bridge_lead WHERE id = d.object_id) "
+    f"WHEN d.content_type_id = {CONTACT_TYPE} "
+    f"THEN (SELECT id FROM bridge_contact WHERE id = d.object_id) END"
+)
+
+
 def _refresh_sql(ct: str, obj: str, acc: str) -> str:
-    """Delete and re-insert one key's row; ``ct``, ``obj``, ``acc`` are SQL expressions."""
+    """Delete and re-insert one key's row; ``ct``, ``obj``, ``acc`` are SQL expressions.
+    (SQLite's row triggers: SQLite runs one writer at a time.)"""
     key = f"content_type_id = {ct} AND object_id = {obj} AND account_id = {acc}"
-    contact = (
-        f"CASE WHEN d.content_type_id = {LEAD_TYPE} "
-        f"THEN (SELECT contact_id FROM bridge_lead WHERE id = d.object_id) "
-        f"WHEN d.content_type_id = {CONTACT_TYPE} "
-        f"THEN (SELECT id FROM bridge_contact WHERE id = d.object_id) END"
-    )
+    contact = CONTACT
     return f"""
         DELETE FROM {TABLE} WHERE {key};
         INSERT INTO {TABLE} ({COLUMNS})
@@ -65,8 +70,8 @@ def _refresh_sql(ct: str, obj: str, acc: str) -> str:
         ) AS fresh WHERE contact_id IS NOT NULL;"""
 
 
-#: A delivery's columns the state reads (``updated_at``: its ``since``): an UPDATE changing
-#: none of them — a lease renewed, a retry's time moved — refreshes nothing.
+#: A delivery's columns the state reads (``updated_at``: its ``since``): on SQLite an UPDATE
+#: changing none of them — a lease renewed, a retry's time moved — refreshes nothing.
 WATCHED = [
     "updated_at",
     "state",
@@ -82,33 +87,78 @@ WATCHED = [
 MOVED = ["content_type_id", "object_id", "account_id", "operation"]
 
 
-def _changed(columns, distinct: str) -> str:
-    return " OR ".join(f"OLD.{c} {distinct} NEW.{c}" for c in columns)
+def _changed(columns, distinct: str, old: str = "OLD", new: str = "NEW") -> str:
+    return " OR ".join(f"{old}.{c} {distinct} {new}.{c}" for c in columns)
 
 
-# --- PostgreSQL ---------------------------------------------------------------------------
+# --- PostgreSQL: once per statement, over the keys it touched ------------------------------
+#
+# A push of 10,000 leads is one INSERT, a claim or a batch's results one UPDATE: a trigger per
+# statement refreshes all their keys in three statements, each reading the transition table
+# (the rows the statement wrote) and probing the deliveries per key through
+# delivery_record_idx — where a trigger per row ran its statements 10,000 times
+# (docs/benchmarks.md, "What the triggers cost"). The refresh first locks the keys' existing
+# rows, so two transactions refreshing one key take turns, and the second computes from a
+# snapshot that holds the first's deliveries; rows are written by upsert, never twice.
+
+_KEY = ("content_type_id", "object_id", "account_id")
+#: The keys a statement touched, from its transition tables (``new_rows``, ``old_rows``).
+PG_KEYS = {
+    "INSERT": "SELECT DISTINCT content_type_id, object_id, account_id FROM new_rows "
+    "WHERE operation = 'push'",
+    "DELETE": "SELECT DISTINCT content_type_id, object_id, account_id FROM old_rows "
+    "WHERE operation = 'push'",
+    # Both sides' keys, without comparing each row's old and new columns: the transition
+    # tables have no statistics, so PostgreSQL joined them row by row (25 s for a claim of
+    # 10,000). A refresh that changes nothing writes nothing (the upsert's WHERE).
+    "UPDATE": "SELECT content_type_id, object_id, account_id FROM old_rows "
+    "WHERE operation = 'push' UNION "
+    "SELECT content_type_id, object_id, account_id FROM new_rows WHERE operation = 'push'",
+}
+
+
+def _pg_refresh(keys: str, prune: bool = True) -> str:
+    """Lock, upsert and (``prune``) delete the rows of ``keys`` (a query of key columns)
+    that no counted push is left for — never the case after an INSERT."""
+    match = " AND ".join(f"s.{c} = k.{c}" for c in _KEY)
+    same = ", ".join(f"{TABLE}.{c}" for c in COLUMNS.split(", ")[3:])
+    fresh = ", ".join(f"EXCLUDED.{c}" for c in COLUMNS.split(", ")[3:])
+    per_key = " AND ".join(f"x.{c} = k.{c}" for c in _KEY)
+    per_row = " AND ".join(f"x.{c} = s.{c}" for c in _KEY)
+    lock = f"""
+        PERFORM 1 FROM (SELECT * FROM ({keys}) q ORDER BY 1, 2, 3) k
+        CROSS JOIN LATERAL (SELECT 1 FROM {TABLE} s WHERE {match} FOR UPDATE) locked;"""
+    upsert = f"""
+        INSERT INTO {TABLE} ({COLUMNS})
+        SELECT * FROM (
+            SELECT d.content_type_id, d.object_id, d.account_id, {CONTACT} AS contact_id,
+                   {STATUS}, d.updated_at, n.delivered_at, d.id
+            FROM ({keys}) k
+            CROSS JOIN LATERAL (
+                SELECT max(x.id) AS newest, max({DELIVERED_WHEN}) AS delivered_at
+                FROM bridge_delivery x
+                WHERE {per_key} AND x.operation = 'push' AND x.state <> 'cancelled'
+            ) n
+            JOIN bridge_delivery d ON d.id = n.newest
+            OFFSET 0  -- kept whole: pushed down, the filter below read each person twice
+        ) AS fresh WHERE contact_id IS NOT NULL
+        ON CONFLICT ({", ".join(_KEY)}) DO UPDATE SET ({COLUMNS.split(", ", 3)[3]}) = ({fresh})
+        WHERE ({same}) IS DISTINCT FROM ({fresh});"""
+    delete = f"""
+        DELETE FROM {TABLE} s USING ({keys}) k
+        WHERE {match} AND NOT EXISTS (
+            SELECT 1 FROM bridge_delivery x WHERE {per_row}
+            AND x.operation = 'push' AND x.state <> 'cancelled');"""
+    return lock + upsert + (delete if prune else "")
+
 
 POSTGRESQL = [
-    f"""CREATE OR REPLACE FUNCTION bridge_sent_state_refresh(ct integer, obj bigint, acc bigint)
-    RETURNS void LANGUAGE plpgsql AS $$
-    BEGIN {_refresh_sql("ct", "obj", "acc")}
-    END $$""",
-    """CREATE OR REPLACE FUNCTION bridge_sent_state_on_delivery() RETURNS trigger
+    f"""CREATE OR REPLACE FUNCTION bridge_sent_state_on_deliveries() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP <> 'INSERT' AND OLD.operation = 'push' THEN
-            PERFORM bridge_sent_state_refresh(OLD.content_type_id, OLD.object_id, OLD.account_id);
-        END IF;
-        IF TG_OP = 'INSERT' THEN
-            IF NEW.operation = 'push' THEN
-                PERFORM bridge_sent_state_refresh(
-                    NEW.content_type_id, NEW.object_id, NEW.account_id);
-            END IF;
-        ELSIF TG_OP = 'UPDATE' AND NEW.operation = 'push' AND (OLD.operation <> 'push'
-              OR (OLD.content_type_id, OLD.object_id, OLD.account_id)
-                 IS DISTINCT FROM (NEW.content_type_id, NEW.object_id, NEW.account_id)) THEN
-            PERFORM bridge_sent_state_refresh(
-                NEW.content_type_id, NEW.object_id, NEW.account_id);
+        IF TG_OP = 'INSERT' THEN {_pg_refresh(PG_KEYS["INSERT"], prune=False)}
+        ELSIF TG_OP = 'UPDATE' THEN {_pg_refresh(PG_KEYS["UPDATE"])}
+        ELSE {_pg_refresh(PG_KEYS["DELETE"])}
         END IF;
         RETURN NULL;
     END $$""",
@@ -130,15 +180,14 @@ POSTGRESQL = [
         RETURN NULL;
     END $$""",
     """CREATE TRIGGER bridge_sent_state_delivery_insert AFTER INSERT ON bridge_delivery
-    FOR EACH ROW WHEN (NEW.operation = 'push')
-    EXECUTE FUNCTION bridge_sent_state_on_delivery()""",
-    f"""CREATE TRIGGER bridge_sent_state_delivery_update AFTER UPDATE ON bridge_delivery
-    FOR EACH ROW WHEN ((OLD.operation = 'push' OR NEW.operation = 'push')
-                       AND ({_changed(WATCHED, "IS DISTINCT FROM")}))
-    EXECUTE FUNCTION bridge_sent_state_on_delivery()""",
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION bridge_sent_state_on_deliveries()""",
+    """CREATE TRIGGER bridge_sent_state_delivery_update AFTER UPDATE ON bridge_delivery
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION bridge_sent_state_on_deliveries()""",
     """CREATE TRIGGER bridge_sent_state_delivery_delete AFTER DELETE ON bridge_delivery
-    FOR EACH ROW WHEN (OLD.operation = 'push')
-    EXECUTE FUNCTION bridge_sent_state_on_delivery()""",
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION bridge_sent_state_on_deliveries()""",
     """CREATE TRIGGER bridge_sent_state_lead_moved AFTER UPDATE OF contact_id ON bridge_lead
     FOR EACH ROW WHEN (OLD.contact_id IS DISTINCT FROM NEW.contact_id)
     EXECUTE FUNCTION bridge_sent_state_on_lead()""",
@@ -155,10 +204,9 @@ POSTGRESQL_DROP = [
     "DROP TRIGGER IF EXISTS bridge_sent_state_lead_moved ON bridge_lead",
     "DROP TRIGGER IF EXISTS bridge_sent_state_lead_delete ON bridge_lead",
     "DROP TRIGGER IF EXISTS bridge_sent_state_contact_delete ON bridge_contact",
-    "DROP FUNCTION IF EXISTS bridge_sent_state_on_delivery()",
+    "DROP FUNCTION IF EXISTS bridge_sent_state_on_deliveries()",
     "DROP FUNCTION IF EXISTS bridge_sent_state_on_lead()",
     "DROP FUNCTION IF EXISTS bridge_sent_state_on_contact()",
-    "DROP FUNCTION IF EXISTS bridge_sent_state_refresh(integer, bigint, bigint)",
 ]
 
 
