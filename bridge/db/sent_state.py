@@ -5,16 +5,19 @@ Why triggers: deliveries change state in bulk (a claim, a batch cancelled, a ret
 thousand, a merge moving a contact's rows) through ``UPDATE``s that send no Django signal; a
 trigger sees every row a statement changes, in the statement's transaction.
 
-What a trigger does is one *refresh* of a (content type, object id, account) key: delete its
-row, then insert it again from the key's newest counted push (operation ``push``, not
-cancelled) — or nothing when there is none, or when the record is gone. A delivery inserted,
-deleted or changed in a column the state reads refreshes its key (both keys when it moved to
-another record or account). A lead moved to another contact carries its rows' ``contact_id``;
-a lead or contact deleted takes its rows. Each refresh reads the key's pushes through
-``delivery_record_idx``: a record has a handful.
+What a trigger does is *refresh* the (content type, object id, account) keys a write touched:
+each key's row is set from its newest counted push (operation ``push``, not cancelled), and
+removed when there is none or the record is gone. PostgreSQL does it once per statement for
+all its keys (the transition tables); SQLite once per row, for a delivery inserted, deleted or
+changed in a column the state reads (both keys when it moved to another record or account). A
+lead moved to another contact carries its rows' ``contact_id``; a lead or contact deleted
+takes its rows. A refresh reads each key's pushes through ``delivery_record_idx``: a record
+has a handful.
 
 The content types are found by name (``django_content_type``, its unique index) each time:
 their ids differ from database to database and do not exist yet when the migration runs.
+Migration 0029 installs what this module says; a change here needs a migration that drops
+and installs them again (``drop_triggers``, ``install_triggers``).
 """
 
 from __future__ import annotations
@@ -56,12 +59,11 @@ def _refresh_sql(ct: str, obj: str, acc: str) -> str:
     """Delete and re-insert one key's row; ``ct``, ``obj``, ``acc`` are SQL expressions.
     (SQLite's row triggers: SQLite runs one writer at a time.)"""
     key = f"content_type_id = {ct} AND object_id = {obj} AND account_id = {acc}"
-    contact = CONTACT
     return f"""
         DELETE FROM {TABLE} WHERE {key};
         INSERT INTO {TABLE} ({COLUMNS})
         SELECT * FROM (
-            SELECT d.content_type_id, d.object_id, d.account_id, {contact} AS contact_id,
+            SELECT d.content_type_id, d.object_id, d.account_id, {CONTACT} AS contact_id,
                    {STATUS}, d.updated_at,
                    (SELECT max({DELIVERED_WHEN}) FROM bridge_delivery WHERE {key} AND {COUNTED}),
                    d.id

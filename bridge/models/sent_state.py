@@ -61,7 +61,7 @@ class SentState(models.Model):
             # A contact's rows (its own and its leads'): the column and the contact filters.
             models.Index(fields=["contact_id", "account"], name="sentstate_contact_idx"),
             # "failed at X": the account's few failing or dead records, read from the index
-            # alone (a lead's key, or the person).
+            # alone (a lead's key, or the person). PostgreSQL only: SQLite has no INCLUDE.
             models.Index(
                 fields=["account", "content_type", "object_id"],
                 include=["contact_id"],
