@@ -54,6 +54,7 @@ RESULT_KEYS = (
     "speed_to_lead_p99_ms_redis",
     "intake_ratio_vs_bare",
     "intake_rps",
+    "sent_state_write_cost_max",
 )
 
 
@@ -125,12 +126,14 @@ def reset_push_tables() -> None:
         RemoteLink,
         RoutingRule,
         RuleTarget,
+        SentState,
     )
 
     models = [
         *(Activity, InboundEvent, LeadRouting, IntakeKey, RuleTarget, RoutingRule),
         *(IntakeSource.default_accounts.through, IntakeSource),
         *(Delivery, PushBatch, RemoteLink, AccountSlot, Lead, Contact.tags.through, Contact),
+        SentState,  # no foreign keys for CASCADE to follow; TRUNCATE fires no trigger
     ]
     if connection.vendor == "postgresql":
         tables = ", ".join(f'"{m._meta.db_table}"' for m in models)

@@ -16,6 +16,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 SCRIPTS = {
     "enqueue": ["enqueue.py"],
+    "sent_state_cost": ["sent_state_cost.py"],
     "push": ["push_throughput.py"],
     "push_clusters": ["push_clusters.py"],
     "admin": ["admin_scale.py"],

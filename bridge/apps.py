@@ -23,6 +23,8 @@ class BridgeConfig(AppConfig):
 
         Every new lead is routed by the routing rules after its transaction commits.
 
+        A contact's tags changed through the m2m API are recorded (``bridge.tag_history``).
+
         The providers' ``Retry-After`` cap is BRIDGE_RETRY_AFTER_CAP_SECONDS.
 
         The inbox's and the routing's minute sweeps, and the alerts' minute check, are among
@@ -30,7 +32,7 @@ class BridgeConfig(AppConfig):
         """
         from django.conf import settings
 
-        from bridge import lookups, qcluster, routing, sync  # noqa: F401 (lookups: ``__any``)
+        from bridge import lookups, qcluster, routing, sync, tag_history  # noqa: F401 (``__any``)
         from bridge.alerts import alert_jobs
         from bridge.env_accounts import apply_after_migrate
         from bridge.schedules import add_job_source, ensure_after_migrate
@@ -41,6 +43,7 @@ class BridgeConfig(AppConfig):
 
         sync.connect_signals()  # the sync's and the reconcile's, in that order
         routing.connect_signals()  # every new lead is routed once its transaction commits
+        tag_history.connect_signals()  # tags added to or taken off a contact
         add_job_source(inbox_jobs)
         add_job_source(routing_jobs)
         add_job_source(alert_jobs)

@@ -160,10 +160,18 @@ class Lease:
         self._renew_after(lease_seconds(self.account) / 4)
 
     def _renew_after(self, seconds: float) -> None:
-        with self._lock:
+        """Renew if ``seconds`` have gone since the last renewal, unless another thread is
+        renewing right now — never wait for it: that renewal may itself be waiting for this
+        thread's transaction (a sync's page holding the slot rows, or SQLite's write lock),
+        and waiting here would stall both until the database gave up."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
             if time.monotonic() - self._last_renewal > seconds:
                 renew(self.account, self.holder)
                 self._last_renewal = time.monotonic()
+        finally:
+            self._lock.release()
 
     def __exit__(self, *exc_info) -> None:
         self._stop.set()

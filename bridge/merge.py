@@ -15,7 +15,7 @@ survivor's other phones ("from #12"), and an email not chosen is written into it
 salesperson who merges two records should not lose the number that answers. Then every
 reference to a merged contact is moved to the survivor — leads, orders, activities (with their
 inbound events), Leeloo channels, remote links and deliveries (generic: content type and
-object id), tags (a union) — and the merged contacts deleted. ``MergeResult``
+object id), tags (a union) and their tag history — and the merged contacts deleted. ``MergeResult``
 counts what moved per kind and is plain data (``as_dict``), so an audit trail or a command can
 record it. ``HANDLED_RELATIONS`` and ``HANDLED_GENERIC_MODELS`` name every reference this module
 moves; ``tests/test_merge.py`` fails when a model gains a relation to Contact they do not name.
@@ -33,7 +33,17 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, QuerySet
 
-from bridge.models import Activity, Channel, Contact, Delivery, Lead, Order, RemoteLink
+from bridge import tag_history
+from bridge.models import (
+    Activity,
+    Channel,
+    Contact,
+    Delivery,
+    Lead,
+    Order,
+    RemoteLink,
+    TagChange,
+)
 
 #: More than this many contacts is not a duplicate but a selection mistake ("select all").
 MAX_CONTACTS = 10
@@ -47,6 +57,7 @@ HANDLED_RELATIONS = frozenset(
         ("bridge.Activity", "contact"),
         ("bridge.Channel", "contact"),
         ("bridge.Contact_tags", "contact"),  # Contact.tags' table: a union, see _merge_tags
+        ("bridge.TagChange", "contact"),  # the tag history goes with the person
     }
 )
 #: The models with a generic foreign key (content type + object id) that may name a contact.
@@ -58,6 +69,7 @@ MOVED_BY_FOREIGN_KEY = {
     "orders_moved": (Order, "contact"),
     "activities_moved": (Activity, "contact"),
     "channels_moved": (Channel, "contact"),
+    "tag_changes_moved": (TagChange, "contact"),
 }
 
 
@@ -128,6 +140,7 @@ class MergeResult:
     deliveries_moved: int = 0
     activities_moved: int = 0
     channels_moved: int = 0
+    tag_changes_moved: int = 0
     tags_added: int = 0
     phones_kept: int = 0
     emails_kept: int = 0
@@ -399,12 +412,17 @@ def move_links(survivor: Contact, other_ids: list[int]) -> tuple[int, int]:
 
 
 def merge_tags(survivor: Contact, other_ids: list[int]) -> int:
-    """Give the survivor every tag of the merged contacts; the number it did not have."""
+    """Give the survivor every tag of the merged contacts; the number it did not have.
+
+    Each one it gains is in its tag history as added by a merge (its old history, and the
+    merged contacts', moved to it with ``MOVED_BY_FOREIGN_KEY``).
+    """
     through = Contact.tags.through
     has = set(through.objects.filter(contact=survivor).values_list("tag_id", flat=True))
     theirs = set(through.objects.filter(contact_id__in=other_ids).values_list("tag_id", flat=True))
     new = sorted(theirs - has)
-    survivor.tags.add(*new)
+    with tag_history.attributed(TagChange.Source.MERGE):
+        survivor.tags.add(*new)
     return len(new)
 
 

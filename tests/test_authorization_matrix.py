@@ -771,9 +771,15 @@ def database_state() -> dict[str, list]:
 
 @functools.cache
 def watched_tables() -> list[tuple[str, str, str]]:
+    """(label, table, the primary key's columns to order by) of every table: a composite key
+    (SentState's) has several columns and no ``pk.column``."""
     quote = connection.ops.quote_name
     return [
-        (model._meta.label, quote(model._meta.db_table), quote(model._meta.pk.column))
+        (
+            model._meta.label,
+            quote(model._meta.db_table),
+            ", ".join(quote(field.column) for field in model._meta.pk_fields),
+        )
         for model in apps.get_models(include_auto_created=True)
         if not model._meta.proxy and model._meta.label_lower not in SKIPPED_TABLES
     ]

@@ -1,5 +1,6 @@
-"""The timeline in Chromium: a contact whose lead was pushed, called back and answered, read
-newest first on the contact's page, paged, followed to the delivery; the lead's own page."""
+"""The timeline in Chromium: a contact whose lead was pushed, called back and answered, and
+tagged by staff, read newest first on the contact's page, paged, followed to the delivery; the
+lead's own page."""
 
 from datetime import timedelta
 
@@ -7,8 +8,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from bridge import outbox
-from bridge.models import Activity, Lead
+from bridge import outbox, tag_history
+from bridge.models import Activity, Lead, Tag, TagChange
 
 from .conftest import log_in
 
@@ -34,6 +35,8 @@ def test_staff_read_a_persons_story_on_the_contact_and_lead_pages(
     )
     for n in range(30):  # older leads: the timeline pages
         make_lead(contact=contact, received_at=timezone.now() - timedelta(days=n + 1))
+    with tag_history.attributed(TagChange.Source.STAFF, user=staff):
+        contact.tags.add(Tag.objects.create(name="VIP"))
 
     log_in(page, live_server)
     page.goto(f"{live_server.url}/admin/bridge/contact/{contact.pk}/change/")
@@ -46,6 +49,9 @@ def test_staff_read_a_persons_story_on_the_contact_and_lead_pages(
     expect(push).to_contain_text("Push → aello-dealership")
     expect(push.locator(".delivery-state")).to_have_text("delivered")
     expect(push).to_contain_text("HTTP 202")
+    tagged = timeline.locator("tr.timeline-tag")
+    expect(tagged).to_contain_text("Tag added: VIP")
+    expect(tagged).to_contain_text("by staff (ops)")
     # Dates stay on one line, and the section fits the window.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     heights = timeline.locator("tbody tr td:first-child").evaluate_all(
@@ -56,8 +62,8 @@ def test_staff_read_a_persons_story_on_the_contact_and_lead_pages(
     page.click("#timeline a:has-text('Older ›')")
     page.wait_for_url("**timeline=2**")
     expect(page.locator("#timeline .paginator")).to_contain_text("Page 2")
-    # 34 events, 25 a page: 31 leads, the push, the remote link it made, the call
-    expect(page.locator("#timeline tbody tr")).to_have_count(9)
+    # 35 events, 25 a page: 31 leads, the push, the remote link it made, the tag, the call
+    expect(page.locator("#timeline tbody tr")).to_have_count(10)
     page.click("#timeline a:has-text('‹ Newer')")
     page.wait_for_url("**timeline=1**")
 

@@ -320,3 +320,37 @@ def test_retry_with_force_update_needs_the_push_permission_and_leaves_other_prov
     client.force_login(viewer)
     page = client.get(changelist).content.decode()
     assert "retry_with_force_update" not in page
+
+
+def test_renewing_inside_a_long_transaction_never_waits_for_the_heartbeat(
+    make_account, monkeypatch
+):
+    """A sync's page transaction renews the lease, then takes seconds (detail requests): the
+    heartbeat's renewal meanwhile waits for that transaction's locks. The page's next renewal
+    must not wait for the heartbeat in turn — that stalled both until SQLite's 30 s timeout
+    (and on PostgreSQL for good), failing every other writer."""
+    from django.db import transaction
+
+    monkeypatch.setattr(budget, "LEASE_SECONDS", 2.0)  # a heartbeat every half second
+    account = make_account("aello")
+    finished = threading.Event()
+
+    def page_with_slow_details(lease):
+        with transaction.atomic():
+            budget.renew(account, lease.holder)  # the page's writes hold the slot rows
+            time.sleep(1.5)  # detail requests; the heartbeat is now waiting on this transaction
+            lease._last_renewal = 0.0  # a renewal is due
+            lease.keep_alive()
+        connection.close()
+        finished.set()
+
+    lease = budget.Lease(account, 1)
+    assert lease.__enter__() == [0]
+    try:
+        page = threading.Thread(target=page_with_slow_details, args=(lease,), daemon=True)
+        page.start()
+        page.join(10)
+        assert finished.is_set(), "the page's renewal waited for the heartbeat's"
+    finally:
+        lease.__exit__(None, None, None)
+    assert AccountSlot.objects.get(account=account, number=0).holder == ""

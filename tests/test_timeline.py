@@ -10,7 +10,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bridge import outbox
-from bridge.models import Activity, Contact, Delivery, Lead, Order, RemoteLink
+from bridge.models import (
+    Activity,
+    Contact,
+    Delivery,
+    Lead,
+    Order,
+    ProviderAccount,
+    RemoteLink,
+    Tag,
+    TagChange,
+)
 from bridge.timeline import contact_timeline, lead_timeline
 
 
@@ -104,6 +114,26 @@ def test_a_leads_timeline_is_its_own_story(story):
     assert [(e.kind, e.state) for e in first.entries] == [("push", "dead"), ("lead", "")]
 
 
+def test_tags_added_and_removed_take_their_place_in_the_contacts_story(story, make_account):
+    contact, vip = story["contact"], Tag.objects.create(name="VIP")
+    contact.tags.add(vip)
+    contact.tags.remove(vip)
+    leeloo = ProviderAccount.objects.get(name="leeloo-main")
+    TagChange.objects.filter(action="added").update(at=at(60), source="sync", account=leeloo)
+    TagChange.objects.filter(action="removed").update(at=at(35))
+    entries = contact_timeline(story["contact"]).entries
+    assert [(e.kind, e.title, e.detail) for e in entries if e.kind == "tag"] == [
+        ("tag", "Tag removed: VIP", "by the bridge"),
+        ("tag", "Tag added: VIP", "by a sync of leeloo-main"),
+    ]
+    kinds = [e.kind for e in entries]
+    assert kinds.index("tag") == kinds.index("order") - 1  # 35 min ago: newer than the order
+    times = [e.at for e in entries]
+    assert times == sorted(times, reverse=True)
+    # A tag belongs to the person: the leads' own timelines do not show it.
+    assert "tag" not in {e.kind for e in lead_timeline(story["second"]).entries}
+
+
 def test_pages_follow_each_other_without_gaps_or_repeats(story):
     whole = contact_timeline(story["contact"], size=100).entries
     pages = [contact_timeline(story["contact"], page=n, size=4) for n in (1, 2, 3)]
@@ -141,6 +171,9 @@ def test_the_contact_page_shows_the_timeline_in_a_fixed_number_of_queries(
         admin_client.get(url)
     for minutes in range(30):
         make_lead(contact=contact, received_at=at(200 + minutes))
+        tag = Tag.objects.create(name=f"Tag {minutes}")
+        contact.tags.add(tag)  # history grows; the tags inline stays as it was
+        contact.tags.remove(tag)
     with CaptureQueriesContext(connection) as many:
         response = admin_client.get(url)
     assert len(many) == len(few)

@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
-from bridge.models import Contact, Lead, Order, Tag, Tunnel
+from bridge import tag_history
+from bridge.models import Contact, Lead, Order, Tag, TagChange, Tunnel
 from bridge.resources import ContactResource, ImportExportAdminMixin, LeadResource
 
 from .base import BridgeModelAdmin
@@ -147,6 +148,17 @@ class ContactAdmin(
     search_fields = ["first_name", "last_name", "company"]
     prefix_search_fields = ("company",)
     inlines = [ContactTagInline, ActivityInline, RemoteLinkInline, DeliveryInline]
+
+    def save_related(self, request, form, formsets, change):
+        """Save the tags inline (and the rest), and record the tags it added or took off as
+        this staff member's (the inline writes tag rows directly, past the m2m signal)."""
+        contact = form.instance
+        before = tag_history.tag_ids(contact) if change else set()
+        with tag_history.attributed(TagChange.Source.STAFF, muted=True):
+            super().save_related(request, form, formsets, change)
+        changes = tag_history.changes_between(contact.pk, before, tag_history.tag_ids(contact))
+        tag_history.record(changes, TagChange.Source.STAFF, user=request.user)
+
     readonly_fields = [
         "gender",
         "locale",

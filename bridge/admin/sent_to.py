@@ -14,12 +14,14 @@ records' states (failing, dead, sending, delivered, in that order); "delivered t
 contact any of whose records was ever delivered there, "failed at X" one any of whose records
 is failing or dead there, "not sent to X" one none of whose records was pushed there.
 
-Costs (EXPLAIN on PostgreSQL, docs/benchmarks.md "The 'Sent to' column and filters"): the
-column reads the page's deliveries in one query (the changelist's ``get_results``, through
-``delivery_record_idx``). A filter is an ``EXISTS`` or ``NOT EXISTS`` shaped so that PostgreSQL
-either probes the listed rows (common statuses: the page stops after 50) or starts from the
-account's few deliveries in a state (``delivery_account_state_idx``, for "failed at"); see
-``newest_pushes`` and ``newest_push_is``.
+Both read ``SentState`` (``bridge/models/sent_state.py``): one row per record and account,
+kept by database triggers from the deliveries, holding the newest push's status, the last
+delivery and the person. The column reads a page's rows in one query (its primary key for
+leads, ``sentstate_contact_idx`` for contacts). "failed at X" starts from the account's few
+failing or dead rows (``sentstate_failing_idx``); "delivered to" and "not sent to" probe each
+listed row's key (docs/benchmarks.md, "The 'Sent to' column and filters"). Reading deliveries
+instead cost "failed at" ~1 s at a million leads: a record's newest push had to be found among
+all of the account's.
 """
 
 from __future__ import annotations
@@ -29,27 +31,15 @@ from functools import cache
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import BigIntegerField, Exists, F, OuterRef, Q, Subquery, Value
-from django.db.models.expressions import Case, When
-from django.db.models.fields import CharField
+from django.db.models import Exists, OuterRef, Q
 from django.utils.html import format_html, format_html_join
 
-from bridge.models import Contact, Delivery, Lead, ProviderAccount
+from bridge.models import Contact, Lead, ProviderAccount, SentState
 
-State = Delivery.State
-PUSH = "push"
-IN_FLIGHT = [State.PENDING, State.SENDING, State.FAILED]
-TRIED = Q(attempts__gt=0) | ~Q(error_code="") | ~Q(error_message="")
-
-#: A delivery's place in the column, in SQL: the same conditions the filters use, most
-#: pressing first (a contact shows the first of its records' states in this order).
-STATUS_CONDITIONS = {
-    "failing": Q(state__in=IN_FLIGHT) & TRIED,
-    "dead": Q(state=State.DEAD),
-    "sending": Q(state__in=IN_FLIGHT) & ~TRIED,
-    "delivered": Q(state__in=[State.DELIVERED, State.SKIPPED]),
-}
-PRECEDENCE = [*STATUS_CONDITIONS, "none"]
+#: The column's statuses, most pressing first (a contact shows the first of its records').
+PRECEDENCE = ["failing", "dead", "sending", "delivered", "none"]
+#: Few records are in these: their filter starts from the account's rows in them.
+RARE = {"failing", "dead"}
 #: Each status's words, glyph and colour: the glyph and the title carry the meaning, the
 #: colour only repeats it.
 STATUS_LOOK = {
@@ -87,115 +77,56 @@ def content_type_id(model) -> int:
     return ContentType.objects.get_for_model(model).pk
 
 
-def pushes(model, account_id: int | None = None):
-    """The pushes of ``model``'s records that count: operation ``push``, not cancelled."""
-    found = Delivery.objects.filter(content_type_id=content_type_id(model), operation=PUSH)
-    if account_id is not None:
-        found = found.filter(account_id=account_id)
-    return found.exclude(state=State.CANCELLED)
+def states_at(model, account_id: int):
+    """SentState rows of ``model``'s records at the account (a contact: its own and its
+    leads', by the person), correlated to the listed row."""
+    rows = SentState.objects.filter(account_id=account_id)
+    if model is Lead:
+        return rows.filter(content_type_id=content_type_id(Lead), object_id=OuterRef("pk"))
+    return rows.filter(contact_id=OuterRef("pk"))
 
 
-def in_statuses(statuses: list[str]) -> Q:
-    """Deliveries in any of these column statuses (STATUS_CONDITIONS)."""
-    wanted = Q()
-    for status in statuses:
-        wanted |= STATUS_CONDITIONS[status]
-    return wanted
-
-
-def newest_pushes(model, account_id: int, statuses: list[str], rare: bool = False):
-    """Pushes to the account that are their record's newest and in one of ``statuses``.
-
-    "The newest" is correlated to the delivery, not the row. For common statuses it is
-    ``NOT EXISTS (a newer push)``, which PostgreSQL may probe per listed row (a page of
-    delivered leads stops after 50). For ``rare`` ones (failing, dead) it is the record's
-    highest push id as a scalar subquery, run once per candidate from
-    ``delivery_account_state_idx``: as ``NOT EXISTS`` PostgreSQL hashed every push of the
-    account instead, a cost that grows with the table (EXPLAIN, docs/benchmarks.md).
-    """
-    wanted = in_statuses(statuses)
-    same_record = {"object_id": OuterRef("object_id"), "account_id": OuterRef("account_id")}
-    if rare:
-        newest = pushes(model).filter(**same_record).order_by("-pk").values("pk")[:1]
-        return pushes(model, account_id).filter(wanted, pk=Subquery(newest))
-    newer = pushes(model).filter(**same_record, pk__gt=OuterRef("pk"))
-    return pushes(model, account_id).filter(wanted).filter(~Exists(newer))
-
-
-def newest_push_is(model, account_id: int, statuses: list[str], rare: bool = False) -> Q:
+def newest_push_is(model, account_id: int, statuses: list[str]) -> Q:
     """The rows whose record's newest push to the account is in ``statuses``; for a contact,
     its own or any of its leads'.
 
-    A lead's is one ``EXISTS``, which PostgreSQL runs from either side. A contact's has two
-    sides (its own pushes, its leads'), which PostgreSQL 15 cannot join as one (``EXISTS …
-    OR EXISTS …`` and ``id IN (… UNION ALL …)`` both hash every matching delivery of the
-    account). ``rare`` statuses (failing, dead) are read that way, as ``id IN (… UNION ALL
-    …)``, from the account's few deliveries in that state. The common one (delivered) is one
-    ``EXISTS (own UNION ALL its leads')``, which PostgreSQL does not flatten: it probes each
-    listed contact through the indexes and stops when the page (or the bounded count) is
-    full. It is "ever delivered" — the account has the person once any of its records was
-    delivered, whatever came after — so each side is a plain index probe.
+    Failing and dead are few: the rows are found from the account's (``id IN``, through
+    ``sentstate_failing_idx``). Delivered is most: each listed row is probed (``EXISTS``
+    through the key), and the page stops after 50. For a contact "delivered" is "ever
+    delivered" — the account has the person once any of its records was delivered there.
     """
-    lead_pushes = newest_pushes(Lead, account_id, statuses, rare)
-    lead_pushes = lead_pushes.filter(object_id=OuterRef("pk"))
-    if model is Lead:
-        return Q(Exists(lead_pushes))
-    if not rare:
-        wanted = in_statuses(statuses)
-        own = pushes(Contact, account_id).filter(wanted, object_id=OuterRef("pk"))
-        delivered = pushes(Lead, account_id).filter(wanted, object_id=OuterRef("pk"))
-        leads = Lead.objects.filter(contact_id=OuterRef("pk")).filter(Exists(delivered))
-        own, leads = own.order_by().values("object_id"), leads.order_by().values("contact_id")
-        return Q(Exists(own.union(leads, all=True)))
-    own = newest_pushes(Contact, account_id, statuses, rare).order_by().values("object_id")
-    leads = Lead.objects.filter(Exists(lead_pushes)).order_by().values("contact_id")
-    return Q(pk__in=own.union(leads, all=True))
+    if set(statuses) <= RARE:
+        rows = SentState.objects.filter(account_id=account_id, status__in=statuses)
+        if model is Lead:
+            rows = rows.filter(content_type_id=content_type_id(Lead))
+            return Q(pk__in=rows.order_by().values("object_id"))
+        return Q(pk__in=rows.order_by().values("contact_id"))
+    if model is Contact and statuses == ["delivered"]:
+        return Q(Exists(states_at(model, account_id).filter(delivered_at__isnull=False)))
+    return Q(Exists(states_at(model, account_id).filter(status__in=statuses)))
 
 
 def never_pushed(model, account_id: int) -> Q:
     """The rows none of whose records was pushed to the account (cancelled ones aside)."""
-    own = ~Q(Exists(pushes(model, account_id).filter(object_id=OuterRef("pk"))))
-    if model is Lead:
-        return own
-    pushed = pushes(Lead, account_id).filter(object_id=OuterRef("pk"))
-    leads = Lead.objects.filter(contact_id=OuterRef("pk")).filter(Exists(pushed))
-    return own & ~Q(Exists(leads))
-
-
-def status_expression():
-    """The column's status of a delivery row, as a SQL CASE over STATUS_CONDITIONS."""
-    whens = [When(condition, then=Value(name)) for name, condition in STATUS_CONDITIONS.items()]
-    return Case(*whens, default=Value("none"), output_field=CharField())
+    return ~Q(Exists(states_at(model, account_id)))
 
 
 def page_states(model, ids: list[int]) -> dict[int, dict[int, str]]:
     """Row id -> account id -> status, for a page of rows, in one query.
 
-    Each record's newest push decides its status; a contact takes the most pressing of its
-    own and its leads' (PRECEDENCE). A contact's page is one ``UNION ALL`` of its own pushes
-    and its leads', each side read through ``delivery_record_idx``.
+    A lead's is its row's; a contact takes the most pressing of its own and its leads'
+    (PRECEDENCE).
     """
     if not ids:
         return {}
-    columns = ["row_id", "account_id", "content_type_id", "object_id", "id", "status"]
-    found = pushes(model).filter(object_id__in=ids).annotate(row_id=F("object_id"))
-    found = found.annotate(status=status_expression()).order_by().values_list(*columns)
-    if model is Contact:
-        leads = Lead.objects.filter(contact_id__in=ids).order_by()
-        contact_of_lead = leads.filter(pk=OuterRef("object_id")).values("contact_id")
-        of_leads = pushes(Lead).filter(object_id__in=leads.values("pk"))
-        of_leads = of_leads.annotate(row_id=Subquery(contact_of_lead, BigIntegerField()))
-        of_leads = of_leads.annotate(status=status_expression()).order_by().values_list(*columns)
-        # Ordered by nothing, said again on the union: Django 6.1 gives a combined query its
-        # model's default ordering, which names no column of these rows.
-        found = found.union(of_leads, all=True).order_by()
-    newest: dict[tuple, tuple[int, str]] = {}  # (row, account, record) -> (id, status)
-    for row_id, account_id, type_id, object_id, delivery_id, status in found:
-        key = (row_id, account_id, type_id, object_id)
-        if key not in newest or newest[key][0] < delivery_id:
-            newest[key] = (delivery_id, status)
+    if model is Lead:
+        rows = SentState.objects.filter(content_type_id=content_type_id(Lead), object_id__in=ids)
+        found = rows.values_list("object_id", "account_id", "status")
+    else:
+        found = SentState.objects.filter(contact_id__in=ids)
+        found = found.values_list("contact_id", "account_id", "status")
     states: dict[int, dict[int, str]] = {}
-    for (row_id, account_id, *_), (_, status) in newest.items():
+    for row_id, account_id, status in found.order_by():
         shown = states.setdefault(row_id, {})
         current = shown.get(account_id, "none")
         if PRECEDENCE.index(status) < PRECEDENCE.index(current):
@@ -287,8 +218,6 @@ class SentToFilter(admin.SimpleListFilter):
     """One state of the column, the account as the choice ("delivered to aello-main")."""
 
     statuses: list[str] = []
-    #: Few rows match (failures): found from the account's deliveries in that state.
-    rare = False
 
     def lookups(self, request, model_admin):
         return [(str(account.pk), account.name) for account in active_accounts(request)]
@@ -310,7 +239,7 @@ class SentToFilter(admin.SimpleListFilter):
         return queryset.filter(self.condition(queryset.model, account_id))
 
     def condition(self, model, account_id):
-        return newest_push_is(model, account_id, self.statuses, rare=self.rare)
+        return newest_push_is(model, account_id, self.statuses)
 
 
 class DeliveredToFilter(SentToFilter):
@@ -323,7 +252,6 @@ class FailedAtFilter(SentToFilter):
     title = "failed at (failing or dead)"
     parameter_name = "failed_at"
     statuses = ["failing", "dead"]
-    rare = True
 
 
 class NotSentToFilter(SentToFilter):

@@ -43,6 +43,7 @@ KIND_LABELS = {
     "link": "Link",
     "sync": "Sync",
     "order": "Order",
+    "tag": "Tag",
     "call": "Call",
     "message": "Message",
     "subscription": "Subscription",

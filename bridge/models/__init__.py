@@ -6,7 +6,9 @@ The bridge's own: ProviderAccount, RemoteLink, Delivery, SyncRun, SyncState; rou
 (RoutingRule, RuleTarget) and each lead's LeadRouting; the inbox's InboundEvent (webhook
 requests) and Activity (what happened with a person at a service); the intake's IntakeSource
 and IntakeKey; the alerts' AlertChannel and Alert; the AuditEntry of every staff action;
-each account's FieldMapping rows and the RemoteField definitions its pulls saw.
+each account's FieldMapping rows and the RemoteField definitions its pulls saw; SentState,
+each record's delivery state per account (kept by database triggers); TagChange, each tag
+added to or taken off a contact.
 """
 
 from .accounts import AccountSlot, ProviderAccount
@@ -26,7 +28,9 @@ from .leeloo import (
 from .mapping import FieldMapping, RemoteField
 from .outbox import Delivery, PushBatch, RemoteLink, SyncRun
 from .routing import LeadRouting, RoutingRule, RoutingWake, RuleTarget
+from .sent_state import SentState
 from .sync import SyncState
+from .tag_history import TagChange
 
 __all__ = [
     "AccountSlot",
@@ -53,9 +57,11 @@ __all__ = [
     "RoutingRule",
     "RoutingWake",
     "RuleTarget",
+    "SentState",
     "SyncRun",
     "SyncState",
     "Tag",
+    "TagChange",
     "Template",
     "TemplateCategory",
     "Tunnel",

@@ -8,8 +8,9 @@ from django.core.exceptions import ValidationError
 from django.db.models.functions import Lower
 from import_export.fields import Field
 
+from bridge import tag_history
 from bridge.matching import find_matching_contact
-from bridge.models import Contact, Tag
+from bridge.models import Contact, Tag, TagChange
 
 from .base import BridgeResource
 from .widgets import DateWidget, OtherPhonesWidget, TagListWidget, is_blank, split_list
@@ -106,7 +107,8 @@ class ContactResource(BridgeResource):
             return
         existing = _existing_tags(names)
         tags = [existing.get(name.lower()) or Tag.objects.create(name=name) for name in names]
-        instance.tags.add(*tags)
+        with tag_history.attributed(TagChange.Source.IMPORT, user=kwargs.get("user")):
+            instance.tags.add(*tags)
 
     def filter_export(self, queryset, **kwargs):
         return queryset.prefetch_related("tags")

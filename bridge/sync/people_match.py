@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from collections import namedtuple
 
+from bridge import tag_history
 from bridge.db import copies
 from bridge.models import Contact, Tag
 
@@ -186,19 +187,20 @@ class PageTags:
     def save(self, contacts: list[tuple[int, dict]], created: set[int] = frozenset()) -> None:
         """Add and remove through rows for the page's contacts: an insert for the contacts
         ``created`` in this transaction (none of their rows can exist), one for the others,
-        and one delete."""
-        add, add_new, remove = [], [], []
+        and one delete; then the changes in the contacts' tag history, in one insert."""
+        add, add_new, remove, history = [], [], [], []
         for contact_id, person in contacts:
             wanted = self.wanted(person)
             current = self.current.get(contact_id, {})
-            pairs = [(contact_id, tag_id) for tag_id in wanted - set(current)]
+            pairs = [(contact_id, tag_id) for tag_id in sorted(wanted - set(current))]
             (add_new if contact_id in created else add).extend(pairs)
-            remove += [
-                row_id
-                for tag_id, row_id in current.items()
-                if tag_id in self.remote_ids and tag_id not in wanted
-            ]
+            history += [(contact_id, tag_id, tag_history.ADDED) for _, tag_id in pairs]
+            for tag_id, row_id in current.items():
+                if tag_id in self.remote_ids and tag_id not in wanted:
+                    remove.append(row_id)
+                    history.append((contact_id, tag_id, tag_history.REMOVED))
         if remove:
             self.through.objects.filter(pk__any=remove).delete()
         copies.add_pairs(self.through, "contact_id", "tag_id", add_new, new=True)
         copies.add_pairs(self.through, "contact_id", "tag_id", add)
+        tag_history.record(history, tag_history.Source.SYNC, account=self.ctx.account)
