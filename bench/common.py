@@ -55,6 +55,12 @@ RESULT_KEYS = (
     "intake_ratio_vs_bare",
     "intake_rps",
     "sent_state_write_cost_max",
+    "soak_minutes",
+    "soak_leads",
+    "soak_lost",
+    "soak_duplicates",
+    "soak_stuck",
+    "soak_rss_growth_pct",
 )
 
 

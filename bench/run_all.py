@@ -24,6 +24,7 @@ SCRIPTS = {
     "sync_million": ["sync_million.py"],
     "faults": ["faults.py"],
     "speed_to_lead": ["speed_to_lead.py"],
+    "soak": ["soak.py"],  # 15 minutes of chaos (issue 19); --skip soak leaves it out
 }
 
 

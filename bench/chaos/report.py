@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 from bench import common
@@ -27,15 +26,9 @@ def figures(minutes: float, verdict: Verdict) -> dict:
 
 
 def write_results(values: dict, details: dict) -> None:
-    """Merge the soak's keys into results.json and its details into details.json (the other
-    benchmarks' figures are kept)."""
-    current = json.loads(common.RESULTS.read_text()) if common.RESULTS.exists() else {}
-    current.update(values)
-    current["soak_date"] = datetime.now(UTC).isoformat(timespec="seconds")
-    common.RESULTS.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
-    known = json.loads(common.DETAILS.read_text()) if common.DETAILS.exists() else {}
-    known["soak"] = details
-    common.DETAILS.write_text(json.dumps(known, indent=2, sort_keys=True, default=str) + "\n")
+    """Merge the soak's keys into results.json and its details into details.json, as every
+    benchmark does (``bench.common.write_results``: the other figures are kept)."""
+    common.write_results(values, {"soak": {**details, "date": datetime.now(UTC).isoformat()}})
 
 
 def _pairs(counts) -> str:
