@@ -8,6 +8,7 @@ lists every variable.
 
 from pathlib import Path
 
+import django
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
@@ -298,18 +299,34 @@ BRIDGE_INTAKE_PREFLIGHTS_PER_MINUTE = env.int("BRIDGE_INTAKE_PREFLIGHTS_PER_MINU
 # --- email and alerts (bridge/alerts/) -------------------------------------------------------
 # Email goes through Django's mail: printed to the console in a development run (DEBUG), sent
 # over SMTP otherwise (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD,
-# EMAIL_USE_TLS). Alert emails come from DEFAULT_FROM_EMAIL.
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="") or (
+# EMAIL_USE_TLS, EMAIL_TIMEOUT in the environment). Alert emails come from DEFAULT_FROM_EMAIL.
+# Django 6.1 replaces the EMAIL_* settings with MAILERS (the old ones go in Django 7.0): the
+# same environment fills whichever this Django reads.
+_mail_backend = env.str("EMAIL_BACKEND", default="") or (
     "django.core.mail.backends.console.EmailBackend"
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend"
 )
-EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
-EMAIL_PORT = env.int("EMAIL_PORT", default=25)
-EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
-EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
-EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
-EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+_smtp = {
+    "host": env.str("EMAIL_HOST", default="localhost"),
+    "port": env.int("EMAIL_PORT", default=25),
+    "username": env.str("EMAIL_HOST_USER", default=""),
+    "password": env.str("EMAIL_HOST_PASSWORD", default=""),
+    "use_tls": env.bool("EMAIL_USE_TLS", default=False),
+    "timeout": env.int("EMAIL_TIMEOUT", default=10),
+}
+if django.VERSION >= (6, 1):
+    MAILERS = {
+        "default": {
+            "BACKEND": _mail_backend,
+            "OPTIONS": _smtp if _mail_backend.endswith(".smtp.EmailBackend") else {},
+        }
+    }
+else:
+    EMAIL_BACKEND = _mail_backend
+    EMAIL_HOST, EMAIL_PORT = _smtp["host"], _smtp["port"]
+    EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _smtp["username"], _smtp["password"]
+    EMAIL_USE_TLS, EMAIL_TIMEOUT = _smtp["use_tls"], _smtp["timeout"]
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="crm-bridge@localhost")
 # An account answering 429 this long is an alert; a sync whose last success is older than this
 # many of its intervals is "behind"; the daily digest goes out after this hour (UTC); a webhook

@@ -110,3 +110,52 @@ def test_check_deploy_with_production_settings_reports_nothing_serious():
     }
     # Only the HSTS preload notice, which is an opt-in decision per domain.
     assert reported <= {"security.W021"}, result.stderr
+
+
+MAILER = (
+    "import json, os, warnings\n"
+    "with warnings.catch_warnings(record=True) as caught:\n"
+    "    warnings.simplefilter('always')\n"
+    "    import django\n"
+    "    os.environ['DJANGO_SETTINGS_MODULE'] = 'bridge.settings'\n"
+    "    django.setup()\n"
+    "    from django.core import mail\n"
+    "    m = mail.mailers.default if hasattr(mail, 'mailers') else mail.get_connection()\n"
+    "removed = [str(w.message) for w in caught if w.category.__name__.startswith('RemovedIn')\n"
+    "    and ('EMAIL' in str(w.message) or 'MAILER' in str(w.message))]\n"
+    "print(json.dumps({'backend': type(m).__module__, 'host': m.host, 'port': m.port,\n"
+    "    'user': m.username, 'tls': m.use_tls, 'timeout': m.timeout, 'removed': removed}))\n"
+)
+
+
+def test_production_mail_comes_from_the_environment_on_either_django():
+    """SMTP for the alerts from EMAIL_* in the environment, through EMAIL_* settings on Django
+    5.2 and MAILERS on 6.1+ — without a mail deprecation warning on either."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "DJANGO_SETTINGS_MODULE", "EMAIL_BACKEND"}
+    }
+    env.update(
+        SECRET_KEY="x" * 50,
+        FIELD_ENCRYPTION_KEY="aGVsbG8tdGVzdC1rZXktMzItYnl0ZXMtbG9uZy0hISE=",
+        EMAIL_HOST="smtp.example.com",
+        EMAIL_PORT="587",
+        EMAIL_HOST_USER="alerts",
+        EMAIL_USE_TLS="true",
+        EMAIL_TIMEOUT="7",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", MAILER], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values == {
+        "backend": "django.core.mail.backends.smtp",
+        "host": "smtp.example.com",
+        "port": 587,
+        "user": "alerts",
+        "tls": True,
+        "timeout": 7,
+        "removed": [],
+    }

@@ -47,7 +47,7 @@ def send_email(channel: AlertChannel, subject: str, text: str) -> None:
         to=addresses,
     )
     try:
-        message.send(fail_silently=False)
+        message.send()  # raises on failure (fail_silently is off)
     except Exception as error:  # SMTP, socket, TLS: every one is this channel's failure
         problem = redact_text(f"{type(error).__name__}: {error}")[:300]
         raise ChannelError(f"{channel.name} ({', '.join(addresses)}): {problem}") from None
