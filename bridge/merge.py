@@ -406,7 +406,8 @@ def move_links(survivor: Contact, other_ids: list[int]) -> tuple[int, int]:
             dropped += 1
             continue
         held.add(link.account_id)
-        RemoteLink.objects.filter(pk=link.pk).update(object_id=survivor.pk)
+        # Its fingerprint was of what the merged contact held: the next pull compares again.
+        RemoteLink.objects.filter(pk=link.pk).update(object_id=survivor.pk, pulled_hash="")
         moved += 1
     return moved, dropped
 

@@ -81,7 +81,16 @@ def record(
         if tag_id in names
     ]
     TagChange.objects.bulk_create(rows, batch_size=2000)
+    if source != Source.SYNC:
+        touch_contacts({contact_id for contact_id, _, _ in changes}, at)
     return len(rows)
+
+
+def touch_contacts(contact_ids: set[int], at) -> None:
+    """A tag change is a change of its contact: ``updated_at`` moves, so the next people sync
+    compares the contact with Leeloo again (``bridge.sync.fingerprints``) and puts back a
+    Leeloo tag staff took off, as it puts back a Leeloo-owned field they edited."""
+    Contact.objects.filter(pk__in=contact_ids, updated_at__lt=at).update(updated_at=at)
 
 
 def changes_between(contact_id: int, before: set[int], after: set[int]) -> list:

@@ -130,8 +130,21 @@ _UPSERT_LINK_SQL = """
     )
     ON CONFLICT (account_id, content_type_id, object_id) DO UPDATE
     SET remote_id = excluded.remote_id, pushed_hash = excluded.pushed_hash,
-        last_pushed_at = excluded.last_pushed_at
+        last_pushed_at = excluded.last_pushed_at, pulled_hash = {keep_pulled_hash}
 """
+
+
+# A link moved to another remote record forgets what it last pulled (bridge.sync.fingerprints).
+_KEEP_PULLED_HASH = (
+    "CASE WHEN {table}.remote_id = excluded.remote_id THEN {table}.pulled_hash ELSE '' END"
+)
+
+
+def _upsert_link_sql() -> str:
+    table = connection.ops.quote_name(RemoteLink._meta.db_table)
+    return _UPSERT_LINK_SQL.format(
+        table=table, keep_pulled_hash=_KEEP_PULLED_HASH.format(table=table)
+    )
 
 
 def upsert_links(links: Sequence[Link]) -> list[bool]:
@@ -148,7 +161,7 @@ def upsert_links(links: Sequence[Link]) -> list[bool]:
     if connection.vendor == "postgresql" and len(links) > 1 and _independent(links):
         written = insert_first_links(links)
         return [link.key in written for link in links]
-    sql = _UPSERT_LINK_SQL.format(table=connection.ops.quote_name(RemoteLink._meta.db_table))
+    sql = _upsert_link_sql()
     answers = []
     with transaction.atomic(), connection.cursor() as cursor:
         for link in links:
@@ -219,7 +232,8 @@ def insert_first_links(links: Sequence[Link]) -> set[tuple[int, int]]:
         )
         ON CONFLICT (account_id, content_type_id, object_id) DO UPDATE
         SET remote_id = excluded.remote_id, pushed_hash = excluded.pushed_hash,
-            last_pushed_at = excluded.last_pushed_at
+            last_pushed_at = excluded.last_pushed_at,
+            pulled_hash = {_KEEP_PULLED_HASH.format(table=table)}
         RETURNING content_type_id, object_id
     """
     with connection.cursor() as cursor:

@@ -37,6 +37,14 @@ class RemoteLink(models.Model):
     pushed_hash = models.CharField(
         max_length=64, blank=True, help_text="Fingerprint of the content last delivered."
     )
+    pulled_hash = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        db_default="",  # links are also inserted by SQL (bridge.db.outcomes)
+        help_text="Fingerprint of the remote record as last pulled and applied (people: "
+        "a run skips a person whose fingerprint and contact are unchanged since).",
+    )
     remote_updated_at = models.DateTimeField(null=True, blank=True)
     remote_gone_at = models.DateTimeField(
         "gone from the provider",

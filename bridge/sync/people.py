@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.utils import timezone
 
 from bridge.db import copies, tuning
 from bridge.matching import Candidate, match_contacts
@@ -23,6 +24,7 @@ from integrations.errors import PermanentError
 from . import gone, paging
 from .context import Context, tag_key
 from .fields import remember_field_types
+from .fingerprints import person_fingerprint, settled_people
 from .people_match import (
     ContactRow,
     KeyOwners,
@@ -157,6 +159,8 @@ class PeopleBatch:
     footprint: frozenset
     #: Every person id the batch listed, mirrored or not (see reconcile.stamp_listed_people).
     listed: list[str] = field(default_factory=list)
+    #: Remote id -> contact id of the people unchanged since their last pull (not compared).
+    settled: dict[str, int] = field(default_factory=dict)
 
 
 def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
@@ -170,12 +174,20 @@ def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
     def fail(remote_id: str, reason: str) -> None:
         failures.append((remote_id, reason))
 
-    people = unique_by_remote_id(ctx, people, fail)
-    keys = [matching_keys(person) for person in people]
+    listed = unique_by_remote_id(ctx, people, fail)
+    for person in listed:
+        person["fingerprint"] = person_fingerprint(person)
     with tuning.tuned_transaction():  # the reads only: a card read below is an HTTP request
-        links = Links(ctx, Contact, [p["remote_id"] for p in people], also=(Lead,))
+        links = Links(ctx, Contact, [p["remote_id"] for p in listed], also=(Lead,))
+        settled = settled_people(ctx, listed, links)
+        people = [person for person in listed if person["remote_id"] not in settled]
+        keys = [matching_keys(person) for person in people]
         lead_contacts = _lead_contacts(ctx, links)
-        by_link = {link.object_id: remote_id for remote_id, link in links.by_remote.items()}
+        by_link = {
+            link.object_id: remote_id
+            for remote_id, link in links.by_remote.items()
+            if remote_id not in settled
+        }
         # The contacts the people are linked to first: they hold most of the page's keys, so
         # only the keys they do not hold are looked up (none in a nightly reconcile).
         fields = _compared_fields(ctx)
@@ -222,9 +234,11 @@ def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
             )
         )
     _read_cards(ctx, plans, tags, fail)
-    footprint = _footprint(people, keys, links, contacts.values())
+    footprint = _footprint(listed, keys, links, contacts.values())
     batch = _compare_people(plans, links, tags, owners, failures, footprint)
-    batch.listed = [person["remote_id"] for person in people]
+    batch.listed = [person["remote_id"] for person in listed]
+    batch.settled = settled
+    batch.unchanged += len(settled)
     return batch
 
 
@@ -268,7 +282,10 @@ def _compare_people(plans, links, tags, owners, failures, footprint) -> PeopleBa
                 unchanged += 1
         owners.claim(values, plan.contact.pk if plan.contact else id(plan))
         if not plan.via_lead:
-            links.pulled(plan.person["remote_id"], plan, plan.person.get("remote_updated_at"))
+            person = plan.person
+            links.pulled(
+                person["remote_id"], plan, person.get("remote_updated_at"), person["fingerprint"]
+            )
     return PeopleBatch(plans, links, tags, created, updated, fields, unchanged, failures, footprint)
 
 
@@ -276,7 +293,9 @@ def store_people(ctx: Context, batch: PeopleBatch) -> None:
     """Write a prepared batch's rows in one transaction; the run's counters are not touched.
 
     New contacts are written from plain rows (``bridge.db.copies``), not model instances: a first
-    pull creates them by the hundred thousand.
+    pull creates them by the hundred thousand. The links are stamped with the time after the
+    contacts were written, so that a contact saved later is known to have changed since
+    (``bridge.sync.fingerprints``).
     """
     plans = batch.plans
     with transaction.atomic(savepoint=False):
@@ -284,12 +303,14 @@ def store_people(ctx: Context, batch: PeopleBatch) -> None:
         for (plan, _), new_id in zip(batch.created, new_ids, strict=True):
             plan.new_id = new_id
         write(Contact, [], batch.updated, batch.fields)
-        batch.links.save(stamp=False)
-        linked_now = {remote_id for remote_id, _, _ in batch.links.new}  # stamped as made
+        pulled_at = timezone.now()
+        batch.links.save(stamp=False, pulled_at=pulled_at)
+        linked_now = {remote_id for remote_id, *_ in batch.links.new}  # stamped as made
         listed = [remote_id for remote_id in batch.listed if remote_id not in linked_now]
-        gone.stamp_listed_people(ctx.account, listed, ctx.now)
+        gone.stamp_listed_people(ctx.account, listed, pulled_at)
         batch.tags.save([(plan.pk, plan.person) for plan in plans], created=set(new_ids))
-        _attach_channels(ctx, {plan.person["remote_id"]: plan.pk for plan in plans})
+        contacts = {plan.person["remote_id"]: plan.pk for plan in plans}
+        _attach_channels(ctx, {**batch.settled, **contacts})
         remember_field_types(ctx, [plan.person for plan in plans if plan.detailed])
 
 

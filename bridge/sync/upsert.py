@@ -115,11 +115,19 @@ class LinkRow:
     become instances to be saved (:meth:`instance`).
     """
 
-    __slots__ = ("pk", "remote_id", "content_type_id", "object_id", "remote_updated_at")
+    __slots__ = (
+        "pk",
+        "remote_id",
+        "content_type_id",
+        "object_id",
+        "remote_updated_at",
+        "pulled_hash",
+        "last_pulled_at",
+    )
 
-    def __init__(self, pk, remote_id, content_type_id, object_id, remote_updated_at):
-        self.pk, self.remote_id, self.content_type_id = pk, remote_id, content_type_id
-        self.object_id, self.remote_updated_at = object_id, remote_updated_at
+    def __init__(self, *columns):
+        for name, value in zip(self.__slots__, columns, strict=True):
+            setattr(self, name, value)
 
     def instance(self) -> RemoteLink:
         """The link as a model instance holding these columns (for ``bulk_update``)."""
@@ -129,6 +137,7 @@ class LinkRow:
             content_type_id=self.content_type_id,
             object_id=self.object_id,
             remote_updated_at=self.remote_updated_at,
+            pulled_hash=self.pulled_hash,
         )
 
 
@@ -160,21 +169,28 @@ class Links:
                 self.by_remote[link.remote_id] = link
             else:
                 self.elsewhere[link.remote_id] = (link.content_type_id, link.object_id)
-        #: (remote id, record, remote updated at) of links to create; the record has its pk by save
-        self.new: list[tuple[str, object, datetime | None]] = []
-        self.seen_links: list[tuple[LinkRow, models.Model, datetime | None]] = []
+        #: (remote id, record, remote updated at, fingerprint) of links to create; the record
+        #: has its pk by save
+        self.new: list[tuple[str, object, datetime | None, str]] = []
+        self.seen_links: list[tuple[LinkRow, models.Model, datetime | None, str | None]] = []
 
-    def pulled(self, remote_id: str, obj, remote_updated_at=None) -> None:
-        """``obj`` is ``remote_id``: link it, or stamp its existing link."""
+    def pulled(self, remote_id: str, obj, remote_updated_at=None, fingerprint=None) -> None:
+        """``obj`` is ``remote_id``: link it, or stamp its existing link. ``fingerprint`` is
+        what was applied (``bridge.sync.fingerprints``), kept on the link."""
         link = self.by_remote.get(remote_id)
         if link is not None:
-            self.seen_links.append((link, obj, remote_updated_at))
+            self.seen_links.append((link, obj, remote_updated_at, fingerprint))
             return
-        self.new.append((remote_id, obj, remote_updated_at))
+        self.new.append((remote_id, obj, remote_updated_at, fingerprint or ""))
 
-    def save(self, stamp: bool = True) -> None:
+    def save(self, stamp: bool = True, pulled_at: datetime | None = None) -> None:
         """Insert the new links (their objects have ids by now) and stamp the pulled ones
-        (unless ``stamp`` is off: the people sync stamps every listed id itself)."""
+        (unless ``stamp`` is off: the people sync stamps every listed id itself).
+
+        ``pulled_at`` (default: the run's time) is the new links' stamp: the people sync
+        gives the time after it wrote the batch's contacts (``bridge.sync.fingerprints``).
+        """
+        pulled_at = pulled_at or self.ctx.now
         copies.insert_copies(
             RemoteLink,
             [
@@ -183,29 +199,32 @@ class Links:
                     "content_type_id": self.content_type.pk,
                     "object_id": obj.pk,
                     "remote_id": remote_id,
-                    "last_pulled_at": self.ctx.now,
+                    "last_pulled_at": pulled_at,
                     "remote_updated_at": remote_updated_at,
+                    "pulled_hash": fingerprint,
                 }
-                for remote_id, obj, remote_updated_at in self.new
+                for remote_id, obj, remote_updated_at, fingerprint in self.new
             ],
         )
         changed = []
-        for link, obj, remote_updated_at in self.seen_links:
+        for link, obj, remote_updated_at, fingerprint in self.seen_links:
             moved = link.object_id != obj.pk
             retimed = remote_updated_at is not None and link.remote_updated_at != remote_updated_at
-            if moved or retimed:
+            rehashed = fingerprint is not None and link.pulled_hash != fingerprint
+            if moved or retimed or rehashed:
                 link.object_id = obj.pk
                 link.remote_updated_at = remote_updated_at or link.remote_updated_at
+                link.pulled_hash = link.pulled_hash if fingerprint is None else fingerprint
                 changed.append(link)
         if changed:
             RemoteLink.objects.bulk_update(
                 [link.instance() for link in changed],
-                ["object_id", "remote_updated_at"],
+                ["object_id", "remote_updated_at", "pulled_hash"],
                 batch_size=500,
             )
-        pulled = [link.pk for link, _, _ in self.seen_links]
+        pulled = [link.pk for link, _, _, _ in self.seen_links]
         if pulled and stamp:
-            RemoteLink.objects.filter(pk__any=pulled).update(last_pulled_at=self.ctx.now)
+            RemoteLink.objects.filter(pk__any=pulled).update(last_pulled_at=pulled_at)
 
 
 def person_contacts(account: ProviderAccount, person_ids: Iterable[str]) -> dict[str, int]:

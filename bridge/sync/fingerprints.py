@@ -1,0 +1,66 @@
+"""People a run need not compare again: unchanged at Leeloo and locally since their last pull.
+
+A nightly reconcile lists every person again so that an edit made at Leeloo without a new
+message is not missed; on a large account one person in a hundred has changed. Each person
+link keeps the fingerprint of the list fields last applied to its contact
+(``RemoteLink.pulled_hash``, :func:`person_fingerprint`), and every people run stamps the links
+it listed after writing their contacts (``last_pulled_at``). A listed person is *settled* —
+counted unchanged, its link stamped, nothing read or compared — when:
+
+- its fingerprint equals its link's: Leeloo sends what was applied last time;
+- its contact has not been saved since that stamp (``Contact.updated_at``): a local edit of a
+  field Leeloo owns is still put back, as before (a tag changed by staff touches the contact,
+  ``bridge.tag_history``);
+- the run does not read every card (a full run with card details compares each card).
+
+Anyone else takes the full path (``bridge.sync.people``), which records the new fingerprint.
+A contact edited while a run compares it may keep its edit until the person next changes at
+Leeloo: the race settles on the staff member's side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from bridge.models import Contact
+
+from .context import Context, tag_key
+from .upsert import Links
+
+#: Raised whenever what the fingerprint covers, or how it is applied, changes: every link
+#: then differs once and its person is compared in full.
+VERSION = "1"
+#: The list fields of a person the comparison reads (``people.person_values`` and the tags).
+FIELDS = ("first_name", "last_name", "email_key", "phone_key", "channels", "last_message_at")
+
+
+def person_fingerprint(person: dict) -> str:
+    """A short digest of what the people list says of a person (and its tags, as a set)."""
+    listed = [person.get(name) for name in FIELDS]
+    listed.append(sorted({tag_key(name) for name in person["tags"]}))
+    text = repr((VERSION, listed))
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def settled_people(ctx: Context, people: list[dict], links: Links) -> dict[str, int]:
+    """Remote id -> contact id of the people to count unchanged without comparing them.
+
+    The people carry their ``fingerprint``. One query reads when each candidate's contact was
+    last saved; a contact deleted since (its links go with it) or saved after its link's
+    last stamp is compared in full.
+    """
+    if ctx.details and ctx.run.full:
+        return {}
+    candidates = {}
+    for person in people:
+        link = links.by_remote.get(person["remote_id"])
+        if link is not None and link.pulled_hash and link.pulled_hash == person["fingerprint"]:
+            candidates[link.object_id] = link
+    if not candidates:
+        return {}
+    saved = Contact.objects.filter(pk__any=list(candidates)).values_list("pk", "updated_at")
+    return {
+        candidates[pk].remote_id: pk
+        for pk, updated_at in saved
+        if candidates[pk].last_pulled_at is not None and updated_at <= candidates[pk].last_pulled_at
+    }
