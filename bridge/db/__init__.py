@@ -2,7 +2,7 @@
 
 Domain code (the outbox, the sync) never branches on ``connection.vendor`` nor builds SQL by
 hand: it calls a named operation from one of this package's modules (``claim_rows``,
-``insert_copies``, ``upsert_links``, ``tuned_transaction``…), which has its PostgreSQL form and
+``insert_copies``, ``upsert_links``, ``tuned_session``…), which has its PostgreSQL form and
 its SQLite twin side by side. Every statement goes through Django's cursor wrapper, so errors
 are Django's (``IntegrityError``…) and queries are logged like the ORM's.
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from contextlib import contextmanager
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection
 
 
 def _postgresql() -> bool:
@@ -30,21 +30,35 @@ def commit_without_waiting_for_disk() -> None:
 
 
 @contextmanager
-def tuned_transaction():
-    """A transaction whose reads by lists of keys are planned as index probes (PostgreSQL).
+def tuned_session():
+    """Reads by lists of keys planned as index probes on this connection while the block
+    runs (PostgreSQL).
 
     A first pull fills the tables faster than their statistics follow, and on a small table
     the default ``random_page_cost`` (4, priced for spinning disks) makes a batch's hundreds of
     index probes look dearer than reading the whole table, so look-ups by key lists become
     sequential scans that cost far more than the probes (docs/benchmarks.md, "Sync"). Here a
-    random page is priced as the cached page it is, for this transaction only (``SET LOCAL``).
-    SQLite's twin is the plain transaction.
+    random page is priced as the cached page it is. Set once for a whole run, where it was
+    set in each batch's transaction (``SET LOCAL``), which cost every batch two round trips
+    (docs/benchmarks.md, "The nightly reconcile").
+
+    Reset on the way out. A connection that cannot take the reset is one Django discards
+    (broken) or rolls back (an aborted transaction, which undoes the setting too).
+    SQLite's twin does nothing.
     """
-    with transaction.atomic(savepoint=False):
-        if _postgresql():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL random_page_cost TO 1.1")
+    if not _postgresql():
         yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET random_page_cost TO 1.1")
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET random_page_cost")
+        except DatabaseError:
+            pass
 
 
 def analyze(models: Iterable) -> bool:

@@ -13,14 +13,17 @@ counted unchanged, its link stamped, nothing read or compared — when:
   ``bridge.tag_history``);
 - the run does not read every card (a full run with card details compares each card).
 
-Anyone else takes the full path (``bridge.sync.people``), which records the new fingerprint.
-A contact edited while a run compares it may keep its edit until the person next changes at
-Leeloo: the race settles on the staff member's side.
+The fingerprint and whether the contact was saved since are read with the links, in one query
+(:func:`untouched_since_pulled`). Anyone else takes the full path (``bridge.sync.people``),
+which records the new fingerprint. A contact edited while a run compares it may keep its
+edit until the person next changes at Leeloo: the race settles on the staff member's side.
 """
 
 from __future__ import annotations
 
 import hashlib
+
+from django.db.models import Exists, OuterRef
 
 from bridge.models import Contact
 
@@ -42,25 +45,26 @@ def person_fingerprint(person: dict) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
+def untouched_since_pulled() -> Exists:
+    """Over a person link: its contact exists and was not saved since the link's last stamp
+    (read with the links, ``Links(untouched=…)``, in the same query)."""
+    return Exists(
+        Contact.objects.filter(pk=OuterRef("object_id"), updated_at__lte=OuterRef("last_pulled_at"))
+    )
+
+
 def settled_people(ctx: Context, people: list[dict], links: Links) -> dict[str, int]:
     """Remote id -> contact id of the people to count unchanged without comparing them.
 
-    The people carry their ``fingerprint``. One query reads when each candidate's contact was
-    last saved; a contact deleted since (its links go with it) or saved after its link's
-    last stamp is compared in full.
+    The people carry their ``fingerprint``; the links were read with
+    :func:`untouched_since_pulled`. A contact deleted since (its links go with it) or saved
+    after its link's last stamp is compared in full.
     """
     if ctx.details and ctx.run.full:
         return {}
-    candidates = {}
+    settled = {}
     for person in people:
         link = links.by_remote.get(person["remote_id"])
-        if link is not None and link.pulled_hash and link.pulled_hash == person["fingerprint"]:
-            candidates[link.object_id] = link
-    if not candidates:
-        return {}
-    saved = Contact.objects.filter(pk__any=list(candidates)).values_list("pk", "updated_at")
-    return {
-        candidates[pk].remote_id: pk
-        for pk, updated_at in saved
-        if candidates[pk].last_pulled_at is not None and updated_at <= candidates[pk].last_pulled_at
-    }
+        if link is not None and link.untouched and link.pulled_hash == person["fingerprint"]:
+            settled[link.remote_id] = link.object_id
+    return settled

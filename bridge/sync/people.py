@@ -24,7 +24,7 @@ from integrations.errors import PermanentError
 from . import gone, paging
 from .context import Context, tag_key
 from .fields import remember_field_types
-from .fingerprints import person_fingerprint, settled_people
+from .fingerprints import person_fingerprint, settled_people, untouched_since_pulled
 from .people_match import (
     ContactRow,
     KeyOwners,
@@ -58,7 +58,8 @@ def pull_people(ctx: Context) -> None:
     """
     tags = ctx.read("tags")
     ctx.remote_tag_names = {tag_key(tag["name"]) for tag in tags}
-    paging.read_resource(ctx, steps=steps())
+    with tuning.tuned_session():  # the batches' reads, on this connection
+        paging.read_resource(ctx, steps=steps())
 
 
 def person_values(person: dict, contact: Contact | None, detailed: bool) -> dict:
@@ -177,42 +178,49 @@ def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
     listed = unique_by_remote_id(ctx, people, fail)
     for person in listed:
         person["fingerprint"] = person_fingerprint(person)
-    with tuning.tuned_transaction():  # the reads only: a card read below is an HTTP request
-        links = Links(ctx, Contact, [p["remote_id"] for p in listed], also=(Lead,))
-        settled = settled_people(ctx, listed, links)
-        people = [person for person in listed if person["remote_id"] not in settled]
-        keys = [matching_keys(person) for person in people]
-        lead_contacts = _lead_contacts(ctx, links)
-        by_link = {
-            link.object_id: remote_id
-            for remote_id, link in links.by_remote.items()
-            if remote_id not in settled
-        }
-        # The contacts the people are linked to first: they hold most of the page's keys, so
-        # only the keys they do not hold are looked up (none in a nightly reconcile).
-        fields = _compared_fields(ctx)
-        contacts = load_contact_rows({*by_link, *lead_contacts.values()}, fields)
-        owners = KeyOwners(people, held=contacts.values())
-        matches = match_contacts(
-            [Candidate(p["remote_id"], p["phone_key"], p["email_key"]) for p in people],
-            ctx.account,
-            linked={remote_id: link.object_id for remote_id, link in links.by_remote.items()},
-            known=owners.owner,
-            keyed=True,
+    # The reads, each a statement of its own (see pull_people): a card read below is an HTTP
+    # request, and a batch prepared while another is written is checked by its footprint.
+    links = Links(
+        ctx,
+        Contact,
+        [p["remote_id"] for p in listed],
+        also=(Lead,),
+        untouched=untouched_since_pulled(),
+    )
+    settled = settled_people(ctx, listed, links)
+    people = [person for person in listed if person["remote_id"] not in settled]
+    keys = [matching_keys(person) for person in people]
+    lead_contacts = _lead_contacts(ctx, links)
+    by_link = {
+        link.object_id: remote_id
+        for remote_id, link in links.by_remote.items()
+        if remote_id not in settled
+    }
+    # The contacts the people are linked to first: they hold most of the page's keys, so
+    # only the keys they do not hold are looked up (none in a nightly reconcile).
+    fields = _compared_fields(ctx)
+    contacts = load_contact_rows({*by_link, *lead_contacts.values()}, fields)
+    owners = KeyOwners(people, held=contacts.values())
+    matches = match_contacts(
+        [Candidate(p["remote_id"], p["phone_key"], p["email_key"]) for p in people],
+        ctx.account,
+        linked={remote_id: link.object_id for remote_id, link in links.by_remote.items()},
+        known=owners.owner,
+        keyed=True,
+    )
+    contact_ids = {cid for cid in matches if cid} | set(lead_contacts.values())
+    contacts.update(load_contact_rows(contact_ids - contacts.keys(), fields))
+    # A contact reached through its own link has no other (one link per contact and
+    # account): only the others' links are read.
+    linked_to = {cid: by_link[cid] for cid in contact_ids if cid in by_link}
+    others = contact_ids - by_link.keys()
+    if others:
+        linked_to.update(
+            RemoteLink.objects.filter(
+                account=ctx.account, content_type=links.content_type, object_id__any=others
+            ).values_list("object_id", "remote_id")
         )
-        contact_ids = {cid for cid in matches if cid} | set(lead_contacts.values())
-        contacts.update(load_contact_rows(contact_ids - contacts.keys(), fields))
-        # A contact reached through its own link has no other (one link per contact and
-        # account): only the others' links are read.
-        linked_to = {cid: by_link[cid] for cid in contact_ids if cid in by_link}
-        others = contact_ids - by_link.keys()
-        if others:
-            linked_to.update(
-                RemoteLink.objects.filter(
-                    account=ctx.account, content_type=links.content_type, object_id__any=others
-                ).values_list("object_id", "remote_id")
-            )
-        tags = PageTags(ctx, people, contact_ids)
+    tags = PageTags(ctx, people, contact_ids)
     claims = PageClaims(linked_to)
     plans = []
     for person, person_keys, contact_id in zip(people, keys, matches, strict=True):
@@ -329,6 +337,8 @@ def _lead_contacts(ctx: Context, links: Links) -> dict[str, int]:
         for remote_id, (type_id, object_id) in links.elsewhere.items()
         if type_id == lead_type.pk
     }
+    if not lead_ids:
+        return {}
     pairs = Lead.objects.filter(pk__in=lead_ids).values_list("pk", "contact_id")
     return {lead_ids[lead_id]: contact_id for lead_id, contact_id in pairs}
 

@@ -13,6 +13,7 @@ from functools import cache
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
+from django.db.models import BooleanField, Case, Expression, Value, When
 from django.utils import timezone
 
 from bridge.db import copies
@@ -122,12 +123,19 @@ class LinkRow:
         "object_id",
         "remote_updated_at",
         "pulled_hash",
-        "last_pulled_at",
+        "untouched",
     )
 
     def __init__(self, *columns):
-        for name, value in zip(self.__slots__, columns, strict=True):
-            setattr(self, name, value)
+        (
+            self.pk,
+            self.remote_id,
+            self.content_type_id,
+            self.object_id,
+            self.remote_updated_at,
+            self.pulled_hash,
+            self.untouched,
+        ) = columns
 
     def instance(self) -> RemoteLink:
         """The link as a model instance holding these columns (for ``bulk_update``)."""
@@ -153,13 +161,28 @@ class Links:
     record was deleted locally and made again), together in :meth:`save`.
     """
 
-    def __init__(self, ctx: Context, model, remote_ids: Iterable[str], also: tuple = ()):
+    def __init__(
+        self,
+        ctx: Context,
+        model,
+        remote_ids: Iterable[str],
+        also: tuple = (),
+        untouched: Expression | None = None,
+    ):
+        """``untouched``, a boolean expression over a link, is read with each link of
+        ``model`` (``LinkRow.untouched``; None when not asked)."""
         self.ctx = ctx
         self.content_type = ContentType.objects.get_for_model(model)
         types = [self.content_type.pk, *(ContentType.objects.get_for_model(m).pk for m in also)]
-        rows = RemoteLink.objects.filter(
-            account=ctx.account, remote_id__any=list(remote_ids), content_type_id__any=types
-        ).values_list(*LinkRow.__slots__)
+        if untouched is not None:
+            untouched = Case(When(content_type_id=self.content_type.pk, then=untouched))
+        rows = (
+            RemoteLink.objects.filter(
+                account=ctx.account, remote_id__any=list(remote_ids), content_type_id__any=types
+            )
+            .annotate(untouched=untouched or Value(None, BooleanField()))
+            .values_list(*LinkRow.__slots__)
+        )
         self.by_remote: dict[str, LinkRow] = {}
         #: remote id -> (content type id, object id) of the ``also`` models' links
         self.elsewhere: dict[str, tuple[int, int]] = {}
