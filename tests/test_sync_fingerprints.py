@@ -2,16 +2,20 @@
 compared (``bridge.sync.fingerprints``); anything changed on either side is compared and
 written as before. Against the fake Leeloo over real HTTP."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.contrib.contenttypes.models import ContentType
 
 from bridge import merge, sync
-from bridge.models import Contact, RemoteLink, SyncRun, SyncState
+from bridge.models import Contact, ListedPerson, RemoteLink, SyncRun, SyncState
 from bridge.sync import fingerprints, people
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FELIKS, MARK_SPENSER = "5e1c7ce2b4066a01900cdba0", "625946dd585052c1629f1b2b"
+TIIIIK = "5ef074e9e31801000d73ba10"
+SEED_START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -77,9 +81,15 @@ def test_a_reconcile_compares_only_the_person_changed_at_leeloo(leeloo, fake, co
     assert (feliks.first_name, feliks.last_name) == ("Feliks", "Renamed")
     assert link_of(leeloo, FELIKS).pulled_hash != hashes[FELIKS]
     assert link_of(leeloo, MARK_SPENSER).pulled_hash == hashes[MARK_SPENSER]
-    # Settled people are still stamped as listed (a complete run marks the unstamped gone).
-    stamps = RemoteLink.objects.filter(account=leeloo).values_list("last_pulled_at", flat=True)
-    assert min(stamps) >= run.started_at and run.gone_count == 0
+    # Only the person compared is stamped; the settled ones were listed all the same, so the
+    # complete run marks nobody gone, and its list of who it saw ends with it.
+    stamps = dict(
+        RemoteLink.objects.filter(account=leeloo).values_list("remote_id", "last_pulled_at")
+    )
+    assert stamps.pop(FELIKS) >= run.started_at
+    assert max(stamps.values()) < run.started_at
+    assert run.gone_count == 0 and not RemoteLink.objects.filter(remote_gone_at__isnull=False)
+    assert not ListedPerson.objects.exists()
 
 
 def test_a_tag_changed_at_leeloo_is_a_change(leeloo, fake, compared):
@@ -130,6 +140,52 @@ def test_a_full_run_reading_cards_compares_everyone(leeloo, fake, compared):
     compared.clear()
     run = reconcile(leeloo)
     assert len(set(compared)) == run.remote_total
+
+
+def test_a_person_gone_is_marked_among_settled_people_and_unmarked_when_back(leeloo, fake):
+    reconcile(leeloo)
+    person = dict(fake.people[TIIIIK])
+    fake.remove_person(TIIIIK)
+    run = reconcile(leeloo)
+    assert run.gone_count == 1 and run.unchanged_count == run.remote_total
+    marked = RemoteLink.objects.filter(account=leeloo, remote_gone_at__isnull=False)
+    assert list(marked.values_list("remote_id", flat=True)) == [TIIIIK]
+    fake.add_person(person)  # back, unchanged: a link marked gone is never settled
+    back = reconcile(leeloo)
+    assert back.gone_count == 0 and not marked.exists()
+    assert link_of(leeloo, TIIIIK).last_pulled_at >= back.started_at
+
+
+def test_an_interrupted_full_run_remembers_whom_it_listed_across_its_tasks(
+    leeloo, fake, fakes, settings
+):
+    settings.BRIDGE_SYNC_PAGE_SIZE = 20
+    settings.BRIDGE_SYNC_WRITE_BATCH = 20
+    fake.seed_people(55, start=SEED_START)
+    reconcile(leeloo)
+    fake.remove_person(TIIIIK)
+    # Failed on the third page: nobody marked, and what it listed is forgotten.
+    fakes.add_fault("leeloo", "latency", path="/api/v2/people$", method="GET", times=2)
+    fakes.add_fault("leeloo", "error", path="/api/v2/people$", method="GET", times=1)
+    failed = sync.run_sync(leeloo, "people", full=True)
+    assert failed.status == SyncRun.Status.FAILED and not ListedPerson.objects.exists()
+    fakes.clear_faults()
+    run = sync.run_sync(leeloo, "people", full=True, max_seconds=0)
+    while run.status == SyncRun.Status.RUNNING:
+        assert ListedPerson.objects.filter(run=run).count() == run.next_offset
+        run = sync.resume_run(run.pk, max_seconds=0)
+    assert run.status == SyncRun.Status.SUCCEEDED and run.gone_count == 1
+    assert run.unchanged_count == run.remote_total
+    marked = RemoteLink.objects.filter(remote_gone_at__isnull=False)
+    assert list(marked.values_list("remote_id", flat=True)) == [TIIIIK]
+    assert not ListedPerson.objects.exists()
+
+
+def test_what_a_dead_run_listed_is_forgotten_by_the_next_run_to_end(leeloo, fake):
+    dead = SyncRun.objects.create(account=leeloo, resource="people", full=True, status="failed")
+    ListedPerson.objects.bulk_create(ListedPerson(run=dead, remote_id=FELIKS) for _ in range(3))
+    reconcile(leeloo)
+    assert not ListedPerson.objects.exists()
 
 
 def test_a_link_moved_by_a_merge_is_compared_again(leeloo, fake, compared):

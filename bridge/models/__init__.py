@@ -29,7 +29,7 @@ from .mapping import FieldMapping, RemoteField
 from .outbox import Delivery, PushBatch, RemoteLink, SyncRun
 from .routing import LeadRouting, RoutingRule, RoutingWake, RuleTarget
 from .sent_state import SentState
-from .sync import SyncState
+from .sync import ListedPerson, SyncState
 from .tag_history import TagChange
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "SentState",
     "SyncRun",
     "SyncState",
+    "ListedPerson",
     "Tag",
     "TagChange",
     "Template",

@@ -96,3 +96,28 @@ class SyncState(models.Model):
         super().clean()
         if self.cursor and self.cursor > timezone.now():
             raise ValidationError({"cursor": "The cursor cannot be in the future."})
+
+
+class ListedPerson(models.Model):
+    """A person a full people run listed, until the run ends (``bridge.sync.gone``).
+
+    A complete full run marks gone the people it did not list. It used to know them by a stamp
+    on every listed link: an update of each of a million rows and their indexes every night,
+    most of a reconcile's database time, for people nothing had changed about. The ids are
+    appended here instead (a narrow table with no index, written with COPY in each batch's
+    transaction, so a batch rolled back takes its rows with it), compared with the links once
+    at the end, and deleted with the run's end.
+    """
+
+    # No constraint and no index: a row is written once, read once by the end's anti-join
+    # and deleted by run; an index or a foreign-key check would cost every row written.
+    run = models.ForeignKey(
+        "bridge.SyncRun", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False
+    )
+    remote_id = models.CharField(max_length=255)
+
+    class Meta:
+        verbose_name = "listed person"
+
+    def __str__(self):
+        return f"{self.remote_id} (run #{self.run_id})"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 
 from bridge.models import Contact
 
@@ -45,12 +45,13 @@ def person_fingerprint(person: dict) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
-def untouched_since_pulled() -> Exists:
-    """Over a person link: its contact exists and was not saved since the link's last stamp
-    (read with the links, ``Links(untouched=…)``, in the same query)."""
-    return Exists(
-        Contact.objects.filter(pk=OuterRef("object_id"), updated_at__lte=OuterRef("last_pulled_at"))
+def untouched_since_pulled() -> Q:
+    """Over a person link: not marked gone, and its contact exists and was not saved since the
+    link's last stamp (read with the links, ``Links(untouched=…)``, in the same query)."""
+    contact = Contact.objects.filter(
+        pk=OuterRef("object_id"), updated_at__lte=OuterRef("last_pulled_at")
     )
+    return Q(remote_gone_at__isnull=True) & Exists(contact)
 
 
 def settled_people(ctx: Context, people: list[dict], links: Links) -> dict[str, int]:

@@ -314,8 +314,10 @@ def store_people(ctx: Context, batch: PeopleBatch) -> None:
         pulled_at = timezone.now()
         batch.links.save(stamp=False, pulled_at=pulled_at)
         linked_now = {remote_id for remote_id, *_ in batch.links.new}  # stamped as made
-        listed = [remote_id for remote_id in batch.listed if remote_id not in linked_now]
-        gone.stamp_listed_people(ctx.account, listed, pulled_at)
+        unsettled = linked_now | batch.settled.keys()
+        stamped = [remote_id for remote_id in batch.listed if remote_id not in unsettled]
+        gone.stamp_listed_people(ctx.account, stamped, pulled_at)
+        gone.record_listed(ctx.run, batch.listed)
         batch.tags.save([(plan.pk, plan.person) for plan in plans], created=set(new_ids))
         contacts = {plan.person["remote_id"]: plan.pk for plan in plans}
         _attach_channels(ctx, {**batch.settled, **contacts})

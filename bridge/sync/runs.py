@@ -190,6 +190,7 @@ def _succeed(ctx: Context) -> SyncRun:
     with transaction.atomic():
         if gone.may_mark_gone(run):  # the whole list was read: who is not in it is gone
             run.gone_count = gone.mark_gone_people(run)
+        gone.forget_listed(run)
         run.save()
         SyncState.objects.filter(pk=ctx.state.pk).update(
             cursor=run.window_to or run.started_at, updated_at=run.finished_at
@@ -209,6 +210,7 @@ def _fail(run: SyncRun, error: Exception) -> SyncRun:
     # A database restart killed the run's connection: record the failure on a new one, or the
     # run would stay "running" until its stale takeover.
     write_surviving_restart(run.save)
+    write_surviving_restart(lambda: gone.forget_listed(run))
     return run
 
 

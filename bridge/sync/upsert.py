@@ -13,7 +13,7 @@ from functools import cache
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
-from django.db.models import BooleanField, Case, Expression, Value, When
+from django.db.models import BooleanField, Case, Q, Value, When
 from django.utils import timezone
 
 from bridge.db import copies
@@ -167,20 +167,23 @@ class Links:
         model,
         remote_ids: Iterable[str],
         also: tuple = (),
-        untouched: Expression | None = None,
+        untouched: Q | None = None,
     ):
-        """``untouched``, a boolean expression over a link, is read with each link of
-        ``model`` (``LinkRow.untouched``; None when not asked)."""
+        """``untouched``, a condition over a link, is read with each link of ``model``
+        (``LinkRow.untouched``; None when not asked)."""
         self.ctx = ctx
         self.content_type = ContentType.objects.get_for_model(model)
         types = [self.content_type.pk, *(ContentType.objects.get_for_model(m).pk for m in also)]
-        if untouched is not None:
-            untouched = Case(When(content_type_id=self.content_type.pk, then=untouched))
+        if untouched is None:
+            untouched = Value(None, BooleanField())
+        else:
+            mine = Q(content_type_id=self.content_type.pk) & untouched
+            untouched = Case(When(mine, then=Value(True)), default=Value(False))
         rows = (
             RemoteLink.objects.filter(
                 account=ctx.account, remote_id__any=list(remote_ids), content_type_id__any=types
             )
-            .annotate(untouched=untouched or Value(None, BooleanField()))
+            .annotate(untouched=untouched)
             .values_list(*LinkRow.__slots__)
         )
         self.by_remote: dict[str, LinkRow] = {}
