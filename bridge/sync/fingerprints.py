@@ -3,46 +3,55 @@
 A nightly reconcile lists every person again so that an edit made at Leeloo without a new
 message is not missed; on a large account one person in a hundred has changed. Each person
 link keeps the fingerprint of the list fields last applied to its contact
-(``RemoteLink.pulled_hash``, :func:`person_fingerprint`), and every people run stamps the links
-it listed after writing their contacts (``last_pulled_at``). A listed person is *settled* —
-counted unchanged, its link stamped, nothing read or compared — when:
+(``RemoteLink.pulled_hash``; worked out as the page is parsed, :func:`fingerprinting`) and is
+stamped when they are applied, after the contact is written (``last_pulled_at``). A listed
+person is *settled* — counted unchanged, nothing read, compared or written — when:
 
 - its fingerprint equals its link's: Leeloo sends what was applied last time;
 - its contact has not been saved since that stamp (``Contact.updated_at``): a local edit of a
   field Leeloo owns is still put back, as before (a tag changed by staff touches the contact,
   ``bridge.tag_history``);
+- its link is not marked gone (a person back at Leeloo is compared, stamped and unmarked);
 - the run does not read every card (a full run with card details compares each card).
 
-The fingerprint and whether the contact was saved since are read with the links, in one query
-(:func:`untouched_since_pulled`). Anyone else takes the full path (``bridge.sync.people``),
-which records the new fingerprint. A contact edited while a run compares it may keep its
-edit until the person next changes at Leeloo: the race settles on the staff member's side.
+Settled people keep their stamp (when their data was last applied); a full run knows them as
+listed all the same (``bridge.sync.gone``). The link's side is read with the links, in one
+query (:func:`untouched_since_pulled`). Anyone else takes the full path
+(``bridge.sync.people``), which records the new fingerprint. A contact edited while a run
+compares it may keep its edit until the person next changes at Leeloo: the race settles on
+the staff member's side.
 """
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Callable
+from functools import partial
 
 from django.db.models import Exists, OuterRef, Q
 
 from bridge.models import Contact
+from integrations.fingerprint import fingerprint, with_fingerprint
 
-from .context import Context, tag_key
+from .context import Context
 from .upsert import Links
 
 #: Raised whenever what the fingerprint covers, or how it is applied, changes: every link
 #: then differs once and its person is compared in full.
 VERSION = "1"
-#: The list fields of a person the comparison reads (``people.person_values`` and the tags).
+#: The list fields of a person the comparison reads (``people.person_values``), and the tags.
 FIELDS = ("first_name", "last_name", "email_key", "phone_key", "channels", "last_message_at")
+AS_SETS = ("tags",)
+
+
+def fingerprinting(parse: Callable | None) -> Callable:
+    """The people list's parser, adding each person's fingerprint where the page is parsed
+    (in the read-ahead child, off this process's interpreter)."""
+    return partial(with_fingerprint, parse, FIELDS, AS_SETS, VERSION)
 
 
 def person_fingerprint(person: dict) -> str:
-    """A short digest of what the people list says of a person (and its tags, as a set)."""
-    listed = [person.get(name) for name in FIELDS]
-    listed.append(sorted({tag_key(name) for name in person["tags"]}))
-    text = repr((VERSION, listed))
-    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+    """What :func:`fingerprinting` adds to a parsed person."""
+    return fingerprint(person, FIELDS, AS_SETS, VERSION)
 
 
 def untouched_since_pulled() -> Q:

@@ -46,10 +46,8 @@ def stamp_listed_people(account: ProviderAccount, remote_ids: list[str], now: da
 def record_listed(run: SyncRun, remote_ids: list[str]) -> None:
     """Remember the people a full run listed, for :func:`mark_gone_people` (in the batch's
     transaction: rolled back with it, and read again by the run's next try)."""
-    if run.full and remote_ids:
-        copies.insert_copies(
-            ListedPerson, [{"run_id": run.pk, "remote_id": remote_id} for remote_id in remote_ids]
-        )
+    if run.full:
+        copies.insert_column(ListedPerson, "remote_id", remote_ids, run_id=run.pk)
 
 
 def forget_listed(run: SyncRun) -> int:

@@ -63,14 +63,15 @@ def changes(obj, values: dict) -> list[str]:
 
 
 def write(model, created: list, updated: list, fields: set[str]) -> None:
-    """One bulk insert and one bulk update (auto_now is not applied by bulk_update: set here)."""
+    """One bulk insert and one update statement (``auto_now`` is not applied to either by
+    Django: ``updated_at`` is set here)."""
     if created:
         model.objects.bulk_create(created, batch_size=500)
     if updated:
         now = timezone.now()
         for obj in updated:
             obj.updated_at = now
-        model.objects.bulk_update(updated, sorted(fields | {"updated_at"}), batch_size=500)
+        copies.update_objects(model, updated, sorted(fields | {"updated_at"}))
 
 
 def upsert_owned(ctx: Context, model, rows: list[dict]) -> dict[str, models.Model]:
@@ -243,10 +244,10 @@ class Links:
                 link.pulled_hash = link.pulled_hash if fingerprint is None else fingerprint
                 changed.append(link)
         if changed:
-            RemoteLink.objects.bulk_update(
+            copies.update_objects(
+                RemoteLink,
                 [link.instance() for link in changed],
                 ["object_id", "remote_updated_at", "pulled_hash"],
-                batch_size=500,
             )
         pulled = [link.pk for link, _, _, _ in self.seen_links]
         if pulled and stamp:
