@@ -167,11 +167,11 @@ class Context:
         """A further read the declaration names for ``role`` (its ``readers``), paced."""
         return self.call(self.resource.reader(self.client, role), *args)
 
-    def read_all(self, parse: Callable | None = None) -> list[dict]:
+    def read_all(self) -> list[dict]:
         """Every record of an unpaged list (the declaration's ``list_all``), paced and parsed
-        with ``parse`` or the declaration's parser."""
+        when the declaration has a parser."""
         items = self.call(client_method(self.client, self.resource.list_all))
-        parse = parse or self.parser()
+        parse = self.parser()
         return [parse(item) for item in items] if parse else items
 
     def parser(self) -> Callable | None:

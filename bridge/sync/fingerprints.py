@@ -3,8 +3,8 @@
 A nightly reconcile lists every person again so that an edit made at Leeloo without a new
 message is not missed; on a large account one person in a hundred has changed. Each person
 link keeps the fingerprint of the list fields last applied to its contact
-(``RemoteLink.pulled_hash``; worked out as the page is parsed, :func:`fingerprinting`) and is
-stamped when they are applied, after the contact is written (``last_pulled_at``). A listed
+(``RemoteLink.pulled_hash``, :func:`person_fingerprint`) and is stamped when they are
+applied, after the contact is written (``last_pulled_at``). A listed
 person is *settled* — counted unchanged, nothing read, compared or written — when:
 
 - its fingerprint equals its link's: Leeloo sends what was applied last time;
@@ -24,13 +24,11 @@ the staff member's side.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
+import hashlib
 
 from django.db.models import Exists, OuterRef, Q
 
 from bridge.models import Contact
-from integrations.fingerprint import fingerprint, with_fingerprint
 
 from .context import Context
 from .upsert import Links
@@ -38,20 +36,17 @@ from .upsert import Links
 #: Raised whenever what the fingerprint covers, or how it is applied, changes: every link
 #: then differs once and its person is compared in full.
 VERSION = "1"
-#: The list fields of a person the comparison reads (``people.person_values``), and the tags.
+#: The list fields of a person the comparison reads (``people.person_values``), and the tags
+#: (a set: their order is not a change).
 FIELDS = ("first_name", "last_name", "email_key", "phone_key", "channels", "last_message_at")
 AS_SETS = ("tags",)
 
 
-def fingerprinting(parse: Callable | None) -> Callable:
-    """The people list's parser, adding each person's fingerprint where the page is parsed
-    (in the read-ahead child, off this process's interpreter)."""
-    return partial(with_fingerprint, parse, FIELDS, AS_SETS, VERSION)
-
-
 def person_fingerprint(person: dict) -> str:
-    """What :func:`fingerprinting` adds to a parsed person."""
-    return fingerprint(person, FIELDS, AS_SETS, VERSION)
+    """24 hex digits of what the people list says of a person, with :data:`VERSION`."""
+    listed = [VERSION, *(person.get(name) for name in FIELDS)]
+    listed += [sorted(person.get(name) or ()) for name in AS_SETS]
+    return hashlib.blake2b(repr(listed).encode(), digest_size=12).hexdigest()
 
 
 def untouched_since_pulled() -> Q:

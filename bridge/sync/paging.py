@@ -10,8 +10,6 @@ between pages when a task's time is up, and writing consecutive pages together
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from integrations import paging as rules
 
 from . import tunables
@@ -19,29 +17,22 @@ from .context import Context, Suspended
 from .pipeline import Handle, Steps, open_pipeline
 
 
-def read_resource(
-    ctx: Context,
-    handle: Handle | None = None,
-    steps: Steps | None = None,
-    parse: Callable | None = None,
-):
+def read_resource(ctx: Context, handle: Handle | None = None, steps: Steps | None = None):
     """Read the run's resource as its declaration says, handing the records to ``handle``
     (or ``steps``).
 
     A paged list (``path``) is read by :func:`read_pages`, with the window's params when the
-    resource is windowed and the declaration's parser (or ``parse``, the caller's wrapping of
-    it: picklable, as a read-ahead child runs it). An unpaged one (``list_all``) is one call:
-    its records are handled at once and counted as one page.
+    resource is windowed and the declaration's parser. An unpaged one (``list_all``) is one
+    call: its records are handled at once and counted as one page.
     """
     resource = ctx.resource
-    parse = parse or ctx.parser()
     if resource.path is None:
-        items = ctx.read_all(parse)
+        items = ctx.read_all()
         ctx.run.remote_total = len(items)
         (steps.in_turn if steps is not None else handle)(ctx, items)
         ctx.page_done()
         return
-    read_pages(ctx, resource.path, ctx.window_params(), parse, handle, steps)
+    read_pages(ctx, resource.path, ctx.window_params(), ctx.parser(), handle, steps)
 
 
 def read_pages(

@@ -24,12 +24,7 @@ from integrations.errors import PermanentError
 from . import gone, paging
 from .context import Context, tag_key
 from .fields import remember_field_types
-from .fingerprints import (
-    fingerprinting,
-    person_fingerprint,
-    settled_people,
-    untouched_since_pulled,
-)
+from .fingerprints import person_fingerprint, settled_people, untouched_since_pulled
 from .people_match import (
     ContactRow,
     KeyOwners,
@@ -64,7 +59,7 @@ def pull_people(ctx: Context) -> None:
     tags = ctx.read("tags")
     ctx.remote_tag_names = {tag_key(tag["name"]) for tag in tags}
     with tuning.tuned_session():  # the batches' reads, on this connection
-        paging.read_resource(ctx, steps=steps(), parse=fingerprinting(ctx.parser()))
+        paging.read_resource(ctx, steps=steps())
 
 
 def person_values(person: dict, contact: Contact | None, detailed: bool) -> dict:
@@ -181,9 +176,8 @@ def prepare_people(ctx: Context, people: list[dict]) -> PeopleBatch:
         failures.append((remote_id, reason))
 
     listed = unique_by_remote_id(ctx, people, fail)
-    for person in listed:  # worked out as the pages were parsed (pull_people)
-        if "fingerprint" not in person:
-            person["fingerprint"] = person_fingerprint(person)
+    for person in listed:
+        person["fingerprint"] = person_fingerprint(person)
     # The reads, each a statement of its own (see pull_people): a card read below is an HTTP
     # request, and a batch prepared while another is written is checked by its footprint.
     links = Links(
