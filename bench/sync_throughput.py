@@ -81,9 +81,9 @@ def empty_mirror() -> None:
     """No contacts, leads, links or runs left from a previous size."""
     from django.db import connection
 
-    from bridge.models import Contact, Lead, RemoteLink, SyncRun
+    from bridge.models import Contact, Lead, ListedPerson, RemoteLink, SyncRun
 
-    tables = [Lead, Contact.tags.through, Contact, RemoteLink, SyncRun]
+    tables = [Lead, Contact.tags.through, Contact, RemoteLink, ListedPerson, SyncRun]
     names = ", ".join(f'"{model._meta.db_table}"' for model in tables)
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
