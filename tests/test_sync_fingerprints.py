@@ -171,7 +171,7 @@ def test_an_interrupted_full_run_remembers_whom_it_listed_across_its_tasks(
     assert failed.status == SyncRun.Status.FAILED and not ListedPerson.objects.exists()
     fakes.clear_faults()
     run = sync.run_sync(leeloo, "people", full=True, max_seconds=0)
-    while run.status == SyncRun.Status.RUNNING:
+    while run.status == SyncRun.Status.RUNNING:  # everyone it listed so far was settled
         assert ListedPerson.objects.filter(run=run).count() == run.next_offset
         run = sync.resume_run(run.pk, max_seconds=0)
     assert run.status == SyncRun.Status.SUCCEEDED and run.gone_count == 1

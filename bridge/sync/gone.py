@@ -3,7 +3,7 @@
 Every people run stamps the links of the people it read and compared
 (:func:`stamp_listed_people`), and a person listed again is no longer marked gone; a person
 unchanged since its last pull is left as it is (``bridge.sync.fingerprints``: a link marked
-gone is never settled so). A full run also records every person it lists
+gone is never settled so). A full run records those it listed without stamping them
 (:func:`record_listed`, ``ListedPerson``). At the end of a complete full people run (one that
 read the list to its end; a failed or interrupted run never gets there) the account's person
 links it neither listed nor stamped are marked gone (``RemoteLink.remote_gone_at``,
@@ -44,8 +44,9 @@ def stamp_listed_people(account: ProviderAccount, remote_ids: list[str], now: da
 
 
 def record_listed(run: SyncRun, remote_ids: list[str]) -> None:
-    """Remember the people a full run listed, for :func:`mark_gone_people` (in the batch's
-    transaction: rolled back with it, and read again by the run's next try)."""
+    """Remember people a full run listed without stamping their links, for
+    :func:`mark_gone_people` (in the batch's transaction: rolled back with it, and read again
+    by the run's next try)."""
     if run.full:
         copies.insert_column(ListedPerson, "remote_id", remote_ids, run_id=run.pk)
 

@@ -317,7 +317,7 @@ def store_people(ctx: Context, batch: PeopleBatch) -> None:
         unsettled = linked_now | batch.settled.keys()
         stamped = [remote_id for remote_id in batch.listed if remote_id not in unsettled]
         gone.stamp_listed_people(ctx.account, stamped, pulled_at)
-        gone.record_listed(ctx.run, batch.listed)
+        gone.record_listed(ctx.run, list(batch.settled))  # listed, and not stamped
         batch.tags.save([(plan.pk, plan.person) for plan in plans], created=set(new_ids))
         contacts = {plan.person["remote_id"]: plan.pk for plan in plans}
         _attach_channels(ctx, {**batch.settled, **contacts})
