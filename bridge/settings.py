@@ -256,7 +256,7 @@ BRIDGE_INBOX_STRANDED_SECONDS = env.float("BRIDGE_INBOX_STRANDED_SECONDS", defau
 # of the worker timeout, so no worker is killed mid-sync).
 BRIDGE_SYNC_PAGE_SIZE = env.int("BRIDGE_SYNC_PAGE_SIZE", default=100)
 # Records a sync writes per transaction (consecutive pages together; see bridge/sync/paging.py).
-BRIDGE_SYNC_WRITE_BATCH = env.int("BRIDGE_SYNC_WRITE_BATCH", default=500)
+BRIDGE_SYNC_WRITE_BATCH = env.int("BRIDGE_SYNC_WRITE_BATCH", default=1000)
 # Batches a people pull writes at once, each on its own connection (PostgreSQL; offsets still
 # commit in order). 1 writes one batch at a time while the next is prepared.
 BRIDGE_SYNC_WRITERS = env.int("BRIDGE_SYNC_WRITERS", default=2)

@@ -19,7 +19,7 @@ def page_size() -> int:
 
 def write_batch() -> int:
     """Records written per transaction: consecutive pages are written together up to this."""
-    return bridge_setting("BRIDGE_SYNC_WRITE_BATCH", 500, minimum=1)
+    return bridge_setting("BRIDGE_SYNC_WRITE_BATCH", 1000, minimum=1)
 
 
 def writers() -> int:
