@@ -235,16 +235,16 @@ def test_a_run_past_its_time_continues_from_its_offset(leeloo, fake, fakes):
 
 
 def test_pages_are_written_in_batches_of_the_write_batch_size(leeloo, fake, settings):
-    fake.seed_people(545, start=SEED_START)  # 550 people: pages of 100
+    fake.seed_people(1045, start=SEED_START)  # 1,050 people: pages of 100
     batches = []
     run = sync.run_sync(leeloo, "people", progress=lambda run: batches.append(run.pages))
-    assert succeeded(run).pages == 6 and batches == [5, 6]  # 500 records, then the rest
-    settings.BRIDGE_SYNC_WRITE_BATCH = 100
+    assert succeeded(run).pages == 11 and batches == [10, 11]  # 1,000 records, then the rest
+    settings.BRIDGE_SYNC_WRITE_BATCH = 300
     batches.clear()
     succeeded(
         sync.run_sync(leeloo, "people", full=True, progress=lambda r: batches.append(r.pages))
     )
-    assert batches == [1, 2, 3, 4, 5, 6]
+    assert batches == [3, 6, 9, 11]
 
 
 def test_a_long_list_is_read_in_a_child_process_with_the_same_result(leeloo, fake, fakes, settings):
