@@ -137,3 +137,20 @@ def test_insert_column_adds_a_row_per_value_with_the_fixed_ones(db, make_account
     copies.insert_column(ListedPerson, "remote_id", [], run_id=run.pk)
     rows = ListedPerson.objects.order_by("pk").values_list("run_id", "remote_id")
     assert list(rows) == [(run.pk, 'p"1'), (run.pk, "p\\2"), (run.pk, "p3")]
+
+
+def test_insert_rows_with_their_keys_in_different_orders_put_each_value_in_its_column(db):
+    ids = copies.insert_copies(
+        Contact,
+        [
+            {"first_name": "Ann", "last_name": "Lee", "channels": [{"from": "A"}]},
+            {"channels": [{"from": "B"}], "last_name": "Bo", "first_name": "Bob"},
+            {"last_name": "Cy", "first_name": "Cyd"},
+        ],
+    )
+    rows = Contact.objects.filter(pk__in=ids).order_by("pk")
+    assert list(rows.values_list("first_name", "last_name", "channels")) == [
+        ("Ann", "Lee", [{"from": "A"}]),
+        ("Bob", "Bo", [{"from": "B"}]),
+        ("Cyd", "Cy", []),
+    ]

@@ -102,12 +102,16 @@ def insert_copies(model, rows: list[dict]) -> list[int]:
             connection.wrap_database_errors,
             raw.copy(f"COPY {quote(table)} ({quote(pk)}, {columns}) FROM STDIN") as copy,
         ):
+            keys, places = None, ()
             for new_id, row in zip(ids, rows, strict=True):
-                values = template.copy()
-                for name, value in row.items():
-                    at = positions[name]
-                    values[at] = _copy_value(fields[at], value) if at in json_at else value
-                copy.write_row([new_id, *values])
+                order = tuple(row)
+                if order != keys:  # a batch's rows share their keys, in order: placed once
+                    keys = order
+                    places = [(positions[name], positions[name] in json_at) for name in keys]
+                values = [new_id, *template]
+                for (at, is_json), value in zip(places, row.values(), strict=True):
+                    values[at + 1] = _copy_value(fields[at], value) if is_json else value
+                copy.write_row(values)
     return ids
 
 
