@@ -180,7 +180,9 @@ def _link_entries(records: Q, limit: int) -> list[Entry]:
                 at=link.last_pulled_at,
                 kind="sync",
                 title=f"Read from {link.account.name} by a sync",
-                detail=f"remote id {link.remote_id} (the latest read)",
+                # A person unchanged since is not read again (bridge.sync.fingerprints).
+                detail=f"remote id {link.remote_id} (the latest read that compared it; "
+                "any since found it unchanged)",
             )
         )
     return entries
