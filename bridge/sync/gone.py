@@ -52,8 +52,11 @@ def record_listed(run: SyncRun, remote_ids: list[str]) -> None:
 
 
 def forget_listed(run: SyncRun) -> int:
-    """Drop a finished run's listed people, and those of runs no longer running (a worker
-    that died mid-run leaves its rows behind: the run is failed by its takeover)."""
+    """Drop a finished people run's listed people, and those of runs no longer running (a
+    worker that died mid-run leaves its rows behind: the run is failed by its takeover).
+    Other resources' runs list no people, and leave the table to the people runs."""
+    if run.resource != "people":
+        return 0
     running = SyncRun.objects.filter(pk=OuterRef("run_id"), status=SyncRun.Status.RUNNING)
     stale = ListedPerson.objects.filter(Q(run_id=run.pk) | ~Exists(running))
     deleted, _ = stale.delete()
