@@ -99,14 +99,16 @@ class SyncState(models.Model):
 
 
 class ListedPerson(models.Model):
-    """A person a full people run listed, until the run ends (``bridge.sync.gone``).
+    """A person a full people run listed without stamping its link, until the run ends
+    (``bridge.sync.gone``).
 
     A complete full run marks gone the people it did not list. It used to know them by a stamp
     on every listed link: an update of each of a million rows and their indexes every night,
-    most of a reconcile's database time, for people nothing had changed about. The ids are
-    appended here instead (a narrow table with no index, written with COPY in each batch's
-    transaction, so a batch rolled back takes its rows with it), compared with the links once
-    at the end, and deleted with the run's end.
+    most of a reconcile's database time, for people nothing had changed about. The ids of the
+    people it settles (``bridge.sync.fingerprints``) are appended here instead (a narrow table
+    with no index, one insert per batch in the batch's transaction, so a batch rolled back
+    takes its rows with it), compared with the links once at the end, and deleted with the
+    run's end.
     """
 
     # No constraint and no index: a row is written once, read once by the end's anti-join

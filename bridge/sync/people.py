@@ -314,8 +314,8 @@ def store_people(ctx: Context, batch: PeopleBatch) -> None:
         pulled_at = timezone.now()
         batch.links.save(stamp=False, pulled_at=pulled_at)
         linked_now = {remote_id for remote_id, *_ in batch.links.new}  # stamped as made
-        unsettled = linked_now | batch.settled.keys()
-        stamped = [remote_id for remote_id in batch.listed if remote_id not in unsettled]
+        not_stamped = linked_now | batch.settled.keys()
+        stamped = [remote_id for remote_id in batch.listed if remote_id not in not_stamped]
         gone.stamp_listed_people(ctx.account, stamped, pulled_at)
         gone.record_listed(ctx.run, list(batch.settled))  # listed, and not stamped
         batch.tags.save([(plan.pk, plan.person) for plan in plans], created=set(new_ids))

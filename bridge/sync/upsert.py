@@ -63,8 +63,8 @@ def changes(obj, values: dict) -> list[str]:
 
 
 def write(model, created: list, updated: list, fields: set[str]) -> None:
-    """One bulk insert and one update statement (``auto_now`` is not applied to either by
-    Django: ``updated_at`` is set here)."""
+    """One bulk insert and one update statement (an update statement does not apply
+    ``auto_now``: ``updated_at`` is set here)."""
     if created:
         model.objects.bulk_create(created, batch_size=500)
     if updated:
@@ -212,7 +212,7 @@ class Links:
 
     def save(self, stamp: bool = True, pulled_at: datetime | None = None) -> None:
         """Insert the new links (their objects have ids by now) and stamp the pulled ones
-        (unless ``stamp`` is off: the people sync stamps every listed id itself).
+        (unless ``stamp`` is off: the people sync stamps the ids it compared itself).
 
         ``pulled_at`` (default: the run's time) is the new links' stamp: the people sync
         gives the time after it wrote the batch's contacts (``bridge.sync.fingerprints``).
